@@ -1,0 +1,88 @@
+//! Settings shared by producers and consumers. They are plain data; the binary fills them from
+//! its configuration file and environment.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    time::Duration,
+};
+
+use rdkafka::ClientConfig;
+use signalcraft_model::{Topic, WireFormat};
+
+/// How to reach the cluster and how to frame records.
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    /// `bootstrap.servers`.
+    pub brokers: String,
+    /// `client.id` prefix; the stage name is appended.
+    pub client_id: String,
+    /// Extra librdkafka properties (security.protocol, sasl.*, ...), applied last.
+    pub properties: BTreeMap<String, String>,
+    /// Schema-registry ids of our schemas, per topic. A topic with an id is written with
+    /// Confluent framing; one without, with Avro single-object encoding.
+    pub registry_ids: HashMap<Topic, u32>,
+}
+
+impl KafkaSettings {
+    /// Settings for `brokers` with default properties and single-object framing.
+    pub fn new(brokers: impl Into<String>) -> Self {
+        KafkaSettings {
+            brokers: brokers.into(),
+            client_id: "signalcraft".into(),
+            properties: BTreeMap::new(),
+            registry_ids: HashMap::new(),
+        }
+    }
+
+    /// How records of `topic` are framed when written.
+    pub fn wire_format(&self, topic: Topic) -> WireFormat {
+        match self.registry_ids.get(&topic) {
+            Some(&schema_id) => WireFormat::Confluent { schema_id },
+            None => WireFormat::SingleObject,
+        }
+    }
+
+    /// A librdkafka config with the common properties set.
+    pub fn client_config(&self, role: &str) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.brokers).set("client.id", format!("{}-{role}", self.client_id));
+        for (key, value) in &self.properties {
+            config.set(key, value);
+        }
+        config
+    }
+}
+
+/// What one consumer loop reads and how it batches.
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    /// Consumer group; instances sharing it split the partitions.
+    pub group_id: String,
+    /// Topics to subscribe to.
+    pub topics: Vec<String>,
+    /// Stage name, written into dead letters and metrics.
+    pub stage: String,
+    /// Largest batch handed to the handler.
+    pub batch_max_records: usize,
+    /// Longest a partial batch waits for more records.
+    pub batch_max_wait: Duration,
+    /// `session.timeout.ms`: how soon a dead member's partitions move.
+    pub session_timeout: Duration,
+    /// Pause before retrying a batch whose handler failed transiently.
+    pub retry_backoff: Duration,
+}
+
+impl ConsumerSettings {
+    /// Defaults suited to a production cluster.
+    pub fn new(stage: impl Into<String>, group_id: impl Into<String>, topics: Vec<String>) -> Self {
+        ConsumerSettings {
+            group_id: group_id.into(),
+            topics,
+            stage: stage.into(),
+            batch_max_records: 5_000,
+            batch_max_wait: Duration::from_millis(200),
+            session_timeout: Duration::from_secs(10),
+            retry_backoff: Duration::from_secs(1),
+        }
+    }
+}
