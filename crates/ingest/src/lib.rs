@@ -1,0 +1,23 @@
+//! Ingest: turns upstream APIs into records on the raw topics. Each upstream is a [`Source`]
+//! (fetch its current data as records); one loop, [`run_source`], drives any source: poll,
+//! produce and wait for the broker's acks, sleep until the next cycle, stop on shutdown. The
+//! HTTP mechanics every source needs (pacing, timeouts, retries that honour `Retry-After`,
+//! error classification, telemetry) are written once, in [`HttpFetcher`].
+//!
+//! # Layout
+//! - [`poller`]: [`HttpFetcher`], one per provider: pacing, timeout, redirects, retries.
+//! - [`source`]: the [`Source`] trait and the [`run_source`] loop: poll → produce → wait.
+//! - [`sources`]: one folder per upstream (config, client, tests); [`sources::fx`] first.
+//! - [`replay`]: [`ReplayServer`], recorded upstream payloads served locally for `--replay`.
+//! - [`telemetry`]: log-and-count events and the `signalcraft_source_*` metrics they feed.
+
+pub mod poller;
+pub mod replay;
+pub mod source;
+pub mod sources;
+pub mod telemetry;
+
+pub use poller::{ClientBuildError, FetchCause, FetchError, FetchPolicy, HttpFetcher};
+pub use replay::{ReplayError, ReplayServer};
+pub use source::{run_source, RunError, RunSummary, Source};
+pub use sources::fx::{FxConfig, FxConfigError, FxProviderConfig, FxProviderKind, FxSource};

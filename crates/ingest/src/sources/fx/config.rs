@@ -1,0 +1,268 @@
+//! Configuration of the exchange-rate source (`[ingest.fx]`): how often to poll, and which
+//! providers to call for which currencies. Plain serde data; [`FxConfig::validate`] checks it
+//! and names the offending key, and [`FxProviderConfig::fetch_policy`] turns a provider's knobs
+//! into the shared poller's [`FetchPolicy`].
+
+use std::{fmt, time::Duration};
+
+use serde::{Deserialize, Serialize};
+
+use crate::poller::FetchPolicy;
+
+/// The exchange-rate source: every provider is polled once per interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FxConfig {
+    /// Seconds between two polls of each provider. The upstreams publish once a day
+    /// (exchangerate-api) or once per TARGET working day (frankfurter), so hourly is plenty.
+    #[serde(default = "default_interval_secs")]
+    pub interval_secs: u64,
+
+    /// The providers to poll; each one yields its own records (the provider is part of every
+    /// record, so two providers never overwrite each other's rates).
+    #[serde(default = "default_providers")]
+    pub providers: Vec<FxProviderConfig>,
+}
+
+impl FxConfig {
+    /// Time between two polls of each provider.
+    pub fn interval(&self) -> Duration {
+        Duration::from_secs(self.interval_secs)
+    }
+}
+
+impl Default for FxConfig {
+    fn default() -> Self {
+        FxConfig { interval_secs: default_interval_secs(), providers: default_providers() }
+    }
+}
+
+fn default_interval_secs() -> u64 {
+    3600
+}
+
+fn default_providers() -> Vec<FxProviderConfig> {
+    vec![FxProviderConfig::new(FxProviderKind::ExchangerateApi), FxProviderConfig::new(FxProviderKind::Frankfurter)]
+}
+
+/// Which API a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FxProviderKind {
+    /// ExchangeRate-API's keyless legacy v4 endpoint: `GET {base_url}/v4/latest/{BASE}`.
+    ExchangerateApi,
+    /// Frankfurter (ECB reference rates, keyless): `GET {base_url}/latest?base={BASE}`.
+    Frankfurter,
+}
+
+impl FxProviderKind {
+    /// The name used in config, records (`provider`), logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FxProviderKind::ExchangerateApi => "exchangerate-api",
+            FxProviderKind::Frankfurter => "frankfurter",
+        }
+    }
+
+    /// The public endpoint used when `base_url` is not set.
+    pub fn default_base_url(self) -> &'static str {
+        match self {
+            FxProviderKind::ExchangerateApi => "https://api.exchangerate-api.com",
+            // Pinned to /v1: v2 has a different, row-oriented shape.
+            FxProviderKind::Frankfurter => "https://api.frankfurter.dev/v1",
+        }
+    }
+}
+
+impl fmt::Display for FxProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One exchange-rate provider and what to ask it for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "RawProviderConfig")]
+pub struct FxProviderConfig {
+    /// Which API this is: `"exchangerate-api"` or `"frankfurter"`.
+    pub kind: FxProviderKind,
+
+    /// Root of the API. Defaults to the provider's public endpoint
+    /// (`https://api.exchangerate-api.com`, `https://api.frankfurter.dev/v1`); replay runs point
+    /// it at the local replay server.
+    pub base_url: String,
+
+    /// Base currencies to poll, one request each (upper-case ISO-4217 codes). Default `["USD"]`.
+    pub bases: Vec<String>,
+
+    /// Quote currencies to keep (upper-case ISO-4217 codes). Empty (the default) keeps every
+    /// quote the provider publishes.
+    pub symbols: Vec<String>,
+
+    /// Least milliseconds between two requests to this provider, retries included. Default 1000.
+    pub min_interval_ms: u64,
+
+    /// Longest milliseconds one request may take, body included. Default 10000.
+    pub timeout_ms: u64,
+
+    /// Attempts per request, the first included, before the poll of that base fails. Default 4.
+    pub max_attempts: u32,
+
+    /// Longest `Retry-After` (seconds) obeyed; a provider asking for longer waits this long.
+    /// Default 120.
+    pub max_retry_after_secs: u64,
+}
+
+/// What a provider table holds as written: the same keys as [`FxProviderConfig`], with
+/// `base_url` optional because its default depends on `kind`, which serde field defaults
+/// cannot see.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProviderConfig {
+    kind: FxProviderKind,
+    #[serde(default)]
+    base_url: Option<String>,
+    #[serde(default = "default_bases")]
+    bases: Vec<String>,
+    #[serde(default)]
+    symbols: Vec<String>,
+    #[serde(default = "default_min_interval_ms")]
+    min_interval_ms: u64,
+    #[serde(default = "default_timeout_ms")]
+    timeout_ms: u64,
+    #[serde(default = "default_max_attempts")]
+    max_attempts: u32,
+    #[serde(default = "default_max_retry_after_secs")]
+    max_retry_after_secs: u64,
+}
+
+impl From<RawProviderConfig> for FxProviderConfig {
+    fn from(raw: RawProviderConfig) -> Self {
+        FxProviderConfig {
+            kind: raw.kind,
+            base_url: raw.base_url.unwrap_or_else(|| raw.kind.default_base_url().to_string()),
+            bases: raw.bases,
+            symbols: raw.symbols,
+            min_interval_ms: raw.min_interval_ms,
+            timeout_ms: raw.timeout_ms,
+            max_attempts: raw.max_attempts,
+            max_retry_after_secs: raw.max_retry_after_secs,
+        }
+    }
+}
+
+fn default_bases() -> Vec<String> {
+    vec!["USD".to_string()]
+}
+
+fn default_min_interval_ms() -> u64 {
+    1000
+}
+
+fn default_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_max_attempts() -> u32 {
+    4
+}
+
+fn default_max_retry_after_secs() -> u64 {
+    120
+}
+
+impl FxProviderConfig {
+    /// A provider of `kind` with every other setting at its default.
+    pub fn new(kind: FxProviderKind) -> Self {
+        FxProviderConfig {
+            kind,
+            base_url: kind.default_base_url().to_string(),
+            bases: default_bases(),
+            symbols: Vec::new(),
+            min_interval_ms: default_min_interval_ms(),
+            timeout_ms: default_timeout_ms(),
+            max_attempts: default_max_attempts(),
+            max_retry_after_secs: default_max_retry_after_secs(),
+        }
+    }
+
+    /// The API root requests are built on: `base_url` without surrounding blanks or a trailing
+    /// slash (so both `.../v1` and `.../v1/` work).
+    pub fn api_root(&self) -> &str {
+        self.base_url.trim().trim_end_matches('/')
+    }
+
+    /// The shared poller's policy for this provider (backoff timings keep their defaults).
+    pub fn fetch_policy(&self) -> FetchPolicy {
+        FetchPolicy {
+            min_interval: Duration::from_millis(self.min_interval_ms),
+            timeout: Duration::from_millis(self.timeout_ms),
+            max_attempts: self.max_attempts,
+            max_retry_after: Duration::from_secs(self.max_retry_after_secs),
+            ..FetchPolicy::default()
+        }
+    }
+}
+
+/// A configuration value that cannot work, with the key that holds it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct FxConfigError {
+    /// Full path of the bad key, e.g. `ingest.fx.providers[1].bases[0]`.
+    pub key: String,
+    /// What is wrong with its value.
+    pub message: String,
+}
+
+impl FxConfig {
+    /// Checks every value; `prefix` is where this table sits in the whole configuration (e.g.
+    /// `ingest.fx`), so the error names the key as the user wrote it.
+    pub fn validate(&self, prefix: &str) -> Result<(), FxConfigError> {
+        let bad = |key: String, message: String| Err(FxConfigError { key, message });
+        if self.interval_secs == 0 {
+            return bad(format!("{prefix}.interval_secs"), "must be at least 1 second".into());
+        }
+        for (index, provider) in self.providers.iter().enumerate() {
+            provider.validate(&format!("{prefix}.providers[{index}]"))?;
+        }
+        Ok(())
+    }
+}
+
+impl FxProviderConfig {
+    fn validate(&self, prefix: &str) -> Result<(), FxConfigError> {
+        let bad = |key: String, message: String| Err(FxConfigError { key, message });
+        let url = self.api_root();
+        match reqwest::Url::parse(url) {
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => {}
+            Ok(_) => return bad(format!("{prefix}.base_url"), format!("`{url}` is not an http(s) URL")),
+            Err(error) => return bad(format!("{prefix}.base_url"), format!("`{url}` is not a URL: {error}")),
+        }
+        if self.bases.is_empty() {
+            return bad(format!("{prefix}.bases"), "must list at least one base currency".into());
+        }
+        for (field, codes) in [("bases", &self.bases), ("symbols", &self.symbols)] {
+            for (index, code) in codes.iter().enumerate() {
+                let key = format!("{prefix}.{field}[{index}]");
+                if !is_currency_code(code) {
+                    return bad(key, format!("`{code}` is not a 3-letter upper-case ISO-4217 code"));
+                }
+                if codes[..index].contains(code) {
+                    return bad(key, format!("`{code}` is listed twice"));
+                }
+            }
+        }
+        if self.timeout_ms == 0 {
+            return bad(format!("{prefix}.timeout_ms"), "must be at least 1 millisecond".into());
+        }
+        if !(1..=20).contains(&self.max_attempts) {
+            return bad(format!("{prefix}.max_attempts"), format!("{} is not between 1 and 20", self.max_attempts));
+        }
+        Ok(())
+    }
+}
+
+/// An ISO-4217 alphabetic code: three upper-case ASCII letters.
+pub(crate) fn is_currency_code(code: &str) -> bool {
+    code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase())
+}

@@ -1,0 +1,219 @@
+//! Telemetry of the ingest layer. Each event is a struct whose `emit()` both logs and counts, so
+//! log text and metric labels never drift apart. Metrics live in the process-wide Prometheus
+//! registry that the binary serves on `/metrics`; the `source` label is the source's name (for an
+//! HTTP provider, the provider name its fetcher was built with), so request, error and record
+//! counts of one upstream can be joined on it.
+
+use std::{sync::LazyLock, time::Duration};
+
+use chrono::{DateTime, Utc};
+use prometheus::{register_gauge_vec, register_int_counter_vec, GaugeVec, IntCounterVec};
+
+// Registering a metric fails only on a duplicate name: a defect, caught by any test run.
+static REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "signalcraft_source_requests_total",
+        "HTTP requests sent to an upstream, retries included.",
+        &["source"]
+    )
+    .expect("metric registers once")
+});
+static ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "signalcraft_source_errors_total",
+        "Failed upstream requests, skipped upstream values and failed produce attempts, by kind.",
+        &["source", "kind"]
+    )
+    .expect("metric registers once")
+});
+static RECORDS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "signalcraft_source_records_total",
+        "Records polled from an upstream and acknowledged by the broker.",
+        &["source"]
+    )
+    .expect("metric registers once")
+});
+static LAST_SUCCESS: LazyLock<GaugeVec> = LazyLock::new(|| {
+    register_gauge_vec!(
+        "signalcraft_source_last_success_timestamp_seconds",
+        "Unix time at which a poll of the source last reached the broker in full.",
+        &["source"]
+    )
+    .expect("metric registers once")
+});
+
+/// The `kind` label used when a value in an otherwise good response is skipped.
+pub const INVALID_RECORD_KIND: &str = "invalid_record";
+/// The `kind` label used when the broker did not acknowledge a poll's records.
+pub const PRODUCE_KIND: &str = "produce";
+
+/// One HTTP request is about to be sent (every attempt counts, retries included).
+pub struct RequestSent<'a> {
+    pub source: &'a str,
+    pub method: &'a str,
+    pub url: &'a str,
+    pub attempt: u32,
+}
+
+impl RequestSent<'_> {
+    pub fn emit(self) {
+        tracing::debug!(
+            source = self.source,
+            method = self.method,
+            url = self.url,
+            attempt = self.attempt,
+            "requesting"
+        );
+        REQUESTS.with_label_values(&[self.source]).inc();
+    }
+}
+
+/// One HTTP attempt failed. `retry_in` is the wait before the next attempt, `None` when the
+/// fetcher gives up (the error is not retriable or the attempts are used up).
+pub struct RequestFailed<'a> {
+    pub source: &'a str,
+    pub url: &'a str,
+    pub attempt: u32,
+    pub kind: &'static str,
+    pub error: &'a dyn std::fmt::Display,
+    pub retry_in: Option<Duration>,
+}
+
+impl RequestFailed<'_> {
+    pub fn emit(self) {
+        match self.retry_in {
+            Some(wait) => tracing::warn!(
+                source = self.source,
+                url = self.url,
+                attempt = self.attempt,
+                kind = self.kind,
+                error = %self.error,
+                retry_in_ms = wait.as_millis() as u64,
+                "upstream request failed; retrying"
+            ),
+            None => tracing::warn!(
+                source = self.source,
+                url = self.url,
+                attempt = self.attempt,
+                kind = self.kind,
+                error = %self.error,
+                "upstream request failed; giving up"
+            ),
+        }
+        ERRORS.with_label_values(&[self.source, self.kind]).inc();
+    }
+}
+
+/// A value in an otherwise good response was unusable and its record was skipped.
+pub struct InvalidRecordSkipped<'a> {
+    pub source: &'a str,
+    /// What the value describes, e.g. `USD/XYZ`.
+    pub item: &'a str,
+    pub reason: &'a str,
+}
+
+impl InvalidRecordSkipped<'_> {
+    pub fn emit(self) {
+        tracing::warn!(
+            source = self.source,
+            item = self.item,
+            reason = self.reason,
+            "skipping an unusable upstream value"
+        );
+        ERRORS.with_label_values(&[self.source, INVALID_RECORD_KIND]).inc();
+    }
+}
+
+/// A poll (or one part of it, e.g. one base currency) failed; the loop carries on.
+pub struct PollFailed<'a> {
+    pub source: &'a str,
+    pub error: &'a dyn std::fmt::Display,
+}
+
+impl PollFailed<'_> {
+    pub fn emit(self) {
+        // Not counted: every failed HTTP attempt behind this error was counted already.
+        tracing::error!(
+            source = self.source,
+            error = %self.error,
+            "polling the source failed; trying again next cycle"
+        );
+    }
+}
+
+/// The broker did not acknowledge a poll's records; they are sent again after `retry_in`.
+pub struct ProduceFailed<'a> {
+    pub source: &'a str,
+    pub records: usize,
+    pub error: &'a dyn std::fmt::Display,
+    pub retry_in: Duration,
+}
+
+impl ProduceFailed<'_> {
+    pub fn emit(self) {
+        tracing::warn!(
+            source = self.source,
+            records = self.records,
+            error = %self.error,
+            retry_in_ms = self.retry_in.as_millis() as u64,
+            "producing polled records failed; retrying"
+        );
+        ERRORS.with_label_values(&[self.source, PRODUCE_KIND]).inc();
+    }
+}
+
+/// A poll's records were all acknowledged by the broker.
+pub struct PollDelivered<'a> {
+    pub source: &'a str,
+    pub records: usize,
+    pub at: DateTime<Utc>,
+}
+
+impl PollDelivered<'_> {
+    pub fn emit(self) {
+        tracing::info!(source = self.source, records = self.records, "polled records delivered");
+        RECORDS.with_label_values(&[self.source]).inc_by(self.records as u64);
+        LAST_SUCCESS.with_label_values(&[self.source]).set(self.at.timestamp_millis() as f64 / 1000.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The current value of one labelled series in the default registry.
+    fn value(name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let families = prometheus::gather();
+        let family = families.iter().find(|family| family.name() == name)?;
+        let gauge = name.ends_with("_seconds");
+        family.get_metric().iter().find_map(|metric| {
+            let matches = labels
+                .iter()
+                .all(|(k, v)| metric.get_label().iter().any(|label| label.name() == *k && label.value() == *v));
+            matches.then(|| if gauge { metric.get_gauge().get_value() } else { metric.get_counter().get_value() })
+        })
+    }
+
+    #[test]
+    fn events_count_under_the_documented_names() {
+        let source = "telemetry-test";
+        RequestSent { source, method: "GET", url: "http://x/", attempt: 1 }.emit();
+        RequestFailed { source, url: "http://x/", attempt: 1, kind: "server", error: &"boom", retry_in: None }.emit();
+        InvalidRecordSkipped { source, item: "USD/XYZ", reason: "rate is NaN" }.emit();
+        let at = DateTime::from_timestamp(1_663_632_002, 0).expect("valid timestamp");
+        PollDelivered { source, records: 7, at }.emit();
+
+        assert_eq!(value("signalcraft_source_requests_total", &[("source", source)]), Some(1.0));
+        assert_eq!(value("signalcraft_source_errors_total", &[("source", source), ("kind", "server")]), Some(1.0));
+        assert_eq!(
+            value("signalcraft_source_errors_total", &[("source", source), ("kind", INVALID_RECORD_KIND)]),
+            Some(1.0)
+        );
+        assert_eq!(value("signalcraft_source_records_total", &[("source", source)]), Some(7.0));
+        assert_eq!(
+            value("signalcraft_source_last_success_timestamp_seconds", &[("source", source)]),
+            Some(1_663_632_002.0)
+        );
+    }
+}
