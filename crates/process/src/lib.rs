@@ -1,0 +1,17 @@
+//! Processors: the stages that turn consumed records into derived records. Each processor is a
+//! config struct plus a runtime struct whose core is a pure, synchronous
+//! [`Processor::process`], testable without Kafka; [`ProcessorStage`] runs any of them inside
+//! the shared at-least-once consumer loop.
+//!
+//! # Layout
+//! - [`processor`]: the [`Processor`] trait and its error.
+//! - [`stage`]: [`ProcessorStage`], the adapter from a processor to the consumer loop: decode,
+//!   process, produce, dead-letter; a retried batch re-sends the same outputs.
+//! - [`kpi`]: KPI normalisation, every numeric signal → a point on kpi.points.
+
+pub mod kpi;
+pub mod processor;
+pub mod stage;
+
+pub use processor::{ProcessError, Processor};
+pub use stage::ProcessorStage;
