@@ -1,0 +1,14 @@
+//! The PostgreSQL sink: configuration, binary COPY encoding, table mappings, the
+//! effectively-once batch writer and the offset store it seeks from.
+
+pub mod config;
+pub mod copy;
+pub mod offsets;
+pub mod tables;
+mod telemetry;
+pub mod writer;
+
+pub use config::SinkConfig;
+pub use offsets::PgOffsetStore;
+pub use tables::SinkTable;
+pub use writer::{refresh_views, PostgresSink};
