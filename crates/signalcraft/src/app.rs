@@ -1,0 +1,224 @@
+//! `signalcraft run`: brings up what the configuration asks for (or embedded stand-ins), starts
+//! the chosen roles as tasks sharing one shutdown token, and, for replay runs, stops once every
+//! replayed record has been processed and prints what landed where.
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use signalcraft_ingest::{run_source, FxSource, ReplayServer};
+use signalcraft_kafka::{run_consumer, ConsumerSettings, EmbeddedBroker, KafkaSettings, RecordProducer};
+use signalcraft_model::Topic;
+use signalcraft_process::{kpi::FxToKpi, Processor, ProcessorStage};
+use signalcraft_sink::{PgOffsetStore, PostgresSink, PrivatePostgres};
+use sqlx::{postgres::PgPoolOptions, PgPool};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::{config::Config, http, progress, registry};
+
+/// Which parts of the data path this process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    pub ingest: bool,
+    pub process: bool,
+    pub sink: bool,
+}
+
+impl Roles {
+    pub const ALL: Roles = Roles { ingest: true, process: true, sink: true };
+}
+
+/// Options of one `run`.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub roles: Roles,
+    /// Serve recorded upstream payloads from this directory instead of calling the internet.
+    pub replay: Option<PathBuf>,
+    /// Stop once the ingestors have run one cycle and every record has been processed.
+    pub exit_when_done: bool,
+}
+
+/// The embedded stand-ins this run started; dropped (stopped) when the run ends.
+struct Infrastructure {
+    _broker: Option<EmbeddedBroker>,
+    _postgres: Option<PrivatePostgres>,
+}
+
+/// Connects to (or starts) PostgreSQL and applies the migrations.
+pub async fn connect_database(config: &Config) -> anyhow::Result<(PgPool, Option<PrivatePostgres>)> {
+    let (url, private) = match &config.database.url {
+        Some(url) => (url.clone(), None),
+        None => {
+            let private = PrivatePostgres::start(&config.database.data_dir, "signalcraft")
+                .await
+                .context("starting the private PostgreSQL (set DATABASE_URL to use an existing server)")?;
+            (private.url(), Some(private))
+        }
+    };
+    let pool = PgPoolOptions::new()
+        .max_connections(config.sink.max_connections.max(2))
+        .acquire_timeout(Duration::from_secs(30))
+        .connect(&url)
+        .await
+        .context("connecting to PostgreSQL (database.url / DATABASE_URL)")?;
+    signalcraft_sink::migrate(&pool).await.context("applying migrations")?;
+    Ok((pool, private))
+}
+
+/// Runs the pipeline until `shutdown` (or, with `exit_when_done`, until the input is processed).
+pub async fn run(
+    config: Config,
+    options: RunOptions,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Option<progress::RunSummary>> {
+    let mut config = config;
+    let broker = match &config.kafka.brokers {
+        Some(_) => None,
+        None => {
+            let broker = EmbeddedBroker::start(config.kafka.embedded_partitions)
+                .map_err(anyhow::Error::msg)
+                .context("starting the embedded Kafka broker")?;
+            tracing::info!(
+                bootstrap = broker.bootstrap_servers(),
+                "no kafka.brokers configured: embedded broker started"
+            );
+            Some(broker)
+        }
+    };
+    let brokers = match &broker {
+        Some(broker) => broker.bootstrap_servers().to_string(),
+        None => config.kafka.brokers.clone().unwrap_or_default(),
+    };
+    let mut kafka = KafkaSettings::new(brokers);
+    kafka.properties = config.kafka.properties.clone();
+    if let Some(url) = &config.kafka.schema_registry_url {
+        kafka.registry_ids = registry::register_all(url).await.map_err(anyhow::Error::msg)?;
+    }
+
+    let needs_database = options.roles.sink || options.exit_when_done;
+    let (pool, postgres) = if needs_database {
+        let (pool, postgres) = connect_database(&config).await?;
+        (Some(pool), postgres)
+    } else {
+        (None, None)
+    };
+    let _infrastructure = Infrastructure { _broker: broker, _postgres: postgres };
+
+    let replay = match &options.replay {
+        Some(dir) => {
+            let server = ReplayServer::start(dir)
+                .await
+                .with_context(|| format!("starting the replay server on {}", dir.display()))?;
+            for provider in &mut config.ingest.fx.providers {
+                provider.base_url = server.provider_base_url(provider.kind.as_str());
+            }
+            tracing::info!(dir = %dir.display(), url = server.base_url(), "replaying recorded upstream payloads");
+            Some(server)
+        }
+        None => None,
+    };
+
+    let readiness = http::Readiness::default();
+    let (_, http_task) = http::serve(config.http.listen, readiness.clone(), shutdown.clone())
+        .await
+        .with_context(|| format!("binding http.listen {}", config.http.listen))?;
+
+    let producer = RecordProducer::new(&kafka, "producer").context("creating the Kafka producer")?;
+    let session_timeout = Duration::from_millis(config.kafka.session_timeout_ms);
+    let mut ingestors = JoinSet::new();
+    let mut consumers = JoinSet::new();
+
+    if options.roles.ingest {
+        let cycles = options.exit_when_done.then_some(1);
+        let interval = config.ingest.fx.interval();
+        for provider in config.ingest.fx.providers.clone() {
+            let source = FxSource::new(provider).context("building an exchange-rate source")?;
+            let (producer, shutdown) = (producer.clone(), shutdown.clone());
+            ingestors.spawn(async move {
+                run_source(source, producer, interval, cycles, shutdown).await.map(|_| ()).map_err(|e| e.to_string())
+            });
+        }
+    }
+
+    let process_group = format!("{}-{}", config.process.group_prefix, FxToKpi.name());
+    if options.roles.process {
+        let mut settings =
+            ConsumerSettings::new(FxToKpi.name(), process_group.clone(), vec![Topic::RawFx.name().into()]);
+        settings.session_timeout = session_timeout;
+        let mut stage = ProcessorStage::new(FxToKpi, producer.clone());
+        if let Some(&id) = kafka.registry_ids.get(&Topic::RawFx) {
+            stage = stage.accept_schema_id(id);
+        }
+        let (kafka, producer, shutdown) = (kafka.clone(), producer.clone(), shutdown.clone());
+        consumers.spawn(async move {
+            run_consumer(&kafka, &settings, None, &producer, stage, shutdown).await.map_err(|e| e.to_string())
+        });
+    }
+
+    if options.roles.sink {
+        let pool = pool.clone().context("the sink needs a database")?;
+        let sink_config = &config.sink;
+        let mut settings = ConsumerSettings::new("sink", sink_config.group_id.clone(), PostgresSink::topics());
+        settings.session_timeout = session_timeout;
+        settings.batch_max_records = sink_config.batch_max_rows;
+        settings.batch_max_wait = Duration::from_millis(sink_config.batch_max_wait_ms);
+        let sink = PostgresSink::new(
+            pool.clone(),
+            sink_config.group_id.clone(),
+            Duration::from_secs(sink_config.view_refresh_secs),
+        )
+        .accept_schema_ids(
+            kafka.registry_ids.get(&Topic::RawFx).copied(),
+            kafka.registry_ids.get(&Topic::KpiPoints).copied(),
+        );
+        let offsets = Arc::new(PgOffsetStore::new(pool));
+        let (kafka, producer, shutdown) = (kafka.clone(), producer.clone(), shutdown.clone());
+        consumers.spawn(async move {
+            run_consumer(&kafka, &settings, Some(offsets), &producer, sink, shutdown).await.map_err(|e| e.to_string())
+        });
+    }
+    readiness.set_ready();
+    tracing::info!(roles = ?options.roles, "signalcraft is running");
+
+    while let Some(result) = ingestors.join_next().await {
+        report_task("ingestor", result);
+    }
+    if options.exit_when_done {
+        let groups = progress::Groups {
+            process: options.roles.process.then(|| process_group.clone()),
+            sink: options.roles.sink.then(|| config.sink.group_id.clone()),
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            drained = progress::wait_until_drained(&kafka, &groups) => {
+                drained.context("waiting for the pipeline to drain")?;
+                tracing::info!("every replayed record is processed; stopping");
+            }
+        }
+        shutdown.cancel();
+    } else {
+        shutdown.cancelled().await;
+    }
+    while let Some(result) = consumers.join_next().await {
+        report_task("consumer", result);
+    }
+    if let Err(error) = producer.flush(Duration::from_secs(10)) {
+        tracing::warn!(%error, "producer did not flush every record before exit");
+    }
+    let _ = http_task.await;
+    drop(replay);
+
+    let summary = match (options.exit_when_done, &pool) {
+        (true, Some(pool)) => Some(progress::summarize(&kafka, pool).await.context("summarizing the run")?),
+        _ => None,
+    };
+    Ok(summary)
+}
+
+fn report_task(kind: &str, result: Result<Result<(), String>, tokio::task::JoinError>) {
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::error!(kind, %error, "task failed"),
+        Err(error) => tracing::error!(kind, %error, "task panicked"),
+    }
+}

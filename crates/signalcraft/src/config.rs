@@ -1,0 +1,216 @@
+//! Configuration: a TOML file (optional) overlaid with environment variables
+//! (`SIGNALCRAFT_<SECTION>__<KEY>`, e.g. `SIGNALCRAFT_KAFKA__BROKERS`; `DATABASE_URL` too).
+//! Unknown keys are refused, and every error names the key and where its value came from.
+
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use figment::{
+    providers::{Env, Format, Toml},
+    Figment,
+};
+use serde::{Deserialize, Serialize};
+use signalcraft_ingest::FxConfig;
+use signalcraft_sink::SinkConfig;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub kafka: KafkaConfig,
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+    #[serde(default)]
+    pub ingest: IngestConfig,
+    #[serde(default)]
+    pub process: ProcessConfig,
+    #[serde(default)]
+    pub sink: SinkConfig,
+}
+
+/// `[kafka]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// `bootstrap.servers` of the cluster. Unset: an embedded broker is started in-process.
+    #[serde(default)]
+    pub brokers: Option<String>,
+    /// Confluent-compatible schema registry. Set: schemas are registered there and records are
+    /// written with Confluent framing; unset: Avro single-object encoding.
+    #[serde(default)]
+    pub schema_registry_url: Option<String>,
+    /// Partitions per topic of the embedded broker.
+    #[serde(default = "default_partitions")]
+    pub embedded_partitions: i32,
+    /// Consumer session timeout in milliseconds (how soon a dead member's partitions move).
+    #[serde(default = "default_session_timeout_ms")]
+    pub session_timeout_ms: u64,
+    /// Extra librdkafka properties for every client (security.protocol, sasl.*, ...).
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+fn default_partitions() -> i32 {
+    3
+}
+fn default_session_timeout_ms() -> u64 {
+    10_000
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: None,
+            schema_registry_url: None,
+            embedded_partitions: default_partitions(),
+            session_timeout_ms: default_session_timeout_ms(),
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[database]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// PostgreSQL URL (also read from `DATABASE_URL`). Unset: a private server is started from
+    /// the machine's PostgreSQL binaries, with its files under `data_dir`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Where the private server keeps its files.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from(".signalcraft/postgres")
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig { url: None, data_dir: default_data_dir() }
+    }
+}
+
+/// `[http]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address of `/metrics`, `/healthz`, `/readyz` and the dashboard page.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9898))
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { listen: default_listen() }
+    }
+}
+
+/// `[ingest]`
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Exchange-rate providers.
+    #[serde(default)]
+    pub fx: FxConfig,
+}
+
+/// `[process]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessConfig {
+    /// Prefix of the processors' consumer groups (`<prefix>-<processor>`).
+    #[serde(default = "default_group_prefix")]
+    pub group_prefix: String,
+}
+
+fn default_group_prefix() -> String {
+    "signalcraft-process".into()
+}
+
+impl Default for ProcessConfig {
+    fn default() -> Self {
+        ProcessConfig { group_prefix: default_group_prefix() }
+    }
+}
+
+/// A configuration that could not be loaded; the text names the key and its source.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// "sink.batch_max_rows: invalid type: ... (from environment variable SIGNALCRAFT_SINK__BATCH_MAX_ROWS)"
+fn describe(error: &figment::Error) -> String {
+    let path: Vec<String> = error
+        .path
+        .iter()
+        .map(|p| p.to_lowercase())
+        .skip_while(|p| p == "default") // figment's profile, not a key of ours
+        .collect();
+    let key = if path.is_empty() { "(top level)".to_string() } else { path.join(".") };
+    let source = match &error.metadata {
+        Some(metadata) if metadata.name.contains("SIGNALCRAFT_") => {
+            let variable: Vec<String> = path.iter().map(|p| p.to_uppercase()).collect();
+            format!("environment variable SIGNALCRAFT_{}", variable.join("__"))
+        }
+        Some(metadata) if metadata.name.contains("environment") => "environment variable DATABASE_URL".to_string(),
+        Some(metadata) => match &metadata.source {
+            Some(source) => source.to_string(),
+            None => metadata.name.to_string(),
+        },
+        None => "the defaults".to_string(),
+    };
+    format!("{key}: {} (from {source})", error.kind)
+}
+
+impl Config {
+    /// Defaults, overlaid by the TOML file at `path` (if given), overlaid by the environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(path) = path {
+            if !path.exists() {
+                return Err(ConfigError::MissingFile(path.to_path_buf()));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment
+            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database.url".into()))
+            .merge(Env::prefixed("SIGNALCRAFT_").split("__"));
+        let config: Config = figment.extract().map_err(|error| {
+            let messages: Vec<String> = error.into_iter().map(|e| describe(&e)).collect();
+            ConfigError::Invalid(messages.join("; "))
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks that serde cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.ingest.fx.validate("ingest.fx").map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if self.kafka.embedded_partitions < 1 {
+            return Err(ConfigError::Invalid(format!(
+                "kafka.embedded_partitions: {} must be at least 1",
+                self.kafka.embedded_partitions
+            )));
+        }
+        if self.sink.batch_max_rows == 0 {
+            return Err(ConfigError::Invalid("sink.batch_max_rows: must be at least 1".into()));
+        }
+        Ok(())
+    }
+}

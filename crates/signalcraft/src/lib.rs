@@ -1,0 +1,18 @@
+//! The `signalcraft` binary as a library: configuration, the roles a process runs, the
+//! operational HTTP endpoints and the run summary. `main.rs` only parses the command line.
+//!
+//! # Layout
+//! - [`config`]: TOML file + `SIGNALCRAFT_*` environment overrides; errors name the key.
+//! - [`app`]: `run`: embedded stand-ins when nothing is configured, roles as tasks, shutdown.
+//! - [`http`]: `/metrics`, `/healthz`, `/readyz`.
+//! - [`progress`]: "drained" detection for replay runs, and the closing summary.
+//! - [`registry`]: registers our schemas with a Confluent schema registry when one is configured.
+
+pub mod app;
+pub mod config;
+pub mod http;
+pub mod progress;
+pub mod registry;
+
+pub use app::{run, Roles, RunOptions};
+pub use config::Config;

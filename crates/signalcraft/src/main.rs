@@ -1,0 +1,144 @@
+//! The signalcraft command line: `run` the pipeline (all roles or some), `migrate` the
+//! database, or start a standalone embedded `broker`.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use signalcraft::{app, Config, Roles, RunOptions};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(
+    name = "signalcraft",
+    version,
+    about = "Business signals: upstream APIs → Kafka (Avro) → processors → PostgreSQL"
+)]
+struct Cli {
+    /// TOML configuration file; SIGNALCRAFT_<SECTION>__<KEY> environment variables override it.
+    #[arg(long, global = true, env = "SIGNALCRAFT_CONFIG_FILE")]
+    config: Option<PathBuf>,
+    /// Log as JSON lines instead of text.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Role {
+    Ingest,
+    Process,
+    Sink,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the pipeline: with nothing configured, on an embedded broker and a private PostgreSQL.
+    Run {
+        /// Roles to run (repeat or comma-separate); all of them when absent.
+        #[arg(long = "role", value_enum, value_delimiter = ',')]
+        roles: Vec<Role>,
+        /// Serve the recorded upstream payloads in DIR (see DIR/replay.toml) instead of the internet.
+        #[arg(long, value_name = "DIR")]
+        replay: Option<PathBuf>,
+        /// Stop once the ingestors ran one cycle and every record is processed; print a summary.
+        #[arg(long)]
+        exit_when_done: bool,
+    },
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Run only an embedded Kafka-protocol broker (for multi-process local setups and tests).
+    Broker {
+        /// Partitions per topic.
+        #[arg(long, default_value_t = 3)]
+        partitions: i32,
+    },
+}
+
+fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,librdkafka=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Cancels `token` on SIGINT or SIGTERM.
+fn cancel_on_signals(token: CancellationToken) {
+    tokio::spawn(async move {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for SIGTERM");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: draining and stopping"),
+            _ = terminate => tracing::info!("SIGTERM: draining and stopping"),
+        }
+        token.cancel();
+    });
+}
+
+async fn execute(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    let shutdown = CancellationToken::new();
+    cancel_on_signals(shutdown.clone());
+    match cli.command {
+        Command::Run { roles, replay, exit_when_done } => {
+            let roles = if roles.is_empty() {
+                Roles::ALL
+            } else {
+                Roles {
+                    ingest: roles.contains(&Role::Ingest),
+                    process: roles.contains(&Role::Process),
+                    sink: roles.contains(&Role::Sink),
+                }
+            };
+            let summary = app::run(config, RunOptions { roles, replay, exit_when_done }, shutdown).await?;
+            if let Some(summary) = summary {
+                println!("{summary}");
+            }
+        }
+        Command::Migrate => {
+            let (pool, _private) = app::connect_database(&config).await?;
+            pool.close().await;
+            println!("migrations applied");
+        }
+        Command::Broker { partitions } => {
+            let broker = signalcraft_kafka::EmbeddedBroker::start(partitions).map_err(anyhow::Error::msg)?;
+            // Printed on stdout, alone on its line, so scripts and tests can read it.
+            println!("{}", broker.bootstrap_servers());
+            shutdown.cancelled().await;
+            drop(broker);
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_json);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

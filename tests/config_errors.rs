@@ -1,0 +1,60 @@
+//! Bad configuration is refused before anything starts, with a message naming the key and
+//! where its value came from.
+
+mod common;
+
+use std::process::Output;
+
+use common::unique_name;
+
+fn signalcraft(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_signalcraft"));
+    command.args(args).env_remove("DATABASE_URL");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("the signalcraft binary runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn a_bad_value_from_the_environment_names_the_key_and_the_variable() {
+    let output = signalcraft(&["migrate"], &[("SIGNALCRAFT_SINK__BATCH_MAX_ROWS", "lots")]);
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(text.contains("sink.batch_max_rows: invalid type: found string \"lots\", expected usize"), "{text}");
+    assert!(text.contains("(from environment variable SIGNALCRAFT_SINK__BATCH_MAX_ROWS)"), "{text}");
+}
+
+#[test]
+fn an_unknown_key_in_the_file_is_refused_by_name() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(format!("{}.toml", unique_name("config")));
+    std::fs::write(&path, "[sink]\nbatch_rows = 5\n").expect("config written");
+    let output = signalcraft(&["--config", path.to_str().expect("utf-8 path"), "migrate"], &[]);
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(text.contains("sink.batch_rows: unknown field: found `batch_rows`"), "{text}");
+    assert!(text.contains(path.to_str().expect("utf-8 path")), "names the file: {text}");
+}
+
+#[test]
+fn a_bad_currency_code_names_its_position() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("signalcraft.toml");
+    std::fs::write(&path, "[[ingest.fx.providers]]\nkind = \"frankfurter\"\nbases = [\"usd1\"]\n").expect("written");
+    let output = signalcraft(&["--config", path.to_str().expect("utf-8 path"), "migrate"], &[]);
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(text.contains("ingest.fx.providers[0].bases[0]"), "{text}");
+}
+
+#[test]
+fn a_missing_config_file_is_named() {
+    let output = signalcraft(&["--config", "/nonexistent/signalcraft.toml", "migrate"], &[]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("/nonexistent/signalcraft.toml does not exist"), "{}", stderr(&output));
+}
