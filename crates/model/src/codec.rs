@@ -77,12 +77,24 @@ impl fmt::Display for Hex<'_> {
 }
 
 /// Encodes and decodes one record type. Cheap to clone; holds no I/O.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RecordCodec<R: Record> {
     format: WireFormat,
     fingerprint: [u8; 8],
     known_schema_ids: HashSet<u32>,
     _record: PhantomData<fn() -> R>,
+}
+
+// Not derived: the derive would demand `R: Clone`, and records need not be.
+impl<R: Record> Clone for RecordCodec<R> {
+    fn clone(&self) -> Self {
+        RecordCodec {
+            format: self.format,
+            fingerprint: self.fingerprint,
+            known_schema_ids: self.known_schema_ids.clone(),
+            _record: PhantomData,
+        }
+    }
 }
 
 impl<R: Record> RecordCodec<R> {
