@@ -1,11 +1,12 @@
 //! Benchmark: the PostgreSQL sink's throughput next to a raw `COPY FROM STDIN` of the same rows
 //! into the same table of the same server, and their ratio (target ≥ 0.8).
 //!
-//!     cargo bench -p signalcraft-sink --bench sink_vs_copy [-- ROWS]
+//!     cargo bench -p signalcraft-sink --bench sink_vs_copy [-- ROWS [BATCH]]
 //!
 //! The sink figure is the whole per-batch work of the sink stage after Kafka hands it the
 //! messages: Avro decode, offset fence, dedupe by natural key, binary COPY encoding, the write
-//! and the offset upsert, one transaction per batch of 5,000 (the default batch size). The raw
+//! and the offset upsert, one transaction per batch of BATCH messages (default 5,000, the sink's default
+//! `sink.batch_max_rows`). The raw
 //! figure is one COPY of pre-encoded rows, nothing else. Both write into `kpi_points` (primary
 //! key + one secondary index), emptied before every run. Uses DATABASE_URL's server if set,
 //! otherwise a private server started from the machine's PostgreSQL binaries.
@@ -21,7 +22,6 @@ use signalcraft_sink::{
 };
 use sqlx::{postgres::PgPoolOptions, PgPool};
 
-const BATCH: usize = 5_000;
 const PARTITIONS: i32 = 3;
 const RUNS: usize = 3;
 
@@ -87,10 +87,19 @@ async fn raw_copy(pool: &PgPool, points: &[KpiPoint]) -> Duration {
     elapsed
 }
 
-async fn sink_run(pool: &PgPool, messages: &[OwnedMessage]) -> Duration {
+/// The same COPY, one statement and transaction per batch: what batching alone costs.
+async fn raw_copy_batched(pool: &PgPool, points: &[KpiPoint], batch_size: usize) -> Duration {
+    let mut total = Duration::ZERO;
+    for chunk in points.chunks(batch_size) {
+        total += raw_copy(pool, chunk).await;
+    }
+    total
+}
+
+async fn sink_run(pool: &PgPool, messages: &[OwnedMessage], batch_size: usize) -> Duration {
     let mut sink = PostgresSink::new(pool.clone(), "bench", Duration::from_secs(3600));
     let started = Instant::now();
-    for batch in messages.chunks(BATCH) {
+    for batch in messages.chunks(batch_size) {
         let dead = sink.write_batch(batch).await.expect("batch written");
         assert!(dead.is_empty());
     }
@@ -109,6 +118,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 #[tokio::main]
 async fn main() {
     let rows: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(500_000);
+    let batch_size: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(5_000);
     let (url, _server) = match std::env::var("DATABASE_URL") {
         Ok(url) => (url, None),
         Err(_) => {
@@ -121,19 +131,23 @@ async fn main() {
     let points = points(rows);
     let messages = messages(&points);
 
-    let (mut raw_rates, mut sink_rates, mut replay_rates) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut raw_rates, mut batched_rates, mut sink_rates, mut replay_rates) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..RUNS {
         reset(&pool).await;
         raw_rates.push(rate(rows, raw_copy(&pool, &points).await));
         reset(&pool).await;
-        sink_rates.push(rate(rows, sink_run(&pool, &messages).await));
+        batched_rates.push(rate(rows, raw_copy_batched(&pool, &points, batch_size).await));
+        reset(&pool).await;
+        sink_rates.push(rate(rows, sink_run(&pool, &messages, batch_size).await));
         let count: i64 = sqlx::query_scalar("SELECT count(*) FROM kpi_points").fetch_one(&pool).await.expect("count");
         assert_eq!(count as usize, rows, "the sink wrote every row");
         // The same messages again under a new consumer group: every row conflicts (replay).
         sqlx::query("TRUNCATE sink_offsets").execute(&pool).await.expect("truncate offsets");
-        replay_rates.push(rate(rows, sink_run(&pool, &messages).await));
+        replay_rates.push(rate(rows, sink_run(&pool, &messages, batch_size).await));
     }
-    let (raw, sink, replay) = (median(raw_rates), median(sink_rates), median(replay_rates));
+    let (raw, batched, sink, replay) =
+        (median(raw_rates), median(batched_rates), median(sink_rates), median(replay_rates));
     let codec = RecordCodec::<KpiPoint>::new(WireFormat::SingleObject);
     let started = Instant::now();
     for message in &messages {
@@ -141,10 +155,24 @@ async fn main() {
         codec.decode(message.payload().unwrap_or_default()).expect("decodes");
     }
     let decode = rate(rows, started.elapsed());
-    println!("sink_vs_copy: {rows} kpi_points rows, batches of {BATCH}, median of {RUNS} runs");
+    let started = Instant::now();
+    let mut encoder = CopyEncoder::new(KpiPoint::COLUMNS.len(), rows * 96);
+    let mut keys = std::collections::HashSet::new();
+    for message in &messages {
+        use rdkafka::Message;
+        let point = codec.decode(message.payload().unwrap_or_default()).expect("decodes");
+        keys.insert(point.natural_key());
+        encoder.begin_row();
+        point.encode(&mut encoder).expect("encodes");
+        encoder.end_row();
+    }
+    let client = rate(rows, started.elapsed());
+    println!("sink_vs_copy: {rows} kpi_points rows, batches of {batch_size}, median of {RUNS} runs");
     println!("  raw COPY FROM STDIN (binary, one statement): {raw:>12.0} rows/s");
+    println!("  raw COPY, one statement per batch:           {batched:>12.0} rows/s");
     println!("  signalcraft sink, new rows:                  {sink:>12.0} rows/s");
     println!("  ratio sink / raw COPY:                       {:>12.2}  (target >= 0.80)", sink / raw);
     println!("  signalcraft sink, replayed rows (upsert):    {replay:>12.0} rows/s  ({:.2} of raw)", replay / raw);
     println!("  of which Avro decode alone:                  {decode:>12.0} rows/s");
+    println!("  client work (decode, key, encode) alone:     {client:>12.0} rows/s");
 }

@@ -112,7 +112,15 @@ impl CopyEncoder {
         self.rows
     }
 
-    /// The complete COPY payload, trailer included.
+    /// Hands over the bytes encoded so far (header included on the first call) to be streamed
+    /// to the server while later rows are still being encoded.
+    pub fn take(&mut self) -> Vec<u8> {
+        let capacity = self.buf.capacity();
+        self.row_start = 0;
+        std::mem::replace(&mut self.buf, Vec::with_capacity(capacity))
+    }
+
+    /// The rest of the COPY payload, trailer included.
     pub fn finish(mut self) -> Vec<u8> {
         self.buf.extend_from_slice(&(-1i16).to_be_bytes());
         self.buf

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod copy;
 pub mod offsets;
+mod rows;
 pub mod tables;
 mod telemetry;
 pub mod writer;

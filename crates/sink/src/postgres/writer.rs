@@ -16,45 +16,10 @@ use sqlx::{PgConnection, PgPool};
 
 use super::{
     copy::CopyEncoder,
+    rows::Rows,
     tables::{upsert_sql, SinkTable},
     telemetry,
 };
-
-/// Decoded records of one table, with the partition and offset each came from.
-struct Decoded<T> {
-    records: Vec<(i32, i64, T, usize)>,
-}
-
-impl<T> Default for Decoded<T> {
-    fn default() -> Self {
-        Decoded { records: Vec::new() }
-    }
-}
-
-impl<T: SinkTable> Decoded<T> {
-    fn push(&mut self, codec: &RecordCodec<T>, index: usize, message: &OwnedMessage, dead: &mut Vec<DeadLetter>) {
-        match codec.decode(message.payload().unwrap_or_default()) {
-            Ok(record) => self.records.push((message.partition(), message.offset(), record, index)),
-            Err(error) => dead.push(DeadLetter::new(message, error.to_string())),
-        }
-    }
-
-    /// Keeps records at or past the fence, then the last record of each natural key.
-    fn fenced_and_deduplicated(self, fence: &HashMap<i32, i64>) -> Vec<(T, usize)> {
-        let mut last_by_key: HashMap<String, (T, usize)> = HashMap::new();
-        let mut order: Vec<String> = Vec::new();
-        for (partition, offset, record, index) in self.records {
-            if fence.get(&partition).is_some_and(|next| offset < *next) {
-                continue;
-            }
-            let key = record.natural_key();
-            if last_by_key.insert(key.clone(), (record, index)).is_none() {
-                order.push(key);
-            }
-        }
-        order.into_iter().filter_map(|key| last_by_key.remove(&key)).collect()
-    }
-}
 
 /// The sink stage: consumes raw.fx and kpi.points into their tables.
 pub struct PostgresSink {
@@ -102,15 +67,14 @@ impl PostgresSink {
     /// Writes `batch`; returns the messages to dead-letter. Exposed for the benchmark.
     pub async fn write_batch(&mut self, batch: &[OwnedMessage]) -> Result<Vec<DeadLetter>, sqlx::Error> {
         let mut dead = Vec::new();
-        let mut fx = Decoded::<FxRate>::default();
-        let mut kpi = Decoded::<KpiPoint>::default();
+        let (mut fx, mut kpi) = (Vec::new(), Vec::new());
         let mut next_offsets: BTreeMap<(String, i32), i64> = BTreeMap::new();
         for (index, message) in batch.iter().enumerate() {
             let next = next_offsets.entry((message.topic().to_string(), message.partition())).or_insert(0);
             *next = (*next).max(message.offset() + 1);
             match Topic::from_name(message.topic()) {
-                Some(Topic::RawFx) => fx.push(&self.fx_codec, index, message, &mut dead),
-                Some(Topic::KpiPoints) => kpi.push(&self.kpi_codec, index, message, &mut dead),
+                Some(Topic::RawFx) => fx.push(index),
+                Some(Topic::KpiPoints) => kpi.push(index),
                 _ => {
                     dead.push(DeadLetter::new(message, format!("the sink has no table for topic {}", message.topic())))
                 }
@@ -120,11 +84,16 @@ impl PostgresSink {
         let started = Instant::now();
         let mut tx = self.pool.begin().await?;
         let fence = load_fence(&mut tx, &self.group, &next_offsets).await?;
-        let empty = HashMap::new();
-        let fx_rows = fx.fenced_and_deduplicated(fence.get(Topic::RawFx.name()).unwrap_or(&empty));
-        let kpi_rows = kpi.fenced_and_deduplicated(fence.get(Topic::KpiPoints.name()).unwrap_or(&empty));
-        let fx_written = write_rows(&mut tx, &mut self.fx_path, &fx_rows, batch, &mut dead).await?;
-        let kpi_written = write_rows(&mut tx, &mut self.kpi_path, &kpi_rows, batch, &mut dead).await?;
+        let past_fence = |indices: Vec<usize>, topic: Topic| -> Vec<usize> {
+            let Some(fence) = fence.get(topic.name()) else { return indices };
+            indices
+                .into_iter()
+                .filter(|&i| fence.get(&batch[i].partition()).is_none_or(|next| batch[i].offset() >= *next))
+                .collect()
+        };
+        let (fx, kpi) = (past_fence(fx, Topic::RawFx), past_fence(kpi, Topic::KpiPoints));
+        let fx_written = write_table(&mut tx, &mut self.fx_path, &self.fx_codec, batch, &fx, &mut dead).await?;
+        let kpi_written = write_table(&mut tx, &mut self.kpi_path, &self.kpi_codec, batch, &kpi, &mut dead).await?;
         store_offsets(&mut tx, &self.group, &next_offsets).await?;
         tx.commit().await?;
         telemetry::BatchWritten { table: FxRate::TABLE, rows: fx_written, elapsed: started.elapsed() }.emit();
@@ -185,53 +154,57 @@ pub(crate) struct WritePath {
 /// Batches written through the upsert path after a conflict before COPY is tried again.
 const UPSERT_STREAK: u32 = 16;
 
-/// COPYs or upserts `rows` into their table; refused rows become dead letters.
-async fn write_rows<T: SinkTable>(
+/// Rows decoded and encoded per chunk streamed to the server.
+const STREAM_CHUNK: usize = 1_000;
+/// Chunks the decoding thread may run ahead of the server.
+const CHUNKS_AHEAD: usize = 4;
+
+/// Writes the messages at `indices` (all of one table, past the fence) into that table; refused
+/// records become dead letters. Returns the rows written or changed.
+async fn write_table<T: SinkTable>(
     tx: &mut PgConnection,
     path: &mut WritePath,
-    rows: &[(T, usize)],
+    codec: &RecordCodec<T>,
     batch: &[OwnedMessage],
+    indices: &[usize],
     dead: &mut Vec<DeadLetter>,
 ) -> Result<u64, sqlx::Error> {
-    if rows.is_empty() {
+    if indices.is_empty() {
         return Ok(0);
     }
-    let mut encoder = CopyEncoder::new(T::COLUMNS.len(), rows.len() * 96);
-    for (record, index) in rows {
-        encoder.begin_row();
-        match record.encode(&mut encoder) {
-            Ok(()) => encoder.end_row(),
-            Err(error) => {
-                encoder.abandon_row();
-                dead.push(DeadLetter::new(&batch[*index], error.to_string()));
+    let (mut rows, decoded) = if path.upsert_batches_left == 0 {
+        match copy_new_rows(tx, codec, batch, indices).await? {
+            CopyOutcome::Written(written, rows) => {
+                dead.extend(rows.refused.iter().map(|(index, error)| DeadLetter::new(&batch[*index], error.clone())));
+                return Ok(written);
             }
-        }
-    }
-    let row_count = encoder.rows() as u64;
-    if row_count == 0 {
-        return Ok(0);
-    }
-    let payload = encoder.finish();
-    let columns = T::COLUMNS.join(", ");
-
-    if path.upsert_batches_left == 0 {
-        sqlx::query("SAVEPOINT signalcraft_copy").execute(&mut *tx).await?;
-        let direct = format!("COPY {} ({columns}) FROM STDIN (FORMAT binary)", T::TABLE);
-        match copy_in(tx, &direct, &payload).await {
-            Ok(_) => {
-                sqlx::query("RELEASE SAVEPOINT signalcraft_copy").execute(&mut *tx).await?;
-                return Ok(row_count);
-            }
-            Err(error) if is_unique_violation(&error) => {
-                sqlx::query("ROLLBACK TO SAVEPOINT signalcraft_copy").execute(&mut *tx).await?;
+            CopyOutcome::NeedsUpsert(rows, decoded) => {
                 path.upsert_batches_left = UPSERT_STREAK;
+                (rows, decoded)
             }
-            Err(error) => return Err(error),
         }
     } else {
         path.upsert_batches_left -= 1;
+        (Rows::with_capacity(indices.len()), 0)
+    };
+    for &index in &indices[decoded..] {
+        rows.decode(codec, index, batch[index].payload().unwrap_or_default());
     }
+    rows.validate_all();
+    dead.extend(rows.refused.iter().map(|(index, error)| DeadLetter::new(&batch[*index], error.clone())));
 
+    let mut encoder = CopyEncoder::new(T::COLUMNS.len(), indices.len() * 96);
+    for record in rows.deduplicated() {
+        encoder.begin_row();
+        // validate_all accepted every row deduplicated() yields.
+        match record.encode(&mut encoder) {
+            Ok(()) => encoder.end_row(),
+            Err(_) => encoder.abandon_row(),
+        }
+    }
+    if encoder.rows() == 0 {
+        return Ok(0);
+    }
     let staging = format!("staging_{}", T::TABLE);
     // One staging table per connection, emptied at every commit.
     sqlx::query(&format!(
@@ -240,9 +213,101 @@ async fn write_rows<T: SinkTable>(
     ))
     .execute(&mut *tx)
     .await?;
-    copy_in(tx, &format!("COPY {staging} ({columns}) FROM STDIN (FORMAT binary)"), &payload).await?;
+    let columns = T::COLUMNS.join(", ");
+    copy_in(tx, &format!("COPY {staging} ({columns}) FROM STDIN (FORMAT binary)"), &encoder.finish()).await?;
     let written = sqlx::query(&upsert_sql::<T>(&staging)).execute(&mut *tx).await?.rows_affected();
     Ok(written)
+}
+
+enum CopyOutcome<T> {
+    /// Every row went straight in.
+    Written(u64, Rows<T>),
+    /// A natural key repeats (within the batch or against the table): rolled back; the rows
+    /// decoded so far and how many of `indices` they cover.
+    NeedsUpsert(Rows<T>, usize),
+}
+
+/// What the decoding thread reports when it stops.
+struct Decoded<T> {
+    rows: Rows<T>,
+    /// How many of the messages it consumed.
+    consumed: usize,
+    /// It stopped at a natural key already in the batch.
+    repeated: bool,
+}
+
+/// The fast path: COPY straight into the table. A blocking thread decodes and encodes chunk by
+/// chunk, a few chunks ahead, while this task streams them to the server, so the server never
+/// waits for decoding. Rolled back to a savepoint when a natural key repeats.
+async fn copy_new_rows<T: SinkTable>(
+    tx: &mut PgConnection,
+    codec: &RecordCodec<T>,
+    batch: &[OwnedMessage],
+    indices: &[usize],
+) -> Result<CopyOutcome<T>, sqlx::Error> {
+    // The thread needs owned input; copying the payloads costs far less than decoding them.
+    let payloads: Vec<(usize, Vec<u8>)> =
+        indices.iter().map(|&i| (i, batch[i].payload().unwrap_or_default().to_vec())).collect();
+    let (chunks_tx, mut chunks) = tokio::sync::mpsc::channel::<Vec<u8>>(CHUNKS_AHEAD);
+    let thread_codec = codec.clone();
+    let decoder = tokio::task::spawn_blocking(move || {
+        let mut rows = Rows::<T>::with_capacity(payloads.len());
+        let mut encoder = CopyEncoder::new(T::COLUMNS.len(), STREAM_CHUNK * 96);
+        let mut consumed = 0;
+        for chunk in payloads.chunks(STREAM_CHUNK) {
+            for (index, payload) in chunk {
+                consumed += 1;
+                match rows.decode(&thread_codec, *index, payload) {
+                    Some(false) => rows.encode_last(&mut encoder),
+                    Some(true) => return Decoded { rows, consumed, repeated: true },
+                    None => {}
+                }
+            }
+            if chunks_tx.blocking_send(encoder.take()).is_err() {
+                // The writer gave up (the COPY failed); it reports why.
+                return Decoded { rows, consumed, repeated: false };
+            }
+        }
+        let _ = chunks_tx.blocking_send(encoder.finish());
+        Decoded { rows, consumed, repeated: false }
+    });
+
+    sqlx::query("SAVEPOINT signalcraft_copy").execute(&mut *tx).await?;
+    let statement = format!("COPY {} ({}) FROM STDIN (FORMAT binary)", T::TABLE, T::COLUMNS.join(", "));
+    let mut copy = tx.copy_in_raw(&statement).await?;
+    let mut send_error = None;
+    while let Some(chunk) = chunks.recv().await {
+        if let Err(error) = copy.send(chunk).await {
+            send_error = Some(error);
+            break;
+        }
+    }
+    drop(chunks);
+    let decoded = decoder.await.map_err(|e| sqlx::Error::Protocol(format!("decoding thread failed: {e}")))?;
+    let copied = match send_error {
+        Some(error) => {
+            let _ = copy.abort(error.to_string()).await;
+            Err(Some(error))
+        }
+        None if decoded.repeated => {
+            // Aborting leaves the transaction failed until the savepoint is rolled back.
+            let _ = copy.abort("a natural key repeats within the batch; upserting instead").await;
+            Err(None)
+        }
+        None => copy.finish().await.map_err(Some),
+    };
+    match copied {
+        Ok(written) => {
+            sqlx::query("RELEASE SAVEPOINT signalcraft_copy").execute(&mut *tx).await?;
+            Ok(CopyOutcome::Written(written, decoded.rows))
+        }
+        Err(error) if error.as_ref().is_none_or(is_unique_violation) => {
+            sqlx::query("ROLLBACK TO SAVEPOINT signalcraft_copy").execute(&mut *tx).await?;
+            Ok(CopyOutcome::NeedsUpsert(decoded.rows, decoded.consumed))
+        }
+        Err(Some(error)) => Err(error),
+        Err(None) => unreachable!("matched by the arm above"),
+    }
 }
 
 /// Runs one `COPY ... FROM STDIN` with `payload`.

@@ -1,0 +1,94 @@
+//! The sink's batch writer against a real PostgreSQL, without Kafka: messages are built as the
+//! consumer would hand them over. Covers the paths a stream rarely shows on demand: a natural
+//! key repeated inside one batch, rows the table would refuse, undecodable bytes, and a batch
+//! handed twice (the fence).
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::{NaiveDate, Utc};
+use common::TestDatabase;
+use rdkafka::{message::OwnedMessage, Message, Timestamp};
+use signalcraft_model::{FxRate, Record, RecordCodec, WireFormat};
+use signalcraft_sink::PostgresSink;
+
+fn rate(quote: &str, value: f64) -> FxRate {
+    FxRate {
+        base: "USD".into(),
+        quote: quote.into(),
+        rate_date: NaiveDate::from_ymd_opt(2022, 9, 20).expect("date"),
+        rate: value,
+        provider: "test".into(),
+        published_at: None,
+        fetched_at: Utc::now(),
+    }
+}
+
+fn message(offset: i64, payload: Vec<u8>) -> OwnedMessage {
+    OwnedMessage::new(Some(payload), None, "raw.fx".into(), Timestamp::NotAvailable, 0, offset, None)
+}
+
+fn encoded(rates: &[FxRate]) -> Vec<Vec<u8>> {
+    let codec = RecordCodec::<FxRate>::new(WireFormat::SingleObject);
+    rates.iter().map(|r| codec.encode(r).expect("encodes")).collect()
+}
+
+async fn stored_rate(database: &TestDatabase, quote: &str) -> Option<f64> {
+    sqlx::query_scalar("SELECT rate FROM fx_rates WHERE quote = $1")
+        .bind(quote)
+        .fetch_optional(&database.pool)
+        .await
+        .expect("query")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_keys_refused_rows_and_garbage_in_one_batch() {
+    let database = TestDatabase::new().await;
+    let mut sink = PostgresSink::new(database.pool.clone(), "test-sink", Duration::from_secs(3600));
+
+    let mut payloads = encoded(&[rate("EUR", 0.98), rate("GBP", 0.87), rate("eur", 1.0), rate("EUR", 0.999)]);
+    payloads.insert(2, b"\xde\xad\xbe\xef".to_vec());
+    let batch: Vec<OwnedMessage> = payloads.into_iter().enumerate().map(|(i, p)| message(i as i64, p)).collect();
+
+    let dead = sink.write_batch(&batch).await.expect("batch written");
+    let mut refused: Vec<(i64, String)> = dead.iter().map(|d| (d.message.offset(), d.error.clone())).collect();
+    refused.sort();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert_eq!(refused[0].0, 2);
+    assert!(refused[0].1.starts_with("unknown framing"), "{refused:?}");
+    assert_eq!(refused[1], (3, "column quote: `eur` is not an ISO-4217 code".to_string()));
+
+    assert_eq!(database.count("fx_rates").await, 2);
+    assert_eq!(stored_rate(&database, "EUR").await, Some(0.999), "the later record of a key wins");
+    assert_eq!(stored_rate(&database, "GBP").await, Some(0.87));
+    let next: i64 = sqlx::query_scalar("SELECT next_offset FROM sink_offsets WHERE consumer_group = 'test-sink'")
+        .fetch_one(&database.pool)
+        .await
+        .expect("offset stored");
+    assert_eq!(next, 5, "refused messages count as consumed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_handed_twice_is_written_once_and_a_newer_value_replaces_an_older() {
+    let database = TestDatabase::new().await;
+    let mut sink = PostgresSink::new(database.pool.clone(), "test-sink", Duration::from_secs(3600));
+    let first: Vec<OwnedMessage> = encoded(&[rate("EUR", 0.98), rate("JPY", 143.27)])
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| message(i as i64, p))
+        .collect();
+    assert!(sink.write_batch(&first).await.expect("written").is_empty());
+
+    // The same messages again (a redelivery after a crash): the fence skips them.
+    sqlx::query("UPDATE fx_rates SET rate = 0 WHERE quote = 'EUR'").execute(&database.pool).await.expect("tamper");
+    assert!(sink.write_batch(&first).await.expect("written").is_empty());
+    assert_eq!(stored_rate(&database, "EUR").await, Some(0.0), "records below the stored offset are not rewritten");
+
+    // A later record of an existing key (a re-fetched rate) upserts over the row.
+    let later = vec![message(2, encoded(&[rate("EUR", 0.97)]).remove(0))];
+    assert!(sink.write_batch(&later).await.expect("written").is_empty());
+    assert_eq!(stored_rate(&database, "EUR").await, Some(0.97));
+    assert_eq!(database.count("fx_rates").await, 2);
+    assert_eq!(rate("EUR", 1.0).natural_key(), "USD/EUR/2022-09-20");
+}
