@@ -170,6 +170,8 @@ fn describe(error: &figment::Error) -> String {
         }
         Some(metadata) if metadata.name.contains("environment") => "environment variable DATABASE_URL".to_string(),
         Some(metadata) => match &metadata.source {
+            // The path as given, not figment's path relative to the working directory.
+            Some(figment::Source::File(path)) => path.display().to_string(),
             Some(source) => source.to_string(),
             None => metadata.name.to_string(),
         },
