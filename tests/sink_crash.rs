@@ -1,6 +1,7 @@
 //! Effectively-once under a crash: the sink runs as its own process and is killed (SIGKILL,
 //! no goodbye) in the middle of the stream, then started again. Every record ends up in
-//! PostgreSQL exactly once and the stored offsets equal the number of records consumed.
+//! PostgreSQL exactly once and the stored offsets equal the number of records consumed. The
+//! second run ends with SIGTERM, which must drain and exit cleanly.
 
 mod common;
 
@@ -77,9 +78,15 @@ async fn a_killed_sink_restarts_where_postgres_says_and_writes_every_row_once() 
     let total = (first_half + second_half) as i64;
     let finished = eventually(Duration::from_secs(120), || async { database.count("kpi_points").await == total }).await;
     assert!(finished, "every row arrived after the restart");
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    sink.start_kill().expect("stop the sink");
-    let _ = sink.wait().await;
+    // A polite stop this time: SIGTERM drains, commits and exits cleanly.
+    let pid = sink.id().expect("the sink is running").to_string();
+    let signalled = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+    assert!(signalled.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), sink.wait())
+        .await
+        .expect("the sink stops within 30 s of SIGTERM")
+        .expect("exit status");
+    assert!(status.success(), "SIGTERM is a clean exit: {status}");
 
     assert_eq!(database.count("kpi_points").await, total, "no row lost, none twice");
     let distinct: i64 = sqlx::query_scalar("SELECT count(DISTINCT (series_id, ts)) FROM kpi_points")
