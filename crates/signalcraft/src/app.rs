@@ -125,8 +125,8 @@ pub async fn run(
 
     let producer = RecordProducer::new(&kafka, "producer").context("creating the Kafka producer")?;
     let session_timeout = Duration::from_millis(config.kafka.session_timeout_ms);
-    let mut ingestors = JoinSet::new();
-    let mut consumers = JoinSet::new();
+    let mut ingestors = RoleTasks::new();
+    let mut consumers = RoleTasks::new();
 
     if options.roles.ingest {
         let cycles = options.exit_when_done.then_some(1);
@@ -180,27 +180,15 @@ pub async fn run(
     readiness.set_ready();
     tracing::info!(roles = ?options.roles, "signalcraft is running");
 
-    while let Some(result) = ingestors.join_next().await {
-        report_task("ingestor", result);
-    }
-    if options.exit_when_done {
-        let groups = progress::Groups {
-            process: options.roles.process.then(|| process_group.clone()),
-            sink: options.roles.sink.then(|| config.sink.group_id.clone()),
-        };
-        tokio::select! {
-            _ = shutdown.cancelled() => {}
-            drained = progress::wait_until_drained(&kafka, &groups) => {
-                drained.context("waiting for the pipeline to drain")?;
-                tracing::info!("every replayed record is processed; stopping");
-            }
-        }
-        shutdown.cancel();
-    } else {
-        shutdown.cancelled().await;
-    }
+    let groups = progress::Groups {
+        process: options.roles.process.then(|| process_group.clone()),
+        sink: options.roles.sink.then(|| config.sink.group_id.clone()),
+    };
+    let stopped_early =
+        supervise(&mut ingestors, &mut consumers, options.exit_when_done, &kafka, &groups, &shutdown).await;
+    shutdown.cancel();
     while let Some(result) = consumers.join_next().await {
-        report_task("consumer", result);
+        task_failure("consumer", result);
     }
     if let Err(error) = producer.flush(Duration::from_secs(10)) {
         tracing::warn!(%error, "producer did not flush every record before exit");
@@ -208,6 +196,9 @@ pub async fn run(
     let _ = http_task.await;
     drop(replay);
 
+    if let Some(failure) = stopped_early {
+        anyhow::bail!(failure);
+    }
     let summary = match (options.exit_when_done, &pool) {
         (true, Some(pool)) => Some(progress::summarize(&kafka, pool).await.context("summarizing the run")?),
         _ => None,
@@ -215,10 +206,62 @@ pub async fn run(
     Ok(summary)
 }
 
-fn report_task(kind: &str, result: Result<Result<(), String>, tokio::task::JoinError>) {
+type RoleTasks = JoinSet<Result<(), String>>;
+
+/// Waits for the end of the run: shutdown; or, for `exit_when_done`, every ingestor done and
+/// every record processed. A consumer that stops on its own, or an ingestor that fails, ends
+/// the run early (so an orchestrator restarts the process rather than keep a role dead):
+/// returns what went wrong.
+async fn supervise(
+    ingestors: &mut RoleTasks,
+    consumers: &mut RoleTasks,
+    exit_when_done: bool,
+    kafka: &KafkaSettings,
+    groups: &progress::Groups,
+    shutdown: &CancellationToken,
+) -> Option<String> {
+    loop {
+        let ingest_done = ingestors.is_empty();
+        let drained = async {
+            if exit_when_done && ingest_done {
+                progress::wait_until_drained(kafka, groups).await
+            } else {
+                std::future::pending().await
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            Some(result) = ingestors.join_next(), if !ingest_done => {
+                if let Some(failure) = task_failure("ingestor", result) {
+                    return Some(failure);
+                }
+            }
+            Some(result) = consumers.join_next(), if !consumers.is_empty() => {
+                let failure = task_failure("consumer", result).unwrap_or_else(|| "a consumer stopped on its own".into());
+                return Some(failure);
+            }
+            result = drained => match result {
+                Ok(()) => {
+                    tracing::info!("every replayed record is processed; stopping");
+                    return None;
+                }
+                Err(error) => return Some(format!("waiting for the pipeline to drain: {error}")),
+            },
+        }
+    }
+}
+
+/// Logs a finished role task; returns its failure, if it failed.
+fn task_failure(kind: &str, result: Result<Result<(), String>, tokio::task::JoinError>) -> Option<String> {
     match result {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => tracing::error!(kind, %error, "task failed"),
-        Err(error) => tracing::error!(kind, %error, "task panicked"),
+        Ok(Ok(())) => None,
+        Ok(Err(error)) => {
+            tracing::error!(kind, %error, "task failed");
+            Some(format!("{kind} failed: {error}"))
+        }
+        Err(error) => {
+            tracing::error!(kind, %error, "task panicked");
+            Some(format!("{kind} panicked: {error}"))
+        }
     }
 }
