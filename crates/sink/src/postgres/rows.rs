@@ -2,7 +2,10 @@
 //! key, whether that key repeats within the batch, and which messages were refused (to be
 //! dead-lettered by index, so this can run on a worker thread without the batch).
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    hash::{BuildHasher, BuildHasherDefault, DefaultHasher},
+};
 
 use signalcraft_model::RecordCodec;
 
@@ -11,7 +14,6 @@ use super::{copy::CopyEncoder, tables::SinkTable};
 /// One decoded record.
 pub(crate) struct Row<T> {
     pub(crate) record: T,
-    key: String,
     /// Index of its message in the batch.
     message: usize,
     /// Refused by the encoder.
@@ -21,14 +23,20 @@ pub(crate) struct Row<T> {
 /// Decoded records of one table, plus the refusals.
 pub(crate) struct Rows<T> {
     rows: Vec<Row<T>>,
-    seen: HashSet<String>,
+    /// Hashes of the natural keys seen. A collision only sends the batch down the (correct,
+    /// slower) upsert path, and it saves allocating every key on the fast path.
+    seen: HashSet<u64, BuildHasherDefault<IdentityHasher>>,
     /// (message index, why) of every refused message, in the order refused.
     pub(crate) refused: Vec<(usize, String)>,
 }
 
 impl<T: SinkTable> Rows<T> {
     pub(crate) fn with_capacity(capacity: usize) -> Self {
-        Rows { rows: Vec::with_capacity(capacity), seen: HashSet::with_capacity(capacity), refused: Vec::new() }
+        Rows {
+            rows: Vec::with_capacity(capacity),
+            seen: HashSet::with_capacity_and_hasher(capacity, BuildHasherDefault::default()),
+            refused: Vec::new(),
+        }
     }
 
     /// Decodes message `index`. Returns whether its natural key already occurred in this batch,
@@ -36,9 +44,8 @@ impl<T: SinkTable> Rows<T> {
     pub(crate) fn decode(&mut self, codec: &RecordCodec<T>, index: usize, payload: &[u8]) -> Option<bool> {
         match codec.decode(payload) {
             Ok(record) => {
-                let key = record.natural_key();
-                let repeated = !self.seen.insert(key.clone());
-                self.rows.push(Row { record, key, message: index, rejected: false });
+                let repeated = !self.seen.insert(KEY_HASHER.hash_one(KeyOf(&record)));
+                self.rows.push(Row { record, message: index, rejected: false });
                 Some(repeated)
             }
             Err(error) => {
@@ -66,18 +73,21 @@ impl<T: SinkTable> Rows<T> {
     }
 
     /// The last accepted record of every natural key, in batch order: what an upsert writes.
-    pub(crate) fn deduplicated(&self) -> impl Iterator<Item = &T> {
+    pub(crate) fn deduplicated(&self) -> Vec<&T> {
+        // The exact keys, not their hashes: this path must never merge two different facts.
+        let keys: Vec<String> = self.rows.iter().map(|row| row.record.natural_key()).collect();
         let mut last: HashMap<&str, usize> = HashMap::with_capacity(self.rows.len());
         for (position, row) in self.rows.iter().enumerate() {
             if !row.rejected {
-                last.insert(&row.key, position);
+                last.insert(&keys[position], position);
             }
         }
         self.rows
             .iter()
             .enumerate()
-            .filter(move |(position, row)| last.get(row.key.as_str()) == Some(position))
+            .filter(|(position, _)| last.get(keys[*position].as_str()) == Some(position))
             .map(|(_, row)| &row.record)
+            .collect()
     }
 }
 
@@ -90,5 +100,35 @@ fn encode<T: SinkTable>(row: &mut Row<T>, encoder: &mut CopyEncoder, refused: &m
             row.rejected = true;
             refused.push((row.message, error.to_string()));
         }
+    }
+}
+
+/// Hashes a record's natural key without building its string.
+struct KeyOf<'a, T>(&'a T);
+
+impl<T: SinkTable> std::hash::Hash for KeyOf<'_, T> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash_natural_key(state);
+    }
+}
+
+/// Fixed keys: the hashes only need to be equal for equal keys within one process.
+const KEY_HASHER: BuildHasherDefault<DefaultHasher> = BuildHasherDefault::new();
+
+/// The set's values are already hashes.
+#[derive(Default)]
+struct IdentityHasher(u64);
+
+impl std::hash::Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+        }
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
     }
 }

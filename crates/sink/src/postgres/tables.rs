@@ -2,6 +2,8 @@
 //! the upsert conflicts on, and the row encoder. Adding a sink for a topic means one impl here
 //! and one migration.
 
+use std::hash::{Hash, Hasher};
+
 use signalcraft_model::{FxRate, KpiPoint, Record};
 
 use super::copy::{CopyEncoder, RowError};
@@ -17,6 +19,10 @@ pub trait SinkTable: Record {
 
     /// Writes this record's columns into the row begun on `row`.
     fn encode(&self, row: &mut CopyEncoder) -> Result<(), RowError>;
+
+    /// Feeds the natural key's fields to `state`: equal for records with equal natural keys,
+    /// without formatting the key string.
+    fn hash_natural_key<H: Hasher>(&self, state: &mut H);
 }
 
 impl SinkTable for FxRate {
@@ -45,6 +51,10 @@ impl SinkTable for FxRate {
         row.timestamptz(self.fetched_at);
         Ok(())
     }
+
+    fn hash_natural_key<H: Hasher>(&self, state: &mut H) {
+        (&self.base, &self.quote, self.rate_date).hash(state);
+    }
 }
 
 impl SinkTable for KpiPoint {
@@ -61,6 +71,10 @@ impl SinkTable for KpiPoint {
         row.float8(self.value);
         row.text("source", &self.source)?;
         Ok(())
+    }
+
+    fn hash_natural_key<H: Hasher>(&self, state: &mut H) {
+        (&self.series_id, self.ts.timestamp_micros()).hash(state);
     }
 }
 
