@@ -92,3 +92,86 @@ async fn a_batch_handed_twice_is_written_once_and_a_newer_value_replaces_an_olde
     assert_eq!(database.count("fx_rates").await, 2);
     assert_eq!(rate("EUR", 1.0).natural_key(), "USD/EUR/2022-09-20");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_news_weather_and_brand_metrics_land_in_their_tables() {
+    use std::collections::BTreeMap;
+
+    use chrono::TimeZone;
+    use signalcraft_model::{BrandMetric, NewsArticle, WeatherKind, WeatherObservation};
+
+    let database = TestDatabase::new().await;
+    let mut sink = PostgresSink::new(database.pool.clone(), "test-sink", Duration::from_secs(3600));
+    let at = |h| Utc.with_ymd_and_hms(2024, 6, 1, h, 0, 0).single().expect("instant");
+    let article = NewsArticle {
+        url: "https://example.org/port".into(),
+        title: "Port opens".into(),
+        seen_at: at(6),
+        domain: Some("example.org".into()),
+        language: Some("English".into()),
+        source_country: None,
+        social_image: None,
+        tenant_id: Some("acme".into()),
+        query: "port".into(),
+        fetched_at: at(7),
+    };
+    let weather = |kind, temperature: Option<f64>| WeatherObservation {
+        location_id: "berlin".into(),
+        latitude: 52.52,
+        longitude: 13.42,
+        hour: at(13),
+        kind,
+        variables: BTreeMap::from([("temperature_2m".to_string(), temperature)]),
+        units: BTreeMap::from([("temperature_2m".to_string(), "°C".to_string())]),
+        fetched_at: at(12),
+    };
+    let metric = BrandMetric {
+        project_id: 3,
+        period_start: NaiveDate::from_ymd_opt(2023, 7, 1).expect("date"),
+        brand_id: 11,
+        brand_name: "Himalaya".into(),
+        metric: "Ecom DC Score".into(),
+        value: None,
+        fetched_at: at(0),
+    };
+    let mut batch = Vec::new();
+    let mut push = |topic: &str, payload: Vec<u8>| {
+        let offset = batch.len() as i64;
+        batch.push(OwnedMessage::new(Some(payload), None, topic.into(), Timestamp::NotAvailable, 0, offset, None));
+    };
+    push("raw.news", RecordCodec::<NewsArticle>::new(WireFormat::SingleObject).encode(&article).expect("encodes"));
+    let weather_codec = RecordCodec::<WeatherObservation>::new(WireFormat::SingleObject);
+    push("raw.weather", weather_codec.encode(&weather(WeatherKind::Forecast, Some(21.5))).expect("encodes"));
+    push("raw.weather", weather_codec.encode(&weather(WeatherKind::Current, None)).expect("encodes"));
+    push(
+        "raw.brand_metrics",
+        RecordCodec::<BrandMetric>::new(WireFormat::SingleObject).encode(&metric).expect("encodes"),
+    );
+    assert!(sink.write_batch(&batch).await.expect("written").is_empty());
+
+    let title: String = sqlx::query_scalar("SELECT title FROM news_articles WHERE url = 'https://example.org/port'")
+        .fetch_one(&database.pool)
+        .await
+        .expect("article landed");
+    assert_eq!(title, "Port opens");
+    let forecast: Option<f64> = sqlx::query_scalar(
+        "SELECT (variables->>'temperature_2m')::float8 FROM weather_observations WHERE kind = 'FORECAST'",
+    )
+    .fetch_one(&database.pool)
+    .await
+    .expect("forecast landed");
+    assert_eq!(forecast, Some(21.5));
+    let current_is_null: bool = sqlx::query_scalar(
+        "SELECT variables->'temperature_2m' = 'null'::jsonb AND units->>'temperature_2m' = '°C' \
+         FROM weather_observations WHERE kind = 'CURRENT'",
+    )
+    .fetch_one(&database.pool)
+    .await
+    .expect("current conditions landed beside the forecast of the same hour");
+    assert!(current_is_null);
+    let value: Option<f64> = sqlx::query_scalar("SELECT value FROM brand_metrics WHERE brand_id = 11")
+        .fetch_one(&database.pool)
+        .await
+        .expect("metric landed");
+    assert_eq!(value, None, "a missing score stays NULL");
+}

@@ -114,7 +114,13 @@ impl Record for WeatherObservation {
         &schema::WEATHER_OBSERVATION
     }
     fn natural_key(&self) -> String {
-        format!("{}/{}", self.location_id, rfc3339(&self.hour))
+        // A forecast, the current conditions and the archive of one hour are different facts.
+        let kind = match self.kind {
+            WeatherKind::Forecast => "FORECAST",
+            WeatherKind::Current => "CURRENT",
+            WeatherKind::Archive => "ARCHIVE",
+        };
+        format!("{}/{kind}/{}", self.location_id, rfc3339(&self.hour))
     }
 }
 

@@ -167,10 +167,7 @@ pub async fn run(
             sink_config.group_id.clone(),
             Duration::from_secs(sink_config.view_refresh_secs),
         )
-        .accept_schema_ids(
-            kafka.registry_ids.get(&Topic::RawFx).copied(),
-            kafka.registry_ids.get(&Topic::KpiPoints).copied(),
-        );
+        .accept_schema_ids(&kafka.registry_ids);
         let offsets = Arc::new(PgOffsetStore::new(pool));
         let (kafka, producer, shutdown) = (kafka.clone(), producer.clone(), shutdown.clone());
         consumers.spawn(async move {

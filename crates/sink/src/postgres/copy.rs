@@ -82,6 +82,26 @@ impl CopyEncoder {
         }
     }
 
+    pub fn opt_float8(&mut self, value: Option<f64>) {
+        match value {
+            Some(value) => self.float8(value),
+            None => self.null(),
+        }
+    }
+
+    /// `jsonb` in binary form: a version byte (1) then the JSON text.
+    pub fn jsonb(&mut self, column: &'static str, json: &str) -> Result<(), RowError> {
+        // JSON escapes NUL as \u0000, which jsonb refuses as well.
+        if json.contains("\\u0000") {
+            return Err(RowError::NulInText(column));
+        }
+        let mut bytes = Vec::with_capacity(json.len() + 1);
+        bytes.push(1);
+        bytes.extend_from_slice(json.as_bytes());
+        self.field(&bytes);
+        Ok(())
+    }
+
     pub fn float8(&mut self, value: f64) {
         self.field(&value.to_bits().to_be_bytes());
     }

@@ -4,7 +4,7 @@
 
 use std::hash::{Hash, Hasher};
 
-use signalcraft_model::{FxRate, KpiPoint, Record};
+use signalcraft_model::{BrandMetric, FxRate, KpiPoint, NewsArticle, Record, WeatherKind, WeatherObservation};
 
 use super::copy::{CopyEncoder, RowError};
 
@@ -75,6 +75,102 @@ impl SinkTable for KpiPoint {
 
     fn hash_natural_key<H: Hasher>(&self, state: &mut H) {
         (&self.series_id, self.ts.timestamp_micros()).hash(state);
+    }
+}
+
+impl SinkTable for NewsArticle {
+    const TABLE: &'static str = "news_articles";
+    const COLUMNS: &'static [&'static str] = &[
+        "url",
+        "title",
+        "seen_at",
+        "domain",
+        "language",
+        "source_country",
+        "social_image",
+        "tenant_id",
+        "query",
+        "fetched_at",
+    ];
+    const KEY_COLUMNS: &'static [&'static str] = &["url"];
+
+    fn encode(&self, row: &mut CopyEncoder) -> Result<(), RowError> {
+        row.text("url", &self.url)?;
+        row.text("title", &self.title)?;
+        row.timestamptz(self.seen_at);
+        row.opt_text("domain", self.domain.as_deref())?;
+        row.opt_text("language", self.language.as_deref())?;
+        row.opt_text("source_country", self.source_country.as_deref())?;
+        row.opt_text("social_image", self.social_image.as_deref())?;
+        row.opt_text("tenant_id", self.tenant_id.as_deref())?;
+        row.text("query", &self.query)?;
+        row.timestamptz(self.fetched_at);
+        Ok(())
+    }
+
+    fn hash_natural_key<H: Hasher>(&self, state: &mut H) {
+        self.url.hash(state);
+    }
+}
+
+fn weather_kind(kind: WeatherKind) -> &'static str {
+    match kind {
+        WeatherKind::Forecast => "FORECAST",
+        WeatherKind::Current => "CURRENT",
+        WeatherKind::Archive => "ARCHIVE",
+    }
+}
+
+impl SinkTable for WeatherObservation {
+    const TABLE: &'static str = "weather_observations";
+    const COLUMNS: &'static [&'static str] =
+        &["location_id", "kind", "hour", "latitude", "longitude", "variables", "units", "fetched_at"];
+    const KEY_COLUMNS: &'static [&'static str] = &["location_id", "kind", "hour"];
+
+    fn encode(&self, row: &mut CopyEncoder) -> Result<(), RowError> {
+        let json = |column: &'static str, value: Result<String, serde_json::Error>| {
+            value.map_err(|e| RowError::Invalid { column, problem: e.to_string() })
+        };
+        let variables = json("variables", serde_json::to_string(&self.variables))?;
+        let units = json("units", serde_json::to_string(&self.units))?;
+        row.text("location_id", &self.location_id)?;
+        row.text("kind", weather_kind(self.kind))?;
+        row.timestamptz(self.hour);
+        row.float8(self.latitude);
+        row.float8(self.longitude);
+        row.jsonb("variables", &variables)?;
+        row.jsonb("units", &units)?;
+        row.timestamptz(self.fetched_at);
+        Ok(())
+    }
+
+    fn hash_natural_key<H: Hasher>(&self, state: &mut H) {
+        (&self.location_id, weather_kind(self.kind), self.hour.timestamp_micros()).hash(state);
+    }
+}
+
+impl SinkTable for BrandMetric {
+    const TABLE: &'static str = "brand_metrics";
+    const COLUMNS: &'static [&'static str] =
+        &["brand_id", "metric", "project_id", "period_start", "brand_name", "value", "fetched_at"];
+    const KEY_COLUMNS: &'static [&'static str] = &["brand_id", "metric", "project_id"];
+
+    fn encode(&self, row: &mut CopyEncoder) -> Result<(), RowError> {
+        if self.value.is_some_and(|v| !v.is_finite()) {
+            return Err(RowError::Invalid { column: "value", problem: "not a finite number".into() });
+        }
+        row.int8(self.brand_id);
+        row.text("metric", &self.metric)?;
+        row.int8(self.project_id);
+        row.date(self.period_start);
+        row.text("brand_name", &self.brand_name)?;
+        row.opt_float8(self.value);
+        row.timestamptz(self.fetched_at);
+        Ok(())
+    }
+
+    fn hash_natural_key<H: Hasher>(&self, state: &mut H) {
+        (self.brand_id, &self.metric, self.project_id).hash(state);
     }
 }
 

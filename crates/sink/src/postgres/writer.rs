@@ -11,7 +11,9 @@ use std::{
 use async_trait::async_trait;
 use rdkafka::message::{Message, OwnedMessage};
 use signalcraft_kafka::{BatchHandler, DeadLetter, HandlerError};
-use signalcraft_model::{FxRate, KpiPoint, RecordCodec, Topic, WireFormat};
+use signalcraft_model::{
+    BrandMetric, FxRate, KpiPoint, NewsArticle, RecordCodec, Topic, WeatherObservation, WireFormat,
+};
 use sqlx::{PgConnection, PgPool};
 
 use super::{
@@ -21,16 +23,73 @@ use super::{
     telemetry,
 };
 
-/// The sink stage: consumes raw.fx and kpi.points into their tables.
+/// Writes the messages of one topic into its table.
+#[async_trait]
+trait TopicWriter: Send {
+    fn topic(&self) -> Topic;
+    fn table(&self) -> &'static str;
+    fn accept_schema_id(&mut self, schema_id: u32);
+    async fn write(
+        &mut self,
+        tx: &mut PgConnection,
+        batch: &[OwnedMessage],
+        indices: &[usize],
+        dead: &mut Vec<DeadLetter>,
+    ) -> Result<u64, sqlx::Error>;
+}
+
+/// The [`TopicWriter`] of one [`SinkTable`] record type.
+struct TableWriter<T: SinkTable> {
+    codec: RecordCodec<T>,
+    path: WritePath,
+}
+
+impl<T: SinkTable> TableWriter<T> {
+    fn boxed() -> Box<dyn TopicWriter> {
+        Box::new(TableWriter::<T> { codec: RecordCodec::new(WireFormat::SingleObject), path: WritePath::default() })
+    }
+}
+
+#[async_trait]
+impl<T: SinkTable> TopicWriter for TableWriter<T> {
+    fn topic(&self) -> Topic {
+        T::TOPIC
+    }
+    fn table(&self) -> &'static str {
+        T::TABLE
+    }
+    fn accept_schema_id(&mut self, schema_id: u32) {
+        self.codec = self.codec.clone().accept_schema_id(schema_id);
+    }
+    async fn write(
+        &mut self,
+        tx: &mut PgConnection,
+        batch: &[OwnedMessage],
+        indices: &[usize],
+        dead: &mut Vec<DeadLetter>,
+    ) -> Result<u64, sqlx::Error> {
+        write_table(tx, &mut self.path, &self.codec, batch, indices, dead).await
+    }
+}
+
+/// Every table the sink writes, one per topic: the list to extend when a topic gets a table.
+fn table_writers() -> Vec<Box<dyn TopicWriter>> {
+    vec![
+        TableWriter::<FxRate>::boxed(),
+        TableWriter::<NewsArticle>::boxed(),
+        TableWriter::<WeatherObservation>::boxed(),
+        TableWriter::<BrandMetric>::boxed(),
+        TableWriter::<KpiPoint>::boxed(),
+    ]
+}
+
+/// The sink stage: consumes every topic that has a table into it.
 pub struct PostgresSink {
     pool: PgPool,
     group: String,
-    fx_codec: RecordCodec<FxRate>,
-    kpi_codec: RecordCodec<KpiPoint>,
+    writers: Vec<Box<dyn TopicWriter>>,
     view_refresh_interval: Duration,
     last_view_refresh: Option<Instant>,
-    fx_path: WritePath,
-    kpi_path: WritePath,
 }
 
 impl PostgresSink {
@@ -39,43 +98,38 @@ impl PostgresSink {
         PostgresSink {
             pool,
             group: group.into(),
-            fx_codec: RecordCodec::new(WireFormat::SingleObject),
-            kpi_codec: RecordCodec::new(WireFormat::SingleObject),
+            writers: table_writers(),
             view_refresh_interval,
             last_view_refresh: None,
-            fx_path: WritePath::default(),
-            kpi_path: WritePath::default(),
         }
     }
 
-    /// Accepts Confluent-framed records carrying these registry ids.
-    pub fn accept_schema_ids(mut self, fx_rate: Option<u32>, kpi_point: Option<u32>) -> Self {
-        if let Some(id) = fx_rate {
-            self.fx_codec = self.fx_codec.accept_schema_id(id);
-        }
-        if let Some(id) = kpi_point {
-            self.kpi_codec = self.kpi_codec.accept_schema_id(id);
+    /// Accepts Confluent-framed records carrying these schema-registry ids.
+    pub fn accept_schema_ids(mut self, registry_ids: &HashMap<Topic, u32>) -> Self {
+        for writer in &mut self.writers {
+            if let Some(&id) = registry_ids.get(&writer.topic()) {
+                writer.accept_schema_id(id);
+            }
         }
         self
     }
 
     /// The topics this sink has tables for.
     pub fn topics() -> Vec<String> {
-        vec![Topic::RawFx.name().to_string(), Topic::KpiPoints.name().to_string()]
+        table_writers().iter().map(|writer| writer.topic().name().to_string()).collect()
     }
 
     /// Writes `batch`; returns the messages to dead-letter. Exposed for the benchmark.
     pub async fn write_batch(&mut self, batch: &[OwnedMessage]) -> Result<Vec<DeadLetter>, sqlx::Error> {
         let mut dead = Vec::new();
-        let (mut fx, mut kpi) = (Vec::new(), Vec::new());
+        let mut by_writer: Vec<Vec<usize>> = vec![Vec::new(); self.writers.len()];
         let mut next_offsets: BTreeMap<(String, i32), i64> = BTreeMap::new();
         for (index, message) in batch.iter().enumerate() {
             let next = next_offsets.entry((message.topic().to_string(), message.partition())).or_insert(0);
             *next = (*next).max(message.offset() + 1);
-            match Topic::from_name(message.topic()) {
-                Some(Topic::RawFx) => fx.push(index),
-                Some(Topic::KpiPoints) => kpi.push(index),
-                _ => {
+            match self.writers.iter().position(|writer| writer.topic().name() == message.topic()) {
+                Some(slot) => by_writer[slot].push(index),
+                None => {
                     dead.push(DeadLetter::new(message, format!("the sink has no table for topic {}", message.topic())))
                 }
             }
@@ -84,22 +138,25 @@ impl PostgresSink {
         let started = Instant::now();
         let mut tx = self.pool.begin().await?;
         let fence = load_fence(&mut tx, &self.group, &next_offsets).await?;
-        let past_fence = |indices: Vec<usize>, topic: Topic| -> Vec<usize> {
-            let Some(fence) = fence.get(topic.name()) else { return indices };
-            indices
-                .into_iter()
-                .filter(|&i| fence.get(&batch[i].partition()).is_none_or(|next| batch[i].offset() >= *next))
-                .collect()
-        };
-        let (fx, kpi) = (past_fence(fx, Topic::RawFx), past_fence(kpi, Topic::KpiPoints));
-        let fx_written = write_table(&mut tx, &mut self.fx_path, &self.fx_codec, batch, &fx, &mut dead).await?;
-        let kpi_written = write_table(&mut tx, &mut self.kpi_path, &self.kpi_codec, batch, &kpi, &mut dead).await?;
+        let mut written = Vec::with_capacity(self.writers.len());
+        for (writer, indices) in self.writers.iter_mut().zip(by_writer) {
+            let past_fence: Vec<usize> = match fence.get(writer.topic().name()) {
+                Some(fence) => indices
+                    .into_iter()
+                    .filter(|&i| fence.get(&batch[i].partition()).is_none_or(|next| batch[i].offset() >= *next))
+                    .collect(),
+                None => indices,
+            };
+            written.push((writer.table(), writer.write(&mut tx, batch, &past_fence, &mut dead).await?));
+        }
         store_offsets(&mut tx, &self.group, &next_offsets).await?;
         tx.commit().await?;
-        telemetry::BatchWritten { table: FxRate::TABLE, rows: fx_written, elapsed: started.elapsed() }.emit();
-        telemetry::BatchWritten { table: KpiPoint::TABLE, rows: kpi_written, elapsed: started.elapsed() }.emit();
+        for &(table, rows) in &written {
+            telemetry::BatchWritten { table, rows, elapsed: started.elapsed() }.emit();
+        }
 
-        if kpi_written > 0 && self.last_view_refresh.is_none_or(|at| at.elapsed() >= self.view_refresh_interval) {
+        let kpi_written = written.iter().any(|&(table, rows)| table == KpiPoint::TABLE && rows > 0);
+        if kpi_written && self.last_view_refresh.is_none_or(|at| at.elapsed() >= self.view_refresh_interval) {
             refresh_views(&self.pool).await?;
             self.last_view_refresh = Some(Instant::now());
         }
