@@ -8,9 +8,11 @@
 //! - [`stage`]: [`ProcessorStage`], the adapter from a processor to the consumer loop: decode,
 //!   process, produce, dead-letter; a retried batch re-sends the same outputs.
 //! - [`kpi`]: KPI normalisation, every numeric signal → a point on kpi.points.
+//! - [`sentiment`]: VADER sentiment (exactly vaderSentiment 3.3.2) and the news-title scorer.
 
 pub mod kpi;
 pub mod processor;
+pub mod sentiment;
 pub mod stage;
 
 pub use processor::{ProcessError, Processor};
