@@ -4,7 +4,9 @@
 
 use std::hash::{Hash, Hasher};
 
-use signalcraft_model::{BrandMetric, FxRate, KpiPoint, NewsArticle, Record, WeatherKind, WeatherObservation};
+use signalcraft_model::{
+    BrandMetric, FxRate, KpiPoint, NewsArticle, Record, ScoredArticle, WeatherKind, WeatherObservation,
+};
 
 use super::copy::{CopyEncoder, RowError};
 
@@ -171,6 +173,28 @@ impl SinkTable for BrandMetric {
 
     fn hash_natural_key<H: Hasher>(&self, state: &mut H) {
         (self.brand_id, &self.metric, self.project_id).hash(state);
+    }
+}
+
+impl SinkTable for ScoredArticle {
+    const TABLE: &'static str = "news_sentiment";
+    const COLUMNS: &'static [&'static str] = &["url", "tenant_id", "title", "seen_at", "neg", "neu", "pos", "compound"];
+    const KEY_COLUMNS: &'static [&'static str] = &["url"];
+
+    fn encode(&self, row: &mut CopyEncoder) -> Result<(), RowError> {
+        row.text("url", &self.url)?;
+        row.opt_text("tenant_id", self.tenant_id.as_deref())?;
+        row.text("title", &self.title)?;
+        row.timestamptz(self.seen_at);
+        row.float8(self.neg);
+        row.float8(self.neu);
+        row.float8(self.pos);
+        row.float8(self.compound);
+        Ok(())
+    }
+
+    fn hash_natural_key<H: Hasher>(&self, state: &mut H) {
+        self.url.hash(state);
     }
 }
 

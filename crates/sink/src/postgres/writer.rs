@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use rdkafka::message::{Message, OwnedMessage};
 use signalcraft_kafka::{BatchHandler, DeadLetter, HandlerError};
 use signalcraft_model::{
-    BrandMetric, FxRate, KpiPoint, NewsArticle, RecordCodec, Topic, WeatherObservation, WireFormat,
+    BrandMetric, FxRate, KpiPoint, NewsArticle, RecordCodec, ScoredArticle, Topic, WeatherObservation, WireFormat,
 };
 use sqlx::{PgConnection, PgPool};
 
@@ -79,6 +79,7 @@ fn table_writers() -> Vec<Box<dyn TopicWriter>> {
         TableWriter::<NewsArticle>::boxed(),
         TableWriter::<WeatherObservation>::boxed(),
         TableWriter::<BrandMetric>::boxed(),
+        TableWriter::<ScoredArticle>::boxed(),
         TableWriter::<KpiPoint>::boxed(),
     ]
 }
