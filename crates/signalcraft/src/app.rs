@@ -7,8 +7,12 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use anyhow::Context;
 use signalcraft_ingest::{run_source, FxSource, ReplayServer};
 use signalcraft_kafka::{run_consumer, ConsumerSettings, EmbeddedBroker, KafkaSettings, RecordProducer};
-use signalcraft_model::Topic;
-use signalcraft_process::{kpi::FxToKpi, Processor, ProcessorStage};
+use signalcraft_model::Record;
+use signalcraft_process::{
+    kpi::{BrandToKpi, FxToKpi, WeatherToKpi},
+    sentiment::ScoreArticles,
+    Processor, ProcessorStage,
+};
 use signalcraft_sink::{PgOffsetStore, PostgresSink, PrivatePostgres};
 use sqlx::{postgres::PgPoolOptions, PgPool};
 use tokio::task::JoinSet;
@@ -140,19 +144,20 @@ pub async fn run(
         }
     }
 
-    let process_group = format!("{}-{}", config.process.group_prefix, FxToKpi.name());
+    // Every processor, its own consumer group: (group, input topic) for the drain check.
+    let mut processor_groups = Vec::new();
     if options.roles.process {
-        let mut settings =
-            ConsumerSettings::new(FxToKpi.name(), process_group.clone(), vec![Topic::RawFx.name().into()]);
-        settings.session_timeout = session_timeout;
-        let mut stage = ProcessorStage::new(FxToKpi, producer.clone());
-        if let Some(&id) = kafka.registry_ids.get(&Topic::RawFx) {
-            stage = stage.accept_schema_id(id);
-        }
-        let (kafka, producer, shutdown) = (kafka.clone(), producer.clone(), shutdown.clone());
-        consumers.spawn(async move {
-            run_consumer(&kafka, &settings, None, &producer, stage, shutdown).await.map_err(|e| e.to_string())
-        });
+        let context = ProcessorContext {
+            kafka: &kafka,
+            producer: &producer,
+            group_prefix: &config.process.group_prefix,
+            session_timeout,
+            shutdown: &shutdown,
+        };
+        processor_groups.push(context.spawn(FxToKpi, &mut consumers));
+        processor_groups.push(context.spawn(WeatherToKpi, &mut consumers));
+        processor_groups.push(context.spawn(BrandToKpi, &mut consumers));
+        processor_groups.push(context.spawn(ScoreArticles::new(), &mut consumers));
     }
 
     if options.roles.sink {
@@ -178,8 +183,8 @@ pub async fn run(
     tracing::info!(roles = ?options.roles, "signalcraft is running");
 
     let groups = progress::Groups {
-        process: options.roles.process.then(|| process_group.clone()),
-        sink: options.roles.sink.then(|| config.sink.group_id.clone()),
+        processors: processor_groups,
+        sink: options.roles.sink.then(|| (config.sink.group_id.clone(), PostgresSink::topics())),
     };
     let stopped_early =
         supervise(&mut ingestors, &mut consumers, options.exit_when_done, &kafka, &groups, &shutdown).await;
@@ -205,6 +210,34 @@ pub async fn run(
 
 type RoleTasks = JoinSet<Result<(), String>>;
 
+/// What every processor stage is started with.
+struct ProcessorContext<'a> {
+    kafka: &'a KafkaSettings,
+    producer: &'a RecordProducer,
+    group_prefix: &'a str,
+    session_timeout: Duration,
+    shutdown: &'a CancellationToken,
+}
+
+impl ProcessorContext<'_> {
+    /// Starts `processor` in its own consumer group; returns (group, input topic).
+    fn spawn<P: Processor>(&self, processor: P, tasks: &mut RoleTasks) -> (String, String) {
+        let input = P::Input::TOPIC;
+        let group = format!("{}-{}", self.group_prefix, processor.name());
+        let mut settings = ConsumerSettings::new(processor.name(), group.clone(), vec![input.name().into()]);
+        settings.session_timeout = self.session_timeout;
+        let mut stage = ProcessorStage::new(processor, self.producer.clone());
+        if let Some(&id) = self.kafka.registry_ids.get(&input) {
+            stage = stage.accept_schema_id(id);
+        }
+        let (kafka, producer, shutdown) = (self.kafka.clone(), self.producer.clone(), self.shutdown.clone());
+        tasks.spawn(async move {
+            run_consumer(&kafka, &settings, None, &producer, stage, shutdown).await.map_err(|e| e.to_string())
+        });
+        (group, input.name().to_string())
+    }
+}
+
 /// Waits for the end of the run: shutdown; or, for `exit_when_done`, every ingestor done and
 /// every record processed. A consumer that stops on its own, or an ingestor that fails, ends
 /// the run early (so an orchestrator restarts the process rather than keep a role dead):
@@ -227,6 +260,8 @@ async fn supervise(
             }
         };
         tokio::select! {
+            // Biased: tasks ending because shutdown was asked for are not failures.
+            biased;
             _ = shutdown.cancelled() => return None,
             Some(result) = ingestors.join_next(), if !ingest_done => {
                 if let Some(failure) = task_failure("ingestor", result) {
@@ -234,6 +269,10 @@ async fn supervise(
                 }
             }
             Some(result) = consumers.join_next(), if !consumers.is_empty() => {
+                if shutdown.is_cancelled() {
+                    task_failure("consumer", result);
+                    return None;
+                }
                 let failure = task_failure("consumer", result).unwrap_or_else(|| "a consumer stopped on its own".into());
                 return Some(failure);
             }

@@ -18,8 +18,10 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 /// The consumer groups whose progress decides "drained".
 #[derive(Debug, Clone)]
 pub struct Groups {
-    pub process: Option<String>,
-    pub sink: Option<String>,
+    /// (consumer group, input topic) of every processor.
+    pub processors: Vec<(String, String)>,
+    /// The sink's consumer group and its topics.
+    pub sink: Option<(String, Vec<String>)>,
 }
 
 /// What one replay run produced.
@@ -97,15 +99,15 @@ fn caught_up(kafka: &KafkaSettings, group: &str, topic: &str) -> Result<bool, Ka
 }
 
 fn drained(kafka: &KafkaSettings, groups: &Groups) -> Result<bool, KafkaError> {
-    // Upstream stages first: once the processor has caught up, kpi.points can grow no more.
-    if let Some(group) = &groups.process {
-        if !caught_up(kafka, group, Topic::RawFx.name())? {
+    // Upstream stages first: once every processor has caught up, their outputs can grow no more.
+    for (group, topic) in &groups.processors {
+        if !caught_up(kafka, group, topic)? {
             return Ok(false);
         }
     }
-    if let Some(group) = &groups.sink {
-        for topic in [Topic::RawFx, Topic::KpiPoints] {
-            if !caught_up(kafka, group, topic.name())? {
+    if let Some((group, topics)) = &groups.sink {
+        for topic in topics {
+            if !caught_up(kafka, group, topic)? {
                 return Ok(false);
             }
         }
@@ -144,7 +146,16 @@ pub async fn summarize(kafka: &KafkaSettings, pool: &PgPool) -> anyhow::Result<R
     // The views refresh on a timer while running; bring them up to date for the summary.
     signalcraft_sink::postgres::refresh_views(pool).await?;
     let mut tables = Vec::new();
-    for table in ["fx_rates", "kpi_points", "kpi_latest", "kpi_daily"] {
+    for table in [
+        "fx_rates",
+        "news_articles",
+        "weather_observations",
+        "brand_metrics",
+        "news_sentiment",
+        "kpi_points",
+        "kpi_latest",
+        "kpi_daily",
+    ] {
         // Table names come from this fixed list, never from input.
         let count: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(pool).await?;
         tables.push((table.to_string(), count));
