@@ -2,7 +2,6 @@
 //! `dq:{brand_id}:{metric}`, stamped at the start of the project's period (projects are the
 //! time axis). A metric without a score (NaN upstream) yields no point.
 
-use chrono::{DateTime, Utc};
 use signalcraft_model::{BrandMetric, KpiPoint, Topic};
 
 use crate::{ProcessError, Processor};
@@ -30,9 +29,7 @@ impl Processor for BrandToKpi {
 
     fn process(&mut self, metric: BrandMetric) -> Result<Vec<KpiPoint>, ProcessError> {
         let Some(value) = metric.value.filter(|v| v.is_finite()) else { return Ok(Vec::new()) };
-        let start =
-            metric.period_start.and_hms_opt(0, 0, 0).map(|t| DateTime::<Utc>::from_naive_utc_and_offset(t, Utc));
-        let ts = start.ok_or_else(|| ProcessError(format!("no midnight on {}", metric.period_start)))?;
+        let ts = super::start_of_day(metric.period_start);
         Ok(vec![KpiPoint {
             series_id: format!("dq:{}:{}", metric.brand_id, slug(&metric.metric)),
             tenant_id: None,
@@ -47,7 +44,7 @@ impl Processor for BrandToKpi {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{NaiveDate, TimeZone};
+    use chrono::{NaiveDate, TimeZone, Utc};
 
     use super::*;
 

@@ -1,7 +1,6 @@
 //! Exchange rates → KPI points: one point per rate, series `fx:{BASE}:{QUOTE}`, stamped at the
 //! start of the rate's day (UTC), unit "{QUOTE} per {BASE}".
 
-use chrono::{DateTime, Utc};
 use signalcraft_model::{FxRate, KpiPoint, Topic};
 
 use crate::{ProcessError, Processor};
@@ -25,8 +24,7 @@ impl Processor for FxToKpi {
                 rate.rate, rate.base, rate.quote
             )));
         }
-        let midnight = rate.rate_date.and_hms_opt(0, 0, 0).map(|t| DateTime::<Utc>::from_naive_utc_and_offset(t, Utc));
-        let ts = midnight.ok_or_else(|| ProcessError(format!("no midnight on {}", rate.rate_date)))?;
+        let ts = super::start_of_day(rate.rate_date);
         Ok(vec![KpiPoint {
             series_id: format!("fx:{}:{}", rate.base, rate.quote),
             tenant_id: None,
@@ -41,7 +39,7 @@ impl Processor for FxToKpi {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{NaiveDate, TimeZone};
+    use chrono::{NaiveDate, TimeZone, Utc};
 
     use super::*;
 

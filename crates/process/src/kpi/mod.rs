@@ -8,3 +8,8 @@ pub mod weather;
 pub use brand::BrandToKpi;
 pub use fx::FxToKpi;
 pub use weather::WeatherToKpi;
+
+/// Midnight UTC at the start of `day`: where daily and per-period values sit on a series.
+fn start_of_day(day: chrono::NaiveDate) -> chrono::DateTime<chrono::Utc> {
+    day.and_time(chrono::NaiveTime::MIN).and_utc()
+}
