@@ -5,19 +5,32 @@
 //! error classification, telemetry) are written once, in [`HttpFetcher`].
 //!
 //! # Layout
+//! - [`config`]: [`InvalidConfig`], the error every source's configuration check returns.
 //! - [`poller`]: [`HttpFetcher`], one per provider: pacing, timeout, redirects, retries.
 //! - [`source`]: the [`Source`] trait and the [`run_source`] loop: poll → produce → wait.
-//! - [`sources`]: one folder per upstream (config, client, tests); [`sources::fx`] first.
+//! - [`sources`]: one folder per upstream (config, client, tests): [`sources::fx`] (exchange
+//!   rates), [`sources::gdelt`] (news, with per-query high-water marks), [`sources::openmeteo`]
+//!   (weather forecast and archive backfill), [`sources::digicadence`] (DQ brand scores).
 //! - [`replay`]: [`ReplayServer`], recorded upstream payloads served locally for `--replay`.
 //! - [`telemetry`]: log-and-count events and the `signalcraft_source_*` metrics they feed.
 
+pub mod config;
 pub mod poller;
 pub mod replay;
 pub mod source;
 pub mod sources;
 pub mod telemetry;
 
-pub use poller::{ClientBuildError, FetchCause, FetchError, FetchPolicy, HttpFetcher};
+pub use config::InvalidConfig;
+pub use poller::{ClientBuildError, ErrorClassifier, FetchCause, FetchError, FetchPolicy, HttpFetcher};
 pub use replay::{ReplayError, ReplayServer};
 pub use source::{run_source, RunError, RunSummary, Source};
-pub use sources::fx::{FxConfig, FxConfigError, FxProviderConfig, FxProviderKind, FxSource};
+pub use sources::digicadence::{DigiCadenceConfig, DigiCadenceSource, DqEndpoint, DqProjectConfig};
+pub use sources::fx::{FxConfig, FxProviderConfig, FxProviderKind, FxSource};
+pub use sources::gdelt::{
+    parse_timeline_tone, GdeltConfig, GdeltQueryConfig, GdeltSource, HighWaterMark, HighWaterMarks,
+    InMemoryHighWaterMarks, MarkStoreError,
+};
+pub use sources::openmeteo::{
+    ArchiveBackfill, BackfillProgress, OpenMeteoConfig, OpenMeteoSource, WeatherLocationConfig,
+};

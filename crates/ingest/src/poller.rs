@@ -98,6 +98,11 @@ pub enum FetchCause {
     /// Not retried.
     #[error("request failed: {0}")]
     Request(String),
+    /// The upstream answered with an error of its own, in its own words, where data was expected
+    /// (e.g. GDELT's HTTP 200 plain-text "keywords too short", Open-Meteo's daily-limit 429).
+    /// Not retried: the same request gets the same answer, at least for a long while.
+    #[error("rejected by the upstream: {0}")]
+    Rejected(String),
 }
 
 impl FetchCause {
@@ -112,6 +117,7 @@ impl FetchCause {
             FetchCause::Body(_) => "body",
             FetchCause::Parse(_) => "parse",
             FetchCause::Request(_) => "request",
+            FetchCause::Rejected(_) => "rejected",
         }
     }
 
@@ -123,7 +129,9 @@ impl FetchCause {
             | FetchCause::Timeout { .. }
             | FetchCause::Connect(_)
             | FetchCause::Body(_) => true,
-            FetchCause::Client { .. } | FetchCause::Parse(_) | FetchCause::Request(_) => false,
+            FetchCause::Client { .. } | FetchCause::Parse(_) | FetchCause::Request(_) | FetchCause::Rejected(_) => {
+                false
+            }
         }
     }
 
@@ -164,6 +172,12 @@ fn plural(count: u32) -> &'static str {
 }
 
 impl FetchError {
+    /// An error for a fetch that failed before (or without) a request being sent, e.g. because
+    /// state the request depends on could not be read. `attempts` is 0; the URL is redacted.
+    pub fn without_request(provider: impl Into<String>, method: Method, url: &str, cause: FetchCause) -> Self {
+        FetchError { provider: provider.into(), method, url: redact_url(url), attempts: 0, cause }
+    }
+
     /// The provider whose fetcher failed.
     pub fn provider(&self) -> &str {
         &self.provider
@@ -199,6 +213,12 @@ pub struct ClientBuildError {
     source: reqwest::Error,
 }
 
+/// Reads an unsuccessful response into a [`FetchCause`], for upstreams whose error bodies say
+/// more than their status (e.g. a 429 whose body tells a per-minute limit from a daily one).
+/// Gets the status, the start of the body (at most 8 KiB) and the cause the fetcher would use
+/// on its own, and returns the cause to use.
+pub type ErrorClassifier = fn(StatusCode, &[u8], FetchCause) -> FetchCause;
+
 /// Fetches from one provider, paced, with timeouts and retries. Share one per provider: the
 /// rate limiter lives here, so every caller of the same fetcher is paced together.
 pub struct HttpFetcher {
@@ -207,6 +227,8 @@ pub struct HttpFetcher {
     /// `None` when the policy sets no minimum interval.
     limiter: Option<DefaultDirectRateLimiter>,
     policy: FetchPolicy,
+    /// `None`: statuses are classified by [`cause_for_status`] alone.
+    error_classifier: Option<ErrorClassifier>,
 }
 
 impl fmt::Debug for HttpFetcher {
@@ -227,7 +249,14 @@ impl HttpFetcher {
             .map_err(|source| ClientBuildError { provider: provider.clone(), source })?;
         // Burst 1: the configured spacing holds between any two requests, not just on average.
         let limiter = Quota::with_period(policy.min_interval).map(RateLimiter::direct);
-        Ok(HttpFetcher { provider, client, limiter, policy })
+        Ok(HttpFetcher { provider, client, limiter, policy, error_classifier: None })
+    }
+
+    /// This fetcher, with unsuccessful responses classified by `classify` (see
+    /// [`ErrorClassifier`]); whether a cause is retried still follows [`FetchCause::is_retryable`].
+    pub fn with_error_classifier(mut self, classify: ErrorClassifier) -> Self {
+        self.error_classifier = Some(classify);
+        self
     }
 
     /// The provider name this fetcher reports under.
@@ -363,8 +392,12 @@ impl HttpFetcher {
             return parse(&body);
         }
         let retry_after = parse_retry_after(response.headers(), SystemTime::now(), self.policy.max_retry_after);
-        let body_excerpt = read_error_excerpt(response).await;
-        Err(cause_for_status(status, body_excerpt, retry_after))
+        let body = read_error_body(response).await;
+        let cause = cause_for_status(status, excerpt(&body), retry_after);
+        Err(match self.error_classifier {
+            Some(classify) => classify(status, &body, cause),
+            None => cause,
+        })
     }
 
     fn classify(&self, error: reqwest::Error) -> FetchCause {
@@ -431,8 +464,8 @@ fn cause_for_status(status: StatusCode, body_excerpt: String, retry_after: Optio
 }
 
 /// Reads the start of an error response's body for the error message; a body that fails to
-/// arrive only shortens the excerpt.
-async fn read_error_excerpt(mut response: reqwest::Response) -> String {
+/// arrive only shortens it.
+async fn read_error_body(mut response: reqwest::Response) -> Vec<u8> {
     let mut body = Vec::new();
     while body.len() < ERROR_BODY_LIMIT {
         match response.chunk().await {
@@ -440,7 +473,7 @@ async fn read_error_excerpt(mut response: reqwest::Response) -> String {
             Ok(None) | Err(_) => break,
         }
     }
-    excerpt(&body)
+    body
 }
 
 /// `Retry-After` as a wait from `now`: delta-seconds or an HTTP-date, capped at `cap`. A
@@ -556,6 +589,17 @@ mod tests {
         assert!(matches!(client, FetchCause::Client { status: 422, .. }));
         assert!(!client.is_retryable());
         assert_eq!(cause_for_status(StatusCode::NOT_MODIFIED, String::new(), None).kind(), "request");
+    }
+
+    #[test]
+    fn rejections_and_errors_without_a_request_are_final() {
+        let rejected = FetchCause::Rejected("Your query was too short or too long.".into());
+        assert_eq!(rejected.kind(), "rejected");
+        assert!(!rejected.is_retryable());
+        assert_eq!(rejected.to_string(), "rejected by the upstream: Your query was too short or too long.");
+        let error = FetchError::without_request("p", Method::GET, "https://api.example/x?key=secret", rejected);
+        assert_eq!(error.attempts(), 0);
+        assert_eq!(error.url(), "https://api.example/x?key=REDACTED");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! and names the offending key, and [`FxProviderConfig::fetch_policy`] turns a provider's knobs
 //! into the shared poller's [`FetchPolicy`].
 
+use crate::InvalidConfig;
 use std::{fmt, time::Duration};
 
 use serde::{Deserialize, Serialize};
@@ -204,21 +205,11 @@ impl FxProviderConfig {
     }
 }
 
-/// A configuration value that cannot work, with the key that holds it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{key}: {message}")]
-pub struct FxConfigError {
-    /// Full path of the bad key, e.g. `ingest.fx.providers[1].bases[0]`.
-    pub key: String,
-    /// What is wrong with its value.
-    pub message: String,
-}
-
 impl FxConfig {
     /// Checks every value; `prefix` is where this table sits in the whole configuration (e.g.
     /// `ingest.fx`), so the error names the key as the user wrote it.
-    pub fn validate(&self, prefix: &str) -> Result<(), FxConfigError> {
-        let bad = |key: String, message: String| Err(FxConfigError { key, message });
+    pub fn validate(&self, prefix: &str) -> Result<(), InvalidConfig> {
+        let bad = |key: String, message: String| Err(InvalidConfig { key, message });
         if self.interval_secs == 0 {
             return bad(format!("{prefix}.interval_secs"), "must be at least 1 second".into());
         }
@@ -230,8 +221,8 @@ impl FxConfig {
 }
 
 impl FxProviderConfig {
-    fn validate(&self, prefix: &str) -> Result<(), FxConfigError> {
-        let bad = |key: String, message: String| Err(FxConfigError { key, message });
+    fn validate(&self, prefix: &str) -> Result<(), InvalidConfig> {
+        let bad = |key: String, message: String| Err(InvalidConfig { key, message });
         let url = self.api_root();
         match reqwest::Url::parse(url) {
             Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => {}

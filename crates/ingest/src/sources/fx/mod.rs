@@ -16,7 +16,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use signalcraft_model::FxRate;
 
 use self::config::is_currency_code;
-pub use self::config::{FxConfig, FxConfigError, FxProviderConfig, FxProviderKind};
+pub use self::config::{FxConfig, FxProviderConfig, FxProviderKind};
 use crate::{
     poller::{ClientBuildError, FetchCause, FetchError, FetchPolicy, HttpFetcher},
     source::Source,

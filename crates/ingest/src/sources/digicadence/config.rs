@@ -1,0 +1,246 @@
+//! Configuration of the Digi-Cadence DQ source (`[ingest.digicadence]`): where the DQ services
+//! run, which endpoints to read, and the projects to read — each mapped to the period it stands
+//! for, since projects are the DQ API's time axis. Plain serde data;
+//! [`DigiCadenceConfig::validate`] checks it and names the offending key.
+
+use crate::InvalidConfig;
+use std::{collections::BTreeMap, fmt, time::Duration};
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::poller::FetchPolicy;
+
+/// The DQ endpoints this source reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DqEndpoint {
+    /// `POST /get_multi_data {"project_ids":[…]}`: the DC score and the four section scores per
+    /// brand and project (the stack serves it on :8004).
+    GetMultiData,
+    /// `POST /normalized/normalized_value {"project_ids":[…]}`: every metric's normalised
+    /// 0–100 value per brand, platform and section (the stack serves it on :8001).
+    NormalizedValue,
+}
+
+impl DqEndpoint {
+    /// The name used in config and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DqEndpoint::GetMultiData => "get_multi_data",
+            DqEndpoint::NormalizedValue => "normalized_value",
+        }
+    }
+
+    /// The path under the endpoint's base URL.
+    pub fn path(self) -> &'static str {
+        match self {
+            DqEndpoint::GetMultiData => "/get_multi_data",
+            DqEndpoint::NormalizedValue => "/normalized/normalized_value",
+        }
+    }
+}
+
+impl fmt::Display for DqEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The Digi-Cadence DQ source: every endpoint is asked for every project once per interval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DigiCadenceConfig {
+    /// Root the endpoints' paths are appended to (there is no public default: the DQ services
+    /// are a private deployment). Replay runs point it at `{replay}/digicadence`.
+    pub base_url: String,
+
+    /// Root for `get_multi_data` when it is served elsewhere than `base_url` (the DQ stack
+    /// runs it on port 8004). Default: `base_url`.
+    #[serde(default)]
+    pub multi_data_base_url: Option<String>,
+
+    /// Root for `normalized/normalized_value` when it is served elsewhere than `base_url` (the
+    /// DQ stack runs it on port 8001). Default: `base_url`.
+    #[serde(default)]
+    pub normalized_base_url: Option<String>,
+
+    /// The endpoints read each poll. Default both: `["get_multi_data", "normalized_value"]`.
+    #[serde(default = "default_endpoints")]
+    pub endpoints: Vec<DqEndpoint>,
+
+    /// Seconds between two polls. A project is a period (e.g. a quarter) whose scores change
+    /// rarely. Default 86400.
+    #[serde(default = "default_interval_secs")]
+    pub interval_secs: u64,
+
+    /// The projects to read, each with the period it stands for.
+    #[serde(default)]
+    pub projects: Vec<DqProjectConfig>,
+
+    /// Brand ids by brand name, for answers that name brands without ids (`get_multi_data`).
+    /// A brand not listed gets a stable id derived from its name (see
+    /// [`super::derived_brand_id`]); list brands to keep ids equal to the DQ database's.
+    #[serde(default)]
+    pub brand_ids: BTreeMap<String, i64>,
+
+    /// Least milliseconds between two requests, retries included. Default 1000.
+    #[serde(default = "default_min_interval_ms")]
+    pub min_interval_ms: u64,
+
+    /// Longest milliseconds one request may take, body included. The services compute scores
+    /// with pandas on every call. Default 30000.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+
+    /// Attempts per request, the first included. Default 3.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+
+    /// Longest `Retry-After` (seconds) obeyed. Default 120.
+    #[serde(default = "default_max_retry_after_secs")]
+    pub max_retry_after_secs: u64,
+}
+
+/// One project and the period it stands for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DqProjectConfig {
+    /// The DQ project id (`userProjects.id`).
+    pub project_id: i64,
+    /// First day of the period the project covers, e.g. `2023-07-01` for JAS'23.
+    pub period_start: NaiveDate,
+}
+
+fn default_endpoints() -> Vec<DqEndpoint> {
+    vec![DqEndpoint::GetMultiData, DqEndpoint::NormalizedValue]
+}
+
+fn default_interval_secs() -> u64 {
+    86_400
+}
+
+fn default_min_interval_ms() -> u64 {
+    1000
+}
+
+fn default_timeout_ms() -> u64 {
+    30_000
+}
+
+fn default_max_attempts() -> u32 {
+    3
+}
+
+fn default_max_retry_after_secs() -> u64 {
+    120
+}
+
+impl DigiCadenceConfig {
+    /// A config for the services at `base_url` with every other setting at its default.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        DigiCadenceConfig {
+            base_url: base_url.into(),
+            multi_data_base_url: None,
+            normalized_base_url: None,
+            endpoints: default_endpoints(),
+            interval_secs: default_interval_secs(),
+            projects: Vec::new(),
+            brand_ids: BTreeMap::new(),
+            min_interval_ms: default_min_interval_ms(),
+            timeout_ms: default_timeout_ms(),
+            max_attempts: default_max_attempts(),
+            max_retry_after_secs: default_max_retry_after_secs(),
+        }
+    }
+
+    /// Time between two polls.
+    pub fn interval(&self) -> Duration {
+        Duration::from_secs(self.interval_secs)
+    }
+
+    /// The URL of `endpoint`: its own root if configured, else `base_url`, plus its path.
+    pub fn endpoint_url(&self, endpoint: DqEndpoint) -> String {
+        let root = match endpoint {
+            DqEndpoint::GetMultiData => self.multi_data_base_url.as_deref(),
+            DqEndpoint::NormalizedValue => self.normalized_base_url.as_deref(),
+        }
+        .unwrap_or(&self.base_url);
+        format!("{}{}", root.trim().trim_end_matches('/'), endpoint.path())
+    }
+
+    /// The period each configured project stands for.
+    pub fn periods(&self) -> BTreeMap<i64, NaiveDate> {
+        self.projects.iter().map(|project| (project.project_id, project.period_start)).collect()
+    }
+
+    /// The shared poller's policy (backoff timings keep their defaults).
+    pub fn fetch_policy(&self) -> FetchPolicy {
+        FetchPolicy {
+            min_interval: Duration::from_millis(self.min_interval_ms),
+            timeout: Duration::from_millis(self.timeout_ms),
+            max_attempts: self.max_attempts,
+            max_retry_after: Duration::from_secs(self.max_retry_after_secs),
+            ..FetchPolicy::default()
+        }
+    }
+
+    /// Checks every value; `prefix` is where this table sits in the whole configuration (e.g.
+    /// `ingest.digicadence`), so the error names the key as the user wrote it.
+    pub fn validate(&self, prefix: &str) -> Result<(), InvalidConfig> {
+        let bad = |key: &str, message: String| Err(InvalidConfig { key: format!("{prefix}.{key}"), message });
+        let urls = [
+            ("base_url", Some(self.base_url.as_str())),
+            ("multi_data_base_url", self.multi_data_base_url.as_deref()),
+            ("normalized_base_url", self.normalized_base_url.as_deref()),
+        ];
+        for (key, url) in urls {
+            let Some(url) = url.map(|url| url.trim().trim_end_matches('/')) else { continue };
+            match reqwest::Url::parse(url) {
+                Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => {}
+                Ok(_) => return bad(key, format!("`{url}` is not an http(s) URL")),
+                Err(error) => return bad(key, format!("`{url}` is not a URL: {error}")),
+            }
+        }
+        if self.endpoints.is_empty() {
+            return bad("endpoints", "must list at least one endpoint".into());
+        }
+        for (index, endpoint) in self.endpoints.iter().enumerate() {
+            if self.endpoints[..index].contains(endpoint) {
+                return bad(&format!("endpoints[{index}]"), format!("`{endpoint}` is listed twice"));
+            }
+        }
+        if self.interval_secs == 0 {
+            return bad("interval_secs", "must be at least 1 second".into());
+        }
+        for (index, project) in self.projects.iter().enumerate() {
+            if project.project_id <= 0 {
+                return bad(
+                    &format!("projects[{index}].project_id"),
+                    format!("{} is not a project id", project.project_id),
+                );
+            }
+            if self.projects[..index].iter().any(|other| other.project_id == project.project_id) {
+                return bad(
+                    &format!("projects[{index}].project_id"),
+                    format!("project {} is listed twice", project.project_id),
+                );
+            }
+        }
+        for (name, id) in &self.brand_ids {
+            if name.trim().is_empty() {
+                return bad("brand_ids", "a brand name is empty".into());
+            }
+            if *id <= 0 {
+                return bad(&format!("brand_ids.\"{name}\""), format!("{id} is not a brand id"));
+            }
+        }
+        if self.timeout_ms == 0 {
+            return bad("timeout_ms", "must be at least 1 millisecond".into());
+        }
+        if !(1..=20).contains(&self.max_attempts) {
+            return bad("max_attempts", format!("{} is not between 1 and 20", self.max_attempts));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,294 @@
+//! Digi-Cadence DQ brand scores (topic raw.brand_metrics): [`DigiCadenceSource`] POSTs
+//! `{"project_ids": [...]}` to each configured DQ endpoint and emits one [`BrandMetric`] per
+//! (project, brand, section or metric). Projects are the time axis: each configured project
+//! carries the first day of the period it stands for.
+//!
+//! The service's own ways of failing, and what the source does about them:
+//! * a GET gets 405 — every request here is a POST with a JSON body;
+//! * a 200 `{"message": …}` (or a 404 "No data found for the given project_ids") means the
+//!   projects have no data yet: zero records, logged, not an error;
+//! * a NaN score makes the score endpoints answer 500 (FastAPI cannot encode it), and one
+//!   such project fails a whole multi-project request: after the retries, a 500 for several
+//!   projects is split into one request per project, so only the broken project is lost.
+
+mod answers;
+mod config;
+mod names;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashSet};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, NaiveDate, Utc};
+use reqwest::Method;
+use signalcraft_model::BrandMetric;
+
+use self::answers::{Answer, NormalizedRow, ProjectScores};
+pub use self::{
+    config::{DigiCadenceConfig, DqEndpoint, DqProjectConfig},
+    names::{derived_brand_id, fix_mojibake},
+};
+use crate::{
+    poller::{ClientBuildError, FetchCause, FetchError, FetchPolicy, HttpFetcher},
+    source::Source,
+    telemetry,
+};
+
+/// The name of the source in logs, metrics and errors.
+pub const SOURCE_NAME: &str = "digicadence";
+
+/// Polls the configured DQ endpoints for every configured project.
+#[derive(Debug)]
+pub struct DigiCadenceSource {
+    config: DigiCadenceConfig,
+    periods: BTreeMap<i64, NaiveDate>,
+    fetcher: HttpFetcher,
+}
+
+impl DigiCadenceSource {
+    /// A source for `config`, paced and retried as the config says.
+    pub fn new(config: DigiCadenceConfig) -> Result<Self, ClientBuildError> {
+        let policy = config.fetch_policy();
+        Self::with_policy(config, policy)
+    }
+
+    /// A source with an explicit fetch policy (tests shorten the backoff with it).
+    pub fn with_policy(config: DigiCadenceConfig, policy: FetchPolicy) -> Result<Self, ClientBuildError> {
+        let fetcher = HttpFetcher::new(SOURCE_NAME, policy)?;
+        Ok(DigiCadenceSource { periods: config.periods(), config, fetcher })
+    }
+
+    /// The configuration this source polls.
+    pub fn config(&self) -> &DigiCadenceConfig {
+        &self.config
+    }
+
+    /// The records of one endpoint for every project, splitting a multi-project 500 into one
+    /// request per project (see the module docs).
+    async fn poll_endpoint(&self, endpoint: DqEndpoint, now: DateTime<Utc>) -> Result<Vec<BrandMetric>, FetchError> {
+        let ids: Vec<i64> = self.config.projects.iter().map(|project| project.project_id).collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let error = match self.request(endpoint, &ids, now).await {
+            Ok(records) => return Ok(records),
+            Err(error) if ids.len() > 1 && matches!(error.cause(), FetchCause::Server { status: 500, .. }) => error,
+            Err(error) => return Err(error),
+        };
+        tracing::warn!(
+            source = SOURCE_NAME,
+            endpoint = endpoint.as_str(),
+            projects = ids.len(),
+            error = %error,
+            "a multi-project request failed with HTTP 500 (a NaN score?); asking for each project alone"
+        );
+        let mut records = Vec::new();
+        let mut failures = Vec::new();
+        for id in ids {
+            match self.request(endpoint, &[id], now).await {
+                Ok(mut found) => records.append(&mut found),
+                Err(error) => failures.push(error),
+            }
+        }
+        let returned = if records.is_empty() { failures.pop() } else { None };
+        for failure in &failures {
+            telemetry::PollFailed { source: SOURCE_NAME, error: failure }.emit();
+        }
+        match returned {
+            Some(error) => Err(error),
+            None => Ok(records),
+        }
+    }
+
+    /// One POST of `ids` to `endpoint`, read into records.
+    async fn request(
+        &self,
+        endpoint: DqEndpoint,
+        ids: &[i64],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<BrandMetric>, FetchError> {
+        let url = self.config.endpoint_url(endpoint);
+        let body = Bytes::from(serde_json::json!({ "project_ids": ids }).to_string());
+        let answer = match endpoint {
+            DqEndpoint::GetMultiData => {
+                self.fetcher.fetch(Method::POST, &url, Some(body), answers::parse_multi_data).await.map(|answer| {
+                    match answer {
+                        Answer::Data(projects) => Answer::Data(self.multi_data_records(projects, now)),
+                        Answer::NoData(message) => Answer::NoData(message),
+                    }
+                })
+            }
+            DqEndpoint::NormalizedValue => {
+                self.fetcher.fetch(Method::POST, &url, Some(body), answers::parse_normalized).await.map(|answer| {
+                    match answer {
+                        Answer::Data(rows) => Answer::Data(self.normalized_records(rows, now)),
+                        Answer::NoData(message) => Answer::NoData(message),
+                    }
+                })
+            }
+        };
+        let message = match answer {
+            Ok(Answer::Data(records)) => return Ok(records),
+            Ok(Answer::NoData(message)) => message,
+            // normalized_value's way of saying the same thing.
+            Err(error) if is_no_data_404(error.cause()) => error.cause().to_string(),
+            Err(error) => return Err(error),
+        };
+        tracing::info!(
+            source = SOURCE_NAME,
+            endpoint = endpoint.as_str(),
+            projects = ?ids,
+            message = %message,
+            "the DQ service has no data for these projects"
+        );
+        Ok(Vec::new())
+    }
+
+    /// The period of a project in an answer, or `None` (counted) when it was not asked for.
+    fn period_of(&self, project: &serde_json::Value, item: &str) -> Option<(i64, NaiveDate)> {
+        let found = answers::id_of(project).and_then(|id| self.periods.get(&id).map(|period| (id, *period)));
+        if found.is_none() {
+            let reason = format!("project {project} was not asked for (no period configured)");
+            telemetry::InvalidRecordSkipped { source: SOURCE_NAME, item, reason: &reason }.emit();
+        }
+        found
+    }
+
+    /// The configured id of `brand`, or its derived one.
+    fn brand_id(&self, brand: &str) -> i64 {
+        self.config.brand_ids.get(brand.trim()).copied().unwrap_or_else(|| derived_brand_id(brand))
+    }
+
+    /// One record per (project, brand, score) of a `get_multi_data` answer.
+    fn multi_data_records(&self, projects: Vec<ProjectScores>, now: DateTime<Utc>) -> Vec<BrandMetric> {
+        let mut records = Records::default();
+        for project in projects {
+            let Some((project_id, period_start)) = self.period_of(&project.project_id, "get_multi_data") else {
+                continue;
+            };
+            for brand in project.brands {
+                let Some(brand_name) =
+                    brand.brand_name.map(|name| name.trim().to_string()).filter(|name| !name.is_empty())
+                else {
+                    let item = format!("project {project_id}");
+                    telemetry::InvalidRecordSkipped {
+                        source: SOURCE_NAME,
+                        item: &item,
+                        reason: "a brand without a name",
+                    }
+                    .emit();
+                    continue;
+                };
+                let brand_id = self.brand_id(&brand_name);
+                for (metric, value) in brand.dq_score {
+                    records.push(BrandMetric {
+                        project_id,
+                        period_start,
+                        brand_id,
+                        brand_name: brand_name.clone(),
+                        metric: fix_mojibake(metric.trim()).into_owned(),
+                        value: answers::score(&value),
+                        fetched_at: now,
+                    });
+                }
+            }
+        }
+        records.into_vec()
+    }
+
+    /// One record per (project, brand, section/platform/metric/type) of a `normalized_value`
+    /// answer.
+    fn normalized_records(&self, rows: Vec<NormalizedRow>, now: DateTime<Utc>) -> Vec<BrandMetric> {
+        let mut records = Records::default();
+        for row in rows {
+            let Some((project_id, period_start)) = self.period_of(&row.project_id, "normalized_value") else {
+                continue;
+            };
+            let text = |value: &Option<String>| fix_mojibake(value.as_deref().unwrap_or_default().trim()).into_owned();
+            let (brand_name, section, platform, metric) =
+                (text(&row.brandName), text(&row.sectionName), text(&row.platformname), text(&row.metricname));
+            if brand_name.is_empty() || metric.is_empty() {
+                let item = format!("project {project_id}");
+                let reason = "a row without a brand or metric name";
+                telemetry::InvalidRecordSkipped { source: SOURCE_NAME, item: &item, reason }.emit();
+                continue;
+            }
+            // pandas fills a brand the join did not find with 0.
+            let brand_id =
+                answers::id_of(&row.brand_ids).filter(|id| *id > 0).unwrap_or_else(|| self.brand_id(&brand_name));
+            let kind = row.kind.as_deref().map(str::trim).filter(|kind| !kind.is_empty()).unwrap_or("unknown");
+            records.push(BrandMetric {
+                project_id,
+                period_start,
+                brand_id,
+                brand_name,
+                metric: format!("{section}/{platform}/{metric}/{kind}"),
+                value: answers::score(&row.normalized),
+                fetched_at: now,
+            });
+        }
+        records.into_vec()
+    }
+}
+
+/// Records of one answer, one per natural key: a repeated key keeps its first value (counted).
+#[derive(Default)]
+struct Records {
+    keys: HashSet<String>,
+    records: Vec<BrandMetric>,
+}
+
+impl Records {
+    fn push(&mut self, record: BrandMetric) {
+        use signalcraft_model::Record;
+        let key = record.natural_key();
+        if self.keys.insert(key.clone()) {
+            self.records.push(record);
+        } else {
+            telemetry::InvalidRecordSkipped { source: SOURCE_NAME, item: &key, reason: "repeated in the same answer" }
+                .emit();
+        }
+    }
+
+    fn into_vec(self) -> Vec<BrandMetric> {
+        self.records
+    }
+}
+
+/// normalized_value's 404 `{"detail": "No data found for the given project_ids"}`.
+fn is_no_data_404(cause: &FetchCause) -> bool {
+    matches!(cause, FetchCause::Client { status: 404, body_excerpt } if body_excerpt.contains("No data found"))
+}
+
+#[async_trait]
+impl Source for DigiCadenceSource {
+    type Output = BrandMetric;
+
+    fn name(&self) -> &str {
+        SOURCE_NAME
+    }
+
+    /// Polls every endpoint; one failing endpoint does not cost the others their records. The
+    /// poll fails only when nothing was found and at least one endpoint failed.
+    async fn poll(&self, now: DateTime<Utc>) -> Result<Vec<BrandMetric>, FetchError> {
+        let mut records = Vec::new();
+        let mut errors = Vec::new();
+        for endpoint in &self.config.endpoints {
+            match self.poll_endpoint(*endpoint, now).await {
+                Ok(mut found) => records.append(&mut found),
+                Err(error) => errors.push(error),
+            }
+        }
+        // The error returned is logged by the caller; the others are logged here.
+        let returned = if records.is_empty() { errors.pop() } else { None };
+        for error in &errors {
+            telemetry::PollFailed { source: SOURCE_NAME, error }.emit();
+        }
+        match returned {
+            Some(error) => Err(error),
+            None => Ok(records),
+        }
+    }
+}

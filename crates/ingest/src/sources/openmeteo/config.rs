@@ -1,0 +1,313 @@
+//! Configuration of the Open-Meteo weather source (`[ingest.openmeteo]`): the watched locations,
+//! the variables asked for, how locations are batched, and the daily call quota the pacing is
+//! derived from. Plain serde data; [`OpenMeteoConfig::validate`] checks it and names the
+//! offending key.
+//!
+//! # The quota holds by construction
+//! Open-Meteo counts calls, not HTTP requests: each location of a multi-location request is a
+//! call, and a location asking for more than 10 variables or more than 14 days counts as
+//! several (fractionally). [`OpenMeteoConfig::max_request_weight`] is the weight of the heaviest
+//! request this configuration can send (a full batch, forecast or archive chunk), and the
+//! shared fetcher spaces every request — retries included — by
+//! `86 400 s × max_request_weight / quota_per_day`. No request weighs more, so no 24 hours can
+//! hold more than `quota_per_day` calls, whatever the upstream answers.
+
+use crate::InvalidConfig;
+use std::{collections::BTreeSet, time::Duration};
+
+use serde::{Deserialize, Serialize};
+
+use crate::poller::FetchPolicy;
+
+/// Seconds in the day the quota is counted over.
+const DAY_SECS: f64 = 86_400.0;
+/// Variables per location that count as one call.
+const VARIABLES_PER_CALL: f64 = 10.0;
+/// Days per location that count as one call.
+const DAYS_PER_CALL: f64 = 14.0;
+/// The forecast API serves at most 16 days ahead.
+const MAX_FORECAST_DAYS: u32 = 16;
+
+/// The Open-Meteo source: every location's forecast is polled once per interval, in batches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenMeteoConfig {
+    /// Root of the forecast API (`{base_url}/v1/forecast`). Default `https://api.open-meteo.com`;
+    /// replay runs point it at `{replay}/openmeteo`.
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+
+    /// Root of the historical archive API used for backfill (`{archive_base_url}/v1/archive`).
+    /// Default `https://archive-api.open-meteo.com`.
+    #[serde(default = "default_archive_base_url")]
+    pub archive_base_url: String,
+
+    /// Seconds between two polls of the forecast. Models update hourly at best. Default 3600.
+    #[serde(default = "default_interval_secs")]
+    pub interval_secs: u64,
+
+    /// Hourly variables asked for (Open-Meteo names, e.g. `temperature_2m`). Default
+    /// temperature, relative humidity, precipitation, wind speed and weather code.
+    #[serde(default = "default_hourly")]
+    pub hourly: Vec<String>,
+
+    /// Current-conditions variables asked for. Empty: no CURRENT records. Default temperature
+    /// and weather code.
+    #[serde(default = "default_current")]
+    pub current: Vec<String>,
+
+    /// Days of hourly forecast asked for (1..=16). Default 7, the API's own default.
+    #[serde(default = "default_forecast_days")]
+    pub forecast_days: u32,
+
+    /// Locations per request (the answer is then a JSON array, one object per location in
+    /// request order). Default 10.
+    #[serde(default = "default_max_locations_per_request")]
+    pub max_locations_per_request: usize,
+
+    /// Calls per day the plan allows (the free tier: 10,000); requests are paced so this holds
+    /// by construction (see the module docs). Default 10000.
+    #[serde(default = "default_quota_per_day")]
+    pub quota_per_day: u32,
+
+    /// Days of archive asked for per backfill request (1..=366). Default 14 (one call per
+    /// location at up to 10 variables).
+    #[serde(default = "default_archive_chunk_days")]
+    pub archive_chunk_days: u32,
+
+    /// Longest milliseconds one request may take, body included. Default 10000.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+
+    /// Attempts per request, the first included. Default 4.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+
+    /// Longest `Retry-After` (seconds) obeyed. Default 120. (A per-minute-limit 429 without
+    /// `Retry-After` waits 60 s, the length of the window it is about.)
+    #[serde(default = "default_max_retry_after_secs")]
+    pub max_retry_after_secs: u64,
+
+    /// The watched locations. Empty (the default): nothing to poll.
+    #[serde(default)]
+    pub locations: Vec<WeatherLocationConfig>,
+}
+
+/// One watched location.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeatherLocationConfig {
+    /// Watch-list id of the location; the first part of every record's key.
+    pub id: String,
+    /// Degrees north (-90..=90).
+    pub latitude: f64,
+    /// Degrees east (-180..=180).
+    pub longitude: f64,
+}
+
+impl Default for OpenMeteoConfig {
+    fn default() -> Self {
+        OpenMeteoConfig {
+            base_url: default_base_url(),
+            archive_base_url: default_archive_base_url(),
+            interval_secs: default_interval_secs(),
+            hourly: default_hourly(),
+            current: default_current(),
+            forecast_days: default_forecast_days(),
+            max_locations_per_request: default_max_locations_per_request(),
+            quota_per_day: default_quota_per_day(),
+            archive_chunk_days: default_archive_chunk_days(),
+            timeout_ms: default_timeout_ms(),
+            max_attempts: default_max_attempts(),
+            max_retry_after_secs: default_max_retry_after_secs(),
+            locations: Vec::new(),
+        }
+    }
+}
+
+fn default_base_url() -> String {
+    "https://api.open-meteo.com".to_string()
+}
+
+fn default_archive_base_url() -> String {
+    "https://archive-api.open-meteo.com".to_string()
+}
+
+fn default_interval_secs() -> u64 {
+    3600
+}
+
+fn default_hourly() -> Vec<String> {
+    ["temperature_2m", "relative_humidity_2m", "precipitation", "wind_speed_10m", "weather_code"]
+        .map(String::from)
+        .to_vec()
+}
+
+fn default_current() -> Vec<String> {
+    ["temperature_2m", "weather_code"].map(String::from).to_vec()
+}
+
+fn default_forecast_days() -> u32 {
+    7
+}
+
+fn default_max_locations_per_request() -> usize {
+    10
+}
+
+fn default_quota_per_day() -> u32 {
+    10_000
+}
+
+fn default_archive_chunk_days() -> u32 {
+    14
+}
+
+fn default_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_max_attempts() -> u32 {
+    4
+}
+
+fn default_max_retry_after_secs() -> u64 {
+    120
+}
+
+impl OpenMeteoConfig {
+    /// Time between two forecast polls.
+    pub fn interval(&self) -> Duration {
+        Duration::from_secs(self.interval_secs)
+    }
+
+    /// The forecast API root: `base_url` without blanks or a trailing slash.
+    pub fn api_root(&self) -> &str {
+        self.base_url.trim().trim_end_matches('/')
+    }
+
+    /// The archive API root: `archive_base_url` without blanks or a trailing slash.
+    pub fn archive_root(&self) -> &str {
+        self.archive_base_url.trim().trim_end_matches('/')
+    }
+
+    /// Calls one forecast request for `locations` locations counts as.
+    pub fn forecast_weight(&self, locations: usize) -> f64 {
+        let variables = (self.hourly.len() + self.current.len()) as f64;
+        call_weight(locations, variables, f64::from(self.forecast_days))
+    }
+
+    /// Calls one archive request for `locations` locations over `days` days counts as.
+    pub fn archive_weight(&self, locations: usize, days: u32) -> f64 {
+        call_weight(locations, self.hourly.len() as f64, f64::from(days))
+    }
+
+    /// The weight of the heaviest request this configuration sends: a full batch, forecast or
+    /// archive chunk.
+    pub fn max_request_weight(&self) -> f64 {
+        let batch = self.max_locations_per_request.max(1);
+        self.forecast_weight(batch).max(self.archive_weight(batch, self.archive_chunk_days))
+    }
+
+    /// Least time between two requests that keeps every 24 hours within `quota_per_day` calls.
+    pub fn min_request_interval(&self) -> Duration {
+        let quota = f64::from(self.quota_per_day.max(1));
+        Duration::from_secs_f64(DAY_SECS * self.max_request_weight() / quota)
+    }
+
+    /// The shared poller's policy: spacing from the quota, the rest from the config.
+    pub fn fetch_policy(&self) -> FetchPolicy {
+        FetchPolicy {
+            min_interval: self.min_request_interval(),
+            timeout: Duration::from_millis(self.timeout_ms),
+            max_attempts: self.max_attempts,
+            max_retry_after: Duration::from_secs(self.max_retry_after_secs),
+            ..FetchPolicy::default()
+        }
+    }
+
+    /// Checks every value; `prefix` is where this table sits in the whole configuration (e.g.
+    /// `ingest.openmeteo`), so the error names the key as the user wrote it.
+    pub fn validate(&self, prefix: &str) -> Result<(), InvalidConfig> {
+        let bad = |key: &str, message: String| Err(InvalidConfig { key: format!("{prefix}.{key}"), message });
+        for (key, url) in [("base_url", self.api_root()), ("archive_base_url", self.archive_root())] {
+            match reqwest::Url::parse(url) {
+                Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => {}
+                Ok(_) => return bad(key, format!("`{url}` is not an http(s) URL")),
+                Err(error) => return bad(key, format!("`{url}` is not a URL: {error}")),
+            }
+        }
+        if self.interval_secs == 0 {
+            return bad("interval_secs", "must be at least 1 second".into());
+        }
+        if self.hourly.is_empty() && self.current.is_empty() {
+            return bad("hourly", "`hourly` and `current` cannot both be empty".into());
+        }
+        for (field, names) in [("hourly", &self.hourly), ("current", &self.current)] {
+            for (index, name) in names.iter().enumerate() {
+                let key = format!("{field}[{index}]");
+                // Names go into the URL as they are, so only Open-Meteo's own alphabet is allowed.
+                if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+                    return bad(&key, format!("`{name}` is not an Open-Meteo variable name (a-z, 0-9, _)"));
+                }
+                if names[..index].contains(name) {
+                    return bad(&key, format!("`{name}` is listed twice"));
+                }
+            }
+        }
+        if !(1..=MAX_FORECAST_DAYS).contains(&self.forecast_days) {
+            return bad("forecast_days", format!("{} is not between 1 and {MAX_FORECAST_DAYS}", self.forecast_days));
+        }
+        if !(1..=1000).contains(&self.max_locations_per_request) {
+            return bad(
+                "max_locations_per_request",
+                format!("{} is not between 1 and 1000", self.max_locations_per_request),
+            );
+        }
+        if self.quota_per_day == 0 {
+            return bad("quota_per_day", "must be at least 1 call".into());
+        }
+        if f64::from(self.quota_per_day) < self.max_request_weight() {
+            return bad(
+                "quota_per_day",
+                format!(
+                    "{} calls cannot fit one request of weight {:.1}; lower max_locations_per_request",
+                    self.quota_per_day,
+                    self.max_request_weight()
+                ),
+            );
+        }
+        if !(1..=366).contains(&self.archive_chunk_days) {
+            return bad("archive_chunk_days", format!("{} is not between 1 and 366", self.archive_chunk_days));
+        }
+        if self.timeout_ms == 0 {
+            return bad("timeout_ms", "must be at least 1 millisecond".into());
+        }
+        if !(1..=20).contains(&self.max_attempts) {
+            return bad("max_attempts", format!("{} is not between 1 and 20", self.max_attempts));
+        }
+        let mut ids = BTreeSet::new();
+        for (index, location) in self.locations.iter().enumerate() {
+            let key = |field: &str| format!("locations[{index}].{field}");
+            if location.id.trim().is_empty() {
+                return bad(&key("id"), "must not be empty".into());
+            }
+            if !ids.insert(location.id.as_str()) {
+                return bad(&key("id"), format!("`{}` is listed twice", location.id));
+            }
+            if !(-90.0..=90.0).contains(&location.latitude) {
+                return bad(&key("latitude"), format!("{} is not between -90 and 90", location.latitude));
+            }
+            if !(-180.0..=180.0).contains(&location.longitude) {
+                return bad(&key("longitude"), format!("{} is not between -180 and 180", location.longitude));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Open-Meteo's call weight: per location, one call up to 10 variables and 14 days, more
+/// (fractionally) beyond.
+fn call_weight(locations: usize, variables: f64, days: f64) -> f64 {
+    locations as f64 * (variables / VARIABLES_PER_CALL).max(1.0) * (days / DAYS_PER_CALL).max(1.0)
+}

@@ -1,0 +1,119 @@
+//! Open-Meteo weather (topic raw.weather): [`OpenMeteoSource`] polls the hourly forecast and
+//! current conditions of every watched location, batched into multi-location requests, and
+//! emits one [`WeatherObservation`] per (location, hour) (kind FORECAST) plus one per location
+//! for its current conditions (kind CURRENT). [`ArchiveBackfill`] walks a date range of the
+//! archive API in chunks (kind ARCHIVE), reporting progress through a callback.
+//!
+//! Both share one [`HttpFetcher`] whose spacing is derived from the daily call quota (see
+//! [`config`](OpenMeteoConfig#the-quota-holds-by-construction)), so forecast polls and a
+//! backfill running beside them stay within the quota together.
+
+mod archive;
+mod client;
+mod config;
+mod parse;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use signalcraft_model::{WeatherKind, WeatherObservation};
+
+pub use self::{
+    archive::{ArchiveBackfill, BackfillProgress},
+    config::{OpenMeteoConfig, WeatherLocationConfig},
+};
+use crate::{
+    poller::{ClientBuildError, FetchError, FetchPolicy, HttpFetcher},
+    source::Source,
+    telemetry,
+};
+
+/// The name of the source (and of its fetcher) in logs, metrics and errors.
+pub const SOURCE_NAME: &str = "openmeteo";
+
+/// Polls the Open-Meteo forecast for every configured location.
+#[derive(Debug)]
+pub struct OpenMeteoSource {
+    config: OpenMeteoConfig,
+    fetcher: Arc<HttpFetcher>,
+}
+
+impl OpenMeteoSource {
+    /// A source for `config`, paced from its quota and retried as it says.
+    pub fn new(config: OpenMeteoConfig) -> Result<Self, ClientBuildError> {
+        let policy = config.fetch_policy();
+        Self::with_policy(config, policy)
+    }
+
+    /// A source with an explicit fetch policy (tests shorten the backoff with it).
+    pub fn with_policy(config: OpenMeteoConfig, policy: FetchPolicy) -> Result<Self, ClientBuildError> {
+        let fetcher = HttpFetcher::new(SOURCE_NAME, policy)?.with_error_classifier(parse::classify_error);
+        Ok(OpenMeteoSource { config, fetcher: Arc::new(fetcher) })
+    }
+
+    /// The configuration this source polls.
+    pub fn config(&self) -> &OpenMeteoConfig {
+        &self.config
+    }
+
+    /// A backfill of the archive from `start` to `end` (both included) for every configured
+    /// location, sharing this source's fetcher and so its quota. `on_progress` is called after
+    /// every chunk fetched.
+    pub fn archive_backfill(
+        &self,
+        start: chrono::NaiveDate,
+        end: chrono::NaiveDate,
+        on_progress: impl Fn(BackfillProgress) + Send + Sync + 'static,
+    ) -> ArchiveBackfill {
+        ArchiveBackfill::with_fetcher(self.config.clone(), self.fetcher.clone(), start, end, Box::new(on_progress))
+    }
+
+    /// The records of one batch of locations.
+    async fn poll_batch(
+        &self,
+        locations: &[WeatherLocationConfig],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<WeatherObservation>, FetchError> {
+        let url = client::forecast_url(&self.config, locations);
+        let answers = self.fetcher.get_with(&url, |body| parse::parse_answer(body, locations.len())).await?;
+        Ok(locations
+            .iter()
+            .zip(answers)
+            .flat_map(|(location, answer)| parse::location_records(&location.id, answer, WeatherKind::Forecast, now))
+            .collect())
+    }
+}
+
+#[async_trait]
+impl Source for OpenMeteoSource {
+    type Output = WeatherObservation;
+
+    fn name(&self) -> &str {
+        SOURCE_NAME
+    }
+
+    /// Polls every batch; one failing batch does not cost the others their records. The poll
+    /// fails only when no batch yielded anything and at least one failed.
+    async fn poll(&self, now: DateTime<Utc>) -> Result<Vec<WeatherObservation>, FetchError> {
+        let mut records = Vec::new();
+        let mut errors = Vec::new();
+        for batch in self.config.locations.chunks(self.config.max_locations_per_request.max(1)) {
+            match self.poll_batch(batch, now).await {
+                Ok(mut found) => records.append(&mut found),
+                Err(error) => errors.push(error),
+            }
+        }
+        // The error returned is logged by the caller; the others are logged here.
+        let returned = if records.is_empty() { errors.pop() } else { None };
+        for error in &errors {
+            telemetry::PollFailed { source: SOURCE_NAME, error }.emit();
+        }
+        match returned {
+            Some(error) => Err(error),
+            None => Ok(records),
+        }
+    }
+}
