@@ -1,0 +1,218 @@
+//! Forecast benchmark: the rolling-origin protocol of `../shared/bench/forecast/SOURCE.txt`
+//! applied to its five series with the same [`Forecaster`] the `ForecastSeries` processor runs.
+//! Prints MASE (scaled by the in-sample seasonal-naive MAE at the primary period) and sMAPE (%)
+//! averaged over origins, for ours and for seasonal-naive at each candidate period.
+//!
+//! The series are read at run time, never built in: from
+//! `$CARGO_MANIFEST_DIR/../../../shared/bench/forecast` (override with
+//! `SIGNALCRAFT_FORECAST_DIR`); NYC taxi from `../nab/data/realKnownCause/nyc_taxi.csv` next to
+//! it (override with `SIGNALCRAFT_NYC_TAXI_CSV`).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use signalcraft_process::forecast::{Forecaster, ForecasterConfig, Horizon};
+
+/// One series of the protocol.
+struct Spec {
+    name: &'static str,
+    path: PathBuf,
+    /// Primary seasonal period (MASE scale, first baseline).
+    m: usize,
+    /// Further seasonal-naive baselines.
+    extra_periods: &'static [usize],
+    horizon: usize,
+    origins: usize,
+    /// Training window (rows before the origin); `None`: full history.
+    window: Option<usize>,
+    /// Timestamp of the last origin; `None`: the last `horizon` rows are the last test window.
+    last_origin: Option<&'static str>,
+}
+
+struct Series {
+    ts: Vec<DateTime<Utc>>,
+    y: Vec<f64>,
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("forecast benchmark: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let dir = std::env::var_os("SIGNALCRAFT_FORECAST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/bench/forecast"));
+    let taxi = std::env::var_os("SIGNALCRAFT_NYC_TAXI_CSV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dir.join("../nab/data/realKnownCause/nyc_taxi.csv"));
+    let data = dir.join("data");
+    let specs = [
+        Spec {
+            name: "AirPassengers",
+            path: data.join("example_air_passengers.csv"),
+            m: 12,
+            extra_periods: &[],
+            horizon: 12,
+            origins: 3,
+            window: None,
+            last_origin: None,
+        },
+        Spec {
+            name: "US retail",
+            path: data.join("example_retail_sales.csv"),
+            m: 12,
+            extra_periods: &[],
+            horizon: 12,
+            origins: 3,
+            window: None,
+            last_origin: None,
+        },
+        Spec {
+            name: "Pedestrians",
+            path: data.join("example_pedestrians_covid.csv"),
+            m: 7,
+            extra_periods: &[],
+            horizon: 14,
+            origins: 4,
+            window: Some(730),
+            last_origin: None,
+        },
+        Spec {
+            name: "NYC taxi",
+            path: taxi,
+            m: 48,
+            extra_periods: &[336],
+            horizon: 48,
+            origins: 7,
+            window: Some(2688),
+            last_origin: Some("2014-10-26 00:00:00"),
+        },
+        Spec {
+            name: "Yosemite temps",
+            path: data.join("example_yosemite_temps.csv"),
+            m: 288,
+            extra_periods: &[],
+            horizon: 288,
+            origins: 5,
+            window: Some(4032),
+            last_origin: None,
+        },
+    ];
+
+    let forecaster_for =
+        |h: usize| Forecaster::new(ForecasterConfig { horizon: Horizon::Steps(h), ..Default::default() });
+    println!(
+        "{:<15} {:>22} {:>22} {:>22}  {:>7}  model (last origin)",
+        "series", "ours MASE / sMAPE", "snaive(m)", "snaive(longest)", "fit s"
+    );
+    for spec in &specs {
+        let series = load(&spec.path)?;
+        let n = series.y.len();
+        let last = match spec.last_origin {
+            None => n.checked_sub(spec.horizon).ok_or_else(|| format!("{}: too short", spec.name))?,
+            Some(at) => {
+                let at = NaiveDateTime::parse_from_str(at, "%Y-%m-%d %H:%M:%S")
+                    .map_err(|e| format!("{}: bad origin {at}: {e}", spec.name))?
+                    .and_utc();
+                series.ts.iter().position(|t| *t == at).ok_or_else(|| format!("{}: no row at {at}", spec.name))?
+            }
+        };
+        let first = last
+            .checked_sub((spec.origins - 1) * spec.horizon)
+            .ok_or_else(|| format!("{}: not enough rows for {} origins", spec.name, spec.origins))?;
+        let forecaster = forecaster_for(spec.horizon);
+        let mut baseline_periods = vec![spec.m];
+        baseline_periods.extend_from_slice(spec.extra_periods);
+        let mut ours = (0.0, 0.0);
+        let mut baselines = vec![(0.0, 0.0); baseline_periods.len()];
+        let mut model = String::new();
+        let mut fit_secs = 0.0;
+        for o in 0..spec.origins {
+            let origin = first + o * spec.horizon;
+            let start = spec.window.map_or(0, |w| origin.saturating_sub(w));
+            let (train, actual) = (&series.y[start..origin], &series.y[origin..origin + spec.horizon]);
+            let scale = naive_mae(train, spec.m);
+            let started = Instant::now();
+            let forecast = forecaster
+                .forecast(&series.ts[start..origin], train)
+                .map_err(|e| format!("{} origin {o}: {e}", spec.name))?;
+            fit_secs += started.elapsed().as_secs_f64();
+            let mean: Vec<f64> = forecast.points.iter().map(|p| p.mean).collect();
+            if mean.len() != spec.horizon {
+                return Err(format!("{}: {} forecast points, expected {}", spec.name, mean.len(), spec.horizon));
+            }
+            ours.0 += mae(&mean, actual) / scale;
+            ours.1 += smape(&mean, actual);
+            model = forecast.model;
+            for (acc, &p) in baselines.iter_mut().zip(&baseline_periods) {
+                let naive: Vec<f64> = (0..spec.horizon).map(|k| train[train.len() - p + k % p]).collect();
+                acc.0 += mae(&naive, actual) / scale;
+                acc.1 += smape(&naive, actual);
+            }
+        }
+        let k = spec.origins as f64;
+        let cell = |(mase, smape): (f64, f64)| format!("{:.3} / {:.2}", mase / k, smape / k);
+        let longest = if baselines.len() > 1 {
+            format!("{} ({})", cell(baselines[baselines.len() - 1]), baseline_periods[baselines.len() - 1])
+        } else {
+            "—".into()
+        };
+        println!(
+            "{:<15} {:>22} {:>22} {:>22}  {:>7.2}  {}",
+            spec.name,
+            cell(ours),
+            cell(baselines[0]),
+            longest,
+            fit_secs / k,
+            model
+        );
+    }
+    Ok(())
+}
+
+fn load(path: &Path) -> Result<Series, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "reading {}: {e} (set SIGNALCRAFT_FORECAST_DIR / SIGNALCRAFT_NYC_TAXI_CSV to the benchmark data)",
+            path.display()
+        )
+    })?;
+    let mut series = Series { ts: Vec::new(), y: Vec::new() };
+    for (i, line) in text.lines().enumerate().skip(1) {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let (ts, value) = line.split_once(',').ok_or_else(|| format!("{}:{}: no comma", path.display(), i + 1))?;
+        let ts = ts.trim_matches('"');
+        let ts = NaiveDateTime::parse_from_str(ts, "%Y-%m-%d %H:%M:%S")
+            .or_else(|_| NaiveDate::parse_from_str(ts, "%Y-%m-%d").map(|d| d.and_time(chrono::NaiveTime::MIN)))
+            .map_err(|e| format!("{}:{}: timestamp {ts}: {e}", path.display(), i + 1))?;
+        let value: f64 =
+            value.trim_matches('"').parse().map_err(|e| format!("{}:{}: value {value}: {e}", path.display(), i + 1))?;
+        series.ts.push(ts.and_utc());
+        series.y.push(value);
+    }
+    Ok(series)
+}
+
+fn naive_mae(y: &[f64], m: usize) -> f64 {
+    (m..y.len()).map(|i| (y[i] - y[i - m]).abs()).sum::<f64>() / (y.len() - m) as f64
+}
+
+fn mae(forecast: &[f64], actual: &[f64]) -> f64 {
+    forecast.iter().zip(actual).map(|(f, a)| (f - a).abs()).sum::<f64>() / actual.len() as f64
+}
+
+fn smape(forecast: &[f64], actual: &[f64]) -> f64 {
+    forecast.iter().zip(actual).map(|(f, a)| 200.0 * (f - a).abs() / (f.abs() + a.abs())).sum::<f64>()
+        / actual.len() as f64
+}

@@ -1,0 +1,154 @@
+//! Forecaster and processor tests on synthetic series with known truth.
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use signalcraft_model::KpiPoint;
+
+use super::*;
+use crate::Processor;
+
+fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).single().expect("valid instant")
+}
+
+/// Hourly series: level 100, slow trend, a daily cycle of amplitude 20, small deterministic noise.
+fn truth(i: usize) -> f64 {
+    let t = i as f64;
+    100.0 + 0.02 * t + 20.0 * (2.0 * std::f64::consts::PI * t / 24.0).sin()
+}
+
+fn noisy(i: usize) -> f64 {
+    // A fixed pseudo-noise (no RNG dependency), uncorrelated with the daily cycle.
+    truth(i) + 1.5 * ((i as f64 * 12.9898).sin() * 43_758.547).fract()
+}
+
+fn hourly(n: usize) -> (Vec<DateTime<Utc>>, Vec<f64>) {
+    (0..n).map(|i| (start() + TimeDelta::hours(i as i64), noisy(i))).unzip()
+}
+
+#[test]
+fn detects_the_daily_period_and_forecasts_close_to_truth() {
+    let (ts, y) = hourly(24 * 28);
+    let forecaster = Forecaster::new(ForecasterConfig { horizon: Horizon::Steps(48), ..Default::default() });
+    let forecast = forecaster.forecast(&ts, &y).expect("forecast");
+    assert_eq!(forecast.periods, vec![24]);
+    assert_eq!(forecast.step_seconds, 3600);
+    assert_eq!(forecast.points.len(), 48);
+    assert!(forecast.model.contains("24"), "model names the period: {}", forecast.model);
+    let mae = forecast.points.iter().enumerate().map(|(k, p)| (p.mean - truth(y.len() + k)).abs()).sum::<f64>() / 48.0;
+    assert!(mae < 2.0, "mean absolute error {mae}");
+    assert_eq!(forecast.points[0].ts, ts[ts.len() - 1] + TimeDelta::hours(1));
+}
+
+#[test]
+fn default_horizon_is_thirty_days_in_the_series_step() {
+    let (ts, y) = hourly(24 * 14);
+    let forecast = Forecaster::default().forecast(&ts, &y).expect("forecast");
+    assert_eq!(forecast.points.len(), 30 * 24);
+}
+
+#[test]
+fn intervals_nest_and_contain_the_mean() {
+    let (ts, y) = hourly(24 * 21);
+    let forecast = Forecaster::new(ForecasterConfig { horizon: Horizon::Steps(72), ..Default::default() })
+        .forecast(&ts, &y)
+        .expect("forecast");
+    for p in &forecast.points {
+        assert!(p.lower_95 <= p.lower_80 && p.lower_80 <= p.mean && p.mean <= p.upper_80 && p.upper_80 <= p.upper_95);
+        assert!(p.upper_95 - p.lower_95 > p.upper_80 - p.lower_80, "95% strictly wider than 80%: {p:?}");
+    }
+}
+
+#[test]
+fn too_short_or_bad_input_gives_an_error_not_a_panic() {
+    let forecaster = Forecaster::default();
+    let (ts, y) = hourly(5);
+    assert!(matches!(forecaster.forecast(&ts, &y), Err(ForecastError::TooShort { .. })));
+    assert!(matches!(forecaster.forecast(&ts[..3], &y), Err(ForecastError::LengthMismatch { .. })));
+    assert!(forecaster.forecast(&[], &[]).is_err());
+    let (ts, mut y) = hourly(100);
+    y[7] = f64::NAN;
+    assert!(matches!(forecaster.forecast(&ts, &y), Err(ForecastError::NotFinite { index: 7, .. })));
+    let same = vec![start(); 100];
+    assert!(matches!(forecaster.forecast(&same, &vec![1.0; 100]), Err(ForecastError::NoStep)));
+    // A constant series is forecast as that constant.
+    let (ts, _) = hourly(100);
+    let flat = forecaster.forecast(&ts, &[7.0; 100]).expect("flat forecast");
+    assert!(flat.points.iter().all(|p| (p.mean - 7.0).abs() < 1e-6));
+}
+
+fn point(series: &str, i: usize) -> KpiPoint {
+    KpiPoint {
+        series_id: series.into(),
+        tenant_id: Some("acme".into()),
+        metric: "m".into(),
+        unit: "u".into(),
+        ts: start() + TimeDelta::hours(i as i64),
+        value: noisy(i),
+        source: "test".into(),
+    }
+}
+
+fn small_config() -> ForecastSeriesConfig {
+    ForecastSeriesConfig {
+        forecaster: ForecasterConfig { horizon: Horizon::Duration(TimeDelta::days(1)), ..Default::default() },
+        history_cap: 200,
+        refit_every: 50,
+        refit_interval: None,
+    }
+}
+
+#[test]
+fn processor_refits_every_n_points_with_bounded_history() {
+    let mut processor = ForecastSeries::new(small_config());
+    let mut emitted = Vec::new();
+    for i in 0..500 {
+        emitted.extend(processor.process(point("s", i)).expect("processes"));
+        assert!(processor.history_len("s") <= 200);
+    }
+    assert_eq!(processor.history_len("s"), 200);
+    assert_eq!(emitted.len(), 10, "one forecast per 50 points");
+    let last = emitted.last().expect("a forecast");
+    assert_eq!(last.issued_at, start() + TimeDelta::hours(499));
+    assert_eq!(last.step_seconds, 3600);
+    assert_eq!(last.points.len(), 24);
+    assert_eq!(last.tenant_id.as_deref(), Some("acme"));
+    assert!(last.model.contains("24"), "{}", last.model);
+}
+
+#[test]
+fn processor_is_deterministic_and_ignores_repeats() {
+    let run = || {
+        let mut processor = ForecastSeries::new(small_config());
+        let mut out = Vec::new();
+        for i in 0..120 {
+            out.extend(processor.process(point("a", i)).expect("processes"));
+            // A redelivered point neither counts as new nor changes the output.
+            out.extend(processor.process(point("a", i)).expect("processes"));
+        }
+        out
+    };
+    let first = run();
+    assert_eq!(first.len(), 2);
+    assert_eq!(first, run());
+}
+
+#[test]
+fn processor_waits_quietly_on_a_short_series_and_follows_the_schedule() {
+    let mut config = small_config();
+    config.refit_every = 1;
+    let mut processor = ForecastSeries::new(config);
+    for i in 0..10 {
+        assert!(processor.process(point("short", i)).expect("processes").is_empty());
+    }
+    let mut config = small_config();
+    config.refit_every = 1000;
+    config.refit_interval = Some(TimeDelta::hours(24));
+    let mut processor = ForecastSeries::new(config);
+    let mut emitted = 0;
+    for i in 0..200 {
+        emitted += processor.process(point("sched", i)).expect("processes").len();
+    }
+    // No first fit by count (1000), so the schedule has no anchor: the first fit needs the count.
+    assert_eq!(emitted, 0);
+    assert!(processor.process(KpiPoint { value: f64::INFINITY, ..point("sched", 300) }).is_err());
+}
