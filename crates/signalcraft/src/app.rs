@@ -5,7 +5,10 @@
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use signalcraft_ingest::{run_source, FxSource, ReplayServer};
+use futures::{future::BoxFuture, FutureExt};
+use signalcraft_ingest::{
+    run_source, DigiCadenceSource, FxSource, GdeltSource, InMemoryHighWaterMarks, OpenMeteoSource, ReplayServer, Source,
+};
 use signalcraft_kafka::{run_consumer, ConsumerSettings, EmbeddedBroker, KafkaSettings, RecordProducer};
 use signalcraft_model::Record;
 use signalcraft_process::{
@@ -113,8 +116,17 @@ pub async fn run(
             let server = ReplayServer::start(dir)
                 .await
                 .with_context(|| format!("starting the replay server on {}", dir.display()))?;
-            for provider in &mut config.ingest.fx.providers {
+            let ingest = &mut config.ingest;
+            for provider in &mut ingest.fx.providers {
                 provider.base_url = server.provider_base_url(provider.kind.as_str());
+            }
+            ingest.gdelt.base_url = server.provider_base_url("gdelt");
+            ingest.openmeteo.base_url = server.provider_base_url("openmeteo");
+            ingest.openmeteo.archive_base_url = server.provider_base_url("openmeteo");
+            if let Some(digicadence) = &mut ingest.digicadence {
+                digicadence.base_url = server.provider_base_url("digicadence");
+                digicadence.multi_data_base_url = None;
+                digicadence.normalized_base_url = None;
             }
             tracing::info!(dir = %dir.display(), url = server.base_url(), "replaying recorded upstream payloads");
             Some(server)
@@ -134,13 +146,27 @@ pub async fn run(
 
     if options.roles.ingest {
         let cycles = options.exit_when_done.then_some(1);
-        let interval = config.ingest.fx.interval();
-        for provider in config.ingest.fx.providers.clone() {
+        let spawn = |tasks: &mut RoleTasks, source: SourceRun| tasks.spawn(source(producer.clone(), shutdown.clone()));
+        let ingest = &config.ingest;
+        for provider in ingest.fx.providers.clone() {
             let source = FxSource::new(provider).context("building an exchange-rate source")?;
-            let (producer, shutdown) = (producer.clone(), shutdown.clone());
-            ingestors.spawn(async move {
-                run_source(source, producer, interval, cycles, shutdown).await.map(|_| ()).map_err(|e| e.to_string())
-            });
+            spawn(&mut ingestors, run_boxed(source, ingest.fx.interval(), cycles));
+        }
+        if !ingest.gdelt.queries.is_empty() {
+            // High-water marks live in memory for now: after a restart the last window is
+            // fetched once more and the URL key absorbs the repeats.
+            let source = GdeltSource::new(ingest.gdelt.clone(), Arc::new(InMemoryHighWaterMarks::new()))
+                .context("building the GDELT source")?;
+            spawn(&mut ingestors, run_boxed(source, ingest.gdelt.interval(), cycles));
+        }
+        if !ingest.openmeteo.locations.is_empty() {
+            let source = OpenMeteoSource::new(ingest.openmeteo.clone()).context("building the Open-Meteo source")?;
+            spawn(&mut ingestors, run_boxed(source, ingest.openmeteo.interval(), cycles));
+        }
+        if let Some(digicadence) = ingest.digicadence.clone().filter(|d| !d.projects.is_empty()) {
+            let interval = digicadence.interval();
+            let source = DigiCadenceSource::new(digicadence).context("building the Digi-Cadence source")?;
+            spawn(&mut ingestors, run_boxed(source, interval, cycles));
         }
     }
 
@@ -209,6 +235,16 @@ pub async fn run(
 }
 
 type RoleTasks = JoinSet<Result<(), String>>;
+/// One source's `run_source` loop, waiting for the producer and shutdown token. Sources differ in
+/// type; boxing them lets one loop start them all.
+type SourceRun = Box<dyn FnOnce(RecordProducer, CancellationToken) -> BoxFuture<'static, Result<(), String>>>;
+
+fn run_boxed<S: Source + 'static>(source: S, interval: Duration, cycles: Option<u64>) -> SourceRun {
+    Box::new(move |producer, shutdown| {
+        async move { run_source(source, producer, interval, cycles, shutdown).await.map(|_| ()).map_err(|e| e.to_string()) }
+            .boxed()
+    })
+}
 
 /// What every processor stage is started with.
 struct ProcessorContext<'a> {

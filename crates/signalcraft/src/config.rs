@@ -13,7 +13,7 @@ use figment::{
     Figment,
 };
 use serde::{Deserialize, Serialize};
-use signalcraft_ingest::FxConfig;
+use signalcraft_ingest::{DigiCadenceConfig, FxConfig, GdeltConfig, OpenMeteoConfig};
 use signalcraft_sink::SinkConfig;
 
 /// The whole configuration.
@@ -117,13 +117,23 @@ impl Default for HttpConfig {
     }
 }
 
-/// `[ingest]`
+/// `[ingest]`: one table per upstream. A source with nothing to watch (no GDELT queries, no
+/// weather locations, no Digi-Cadence table) is not started.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IngestConfig {
     /// Exchange-rate providers.
     #[serde(default)]
     pub fx: FxConfig,
+    /// GDELT DOC 2.0 news queries.
+    #[serde(default)]
+    pub gdelt: GdeltConfig,
+    /// Open-Meteo weather for the watched locations.
+    #[serde(default)]
+    pub openmeteo: OpenMeteoConfig,
+    /// Digi-Cadence DQ brand metrics (its service has no public default address).
+    #[serde(default)]
+    pub digicadence: Option<DigiCadenceConfig>,
 }
 
 /// `[process]`
@@ -183,8 +193,13 @@ fn describe(error: &figment::Error) -> String {
 impl Config {
     /// Defaults, overlaid by the TOML file at `path` (if given), overlaid by the environment.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::load_files(path.as_slice())
+    }
+
+    /// Defaults, overlaid by each TOML file in turn (later files win), overlaid by the environment.
+    pub fn load_files(paths: &[&Path]) -> Result<Config, ConfigError> {
         let mut figment = Figment::new();
-        if let Some(path) = path {
+        for path in paths {
             if !path.exists() {
                 return Err(ConfigError::MissingFile(path.to_path_buf()));
             }
@@ -203,7 +218,13 @@ impl Config {
 
     /// Checks that serde cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.ingest.fx.validate("ingest.fx").map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let invalid = |e: signalcraft_ingest::InvalidConfig| ConfigError::Invalid(e.to_string());
+        self.ingest.fx.validate("ingest.fx").map_err(invalid)?;
+        self.ingest.gdelt.validate("ingest.gdelt").map_err(invalid)?;
+        self.ingest.openmeteo.validate("ingest.openmeteo").map_err(invalid)?;
+        if let Some(digicadence) = &self.ingest.digicadence {
+            digicadence.validate("ingest.digicadence").map_err(invalid)?;
+        }
         if self.kafka.embedded_partitions < 1 {
             return Err(ConfigError::Invalid(format!(
                 "kafka.embedded_partitions: {} must be at least 1",

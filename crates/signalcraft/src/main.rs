@@ -38,7 +38,8 @@ enum Command {
         /// Roles to run (repeat or comma-separate); all of them when absent.
         #[arg(long = "role", value_enum, value_delimiter = ',')]
         roles: Vec<Role>,
-        /// Serve the recorded upstream payloads in DIR (see DIR/replay.toml) instead of the internet.
+        /// Serve the recorded upstream payloads in DIR (see DIR/replay.toml) instead of the internet;
+        /// DIR/signalcraft.toml, if present, is loaded first (the watch list the recordings answer).
         #[arg(long, value_name = "DIR")]
         replay: Option<PathBuf>,
         /// Stop once the ingestors ran one cycle and every record is processed; print a summary.
@@ -88,8 +89,29 @@ fn cancel_on_signals(token: CancellationToken) {
     });
 }
 
+/// The configuration files, in order: a replay directory's own `signalcraft.toml` (the watch
+/// list its recordings answer), then `--config`.
+fn config_files(cli: &Cli) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    if let Command::Run { replay: Some(dir), .. } = &cli.command {
+        let recorded = dir.join(REPLAY_CONFIG);
+        if recorded.is_file() {
+            files.push(recorded);
+        }
+    }
+    files.extend(cli.config.clone());
+    files
+}
+
+/// The configuration file a replay directory may carry.
+const REPLAY_CONFIG: &str = "signalcraft.toml";
+
 async fn execute(cli: Cli) -> anyhow::Result<()> {
-    let config = Config::load(cli.config.as_deref())?;
+    let files = config_files(&cli);
+    let config = Config::load_files(&files.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
+    for file in &files {
+        tracing::info!(file = %file.display(), "configuration file loaded");
+    }
     let shutdown = CancellationToken::new();
     cancel_on_signals(shutdown.clone());
     match cli.command {

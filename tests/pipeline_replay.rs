@@ -1,0 +1,146 @@
+//! The pipeline end to end, as the README runs it: the recorded payloads of all four upstreams
+//! (ExchangeRate-API and Frankfurter, GDELT, Open-Meteo, Digi-Cadence) are replayed with the
+//! watch list in tests/fixtures/replay/signalcraft.toml, ingested onto the raw topics, scored
+//! and normalised onto news.scored and kpi.points, and sunk into PostgreSQL; a second replay of
+//! the same payloads adds no row.
+
+mod common;
+
+use chrono::NaiveDate;
+use common::*;
+use signalcraft::{app, Config, Roles, RunOptions};
+use signalcraft_model::Topic;
+use tokio_util::sync::CancellationToken;
+
+fn replay_run() -> RunOptions {
+    RunOptions { roles: Roles::ALL, replay: Some(fixture("replay")), exit_when_done: true }
+}
+
+/// The replay directory's own configuration, pointed at this test's broker and database.
+fn replay_config(broker: &signalcraft_kafka::EmbeddedBroker, database: &TestDatabase) -> Config {
+    let recorded = Config::load_files(&[fixture("replay/signalcraft.toml").as_path()]).expect("replay config loads");
+    Config { ingest: recorded.ingest, ..config_for(broker, database) }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_payloads_of_every_upstream_land_in_postgres_exactly_once() {
+    let database = TestDatabase::new().await;
+    let broker = broker(3);
+    let config = replay_config(&broker, &database);
+
+    let summary = app::run(config.clone(), replay_run(), CancellationToken::new())
+        .await
+        .expect("replay run succeeds")
+        .expect("a replay run prints a summary");
+
+    // ExchangeRate-API: 162 rates for USD on 2022-09-20, less USD itself; Frankfurter: 30 ECB rates.
+    assert_eq!(summary.records(Topic::RawFx), 161 + 30, "{summary}");
+    // GDELT: the 4 Vizhinjam articles. Open-Meteo: 168 forecast hours + the current conditions.
+    // Digi-Cadence: every brand × score of the three 2023 quarters.
+    assert_eq!(summary.records(Topic::RawNews), 4, "{summary}");
+    assert_eq!(summary.records(Topic::RawWeather), 169, "{summary}");
+    assert_eq!(summary.records(Topic::RawBrandMetrics), 2030, "{summary}");
+    assert_eq!(summary.records(Topic::NewsScored), 4, "{summary}");
+    // One point per rate, per weather variable value, and per brand score that is not missing.
+    let missing_scores: i64 = sqlx::query_scalar("SELECT count(*) FROM brand_metrics WHERE value IS NULL")
+        .fetch_one(&database.pool)
+        .await
+        .expect("count");
+    assert_eq!(missing_scores, 32);
+    assert_eq!(summary.records(Topic::KpiPoints), 191 + 169 + (2030 - 32), "{summary}");
+    assert_eq!(summary.dead_letters, 0, "{summary}");
+    for (table, rows) in [
+        ("fx_rates", 191),
+        ("news_articles", 4),
+        ("news_sentiment", 4),
+        ("weather_observations", 169),
+        ("brand_metrics", 2030),
+        ("kpi_points", 191 + 169 + 1998),
+    ] {
+        assert_eq!(database.count(table).await, rows, "{table}");
+    }
+    let fx_series: i64 = sqlx::query_scalar("SELECT count(*) FROM kpi_latest WHERE series_id LIKE 'fx:%'")
+        .fetch_one(&database.pool)
+        .await
+        .expect("count");
+    // Every Frankfurter pair is also an ExchangeRate-API pair: 161 series, each with its latest point.
+    assert_eq!(fx_series, 161, "{summary}");
+
+    let seen_at: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(
+        "SELECT seen_at FROM news_articles WHERE url LIKE 'https://www.thehindu.com/news/national/kerala/customs-grants%'",
+    )
+    .fetch_one(&database.pool)
+    .await
+    .expect("the first Vizhinjam article landed");
+    assert_eq!(seen_at.to_rfc3339(), "2024-06-15T17:00:00+00:00", "seendate 20240615T170000Z");
+    let scored: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM news_sentiment s JOIN news_articles a USING (url) \
+         WHERE s.compound BETWEEN -1 AND 1 AND s.neg + s.neu + s.pos BETWEEN 0.99 AND 1.01 AND a.tenant_id = 'vizhinjam-port'",
+    )
+    .fetch_one(&database.pool)
+    .await
+    .expect("count");
+    assert_eq!(scored, 4, "every article has its sentiment, under its tenant");
+    let first_weather_code: f64 = sqlx::query_scalar(
+        "SELECT value FROM kpi_points WHERE series_id = 'weather-forecast:berlin:weather_code' \
+         AND ts = '2023-11-13T00:00:00Z'",
+    )
+    .fetch_one(&database.pool)
+    .await
+    .expect("the first forecast hour landed as a KPI point");
+    assert_eq!(first_weather_code, 2.0);
+    let latest_eur: f64 = sqlx::query_scalar("SELECT value FROM kpi_latest WHERE series_id = 'fx:USD:EUR'")
+        .fetch_one(&database.pool)
+        .await
+        .expect("the dashboards' latest USD→EUR");
+    assert_eq!(latest_eur, 0.88137, "2025-04-11 is later than 2022-09-20");
+
+    let (rate, provider, published): (f64, String, Option<chrono::DateTime<chrono::Utc>>) = sqlx::query_as(
+        "SELECT rate, provider, published_at FROM fx_rates WHERE base = 'USD' AND quote = 'EUR' AND rate_date = $1",
+    )
+    .bind(NaiveDate::from_ymd_opt(2022, 9, 20).expect("date"))
+    .fetch_one(&database.pool)
+    .await
+    .expect("USD→EUR 2022-09-20 landed");
+    assert_eq!((rate, provider.as_str()), (0.999, "exchangerate-api"));
+    assert_eq!(published.map(|p| p.timestamp()), Some(1_663_632_002));
+
+    let cny: f64 = sqlx::query_scalar("SELECT rate FROM fx_rates WHERE quote = 'CNY' AND rate_date = '2022-09-20'")
+        .fetch_one(&database.pool)
+        .await
+        .expect("USD→CNY landed");
+    assert_eq!(cny, 7.0, "the integer 7 in the payload is a rate like any other");
+
+    let (eur_2025, source): (f64, String) = sqlx::query_as(
+        "SELECT value, source FROM kpi_points WHERE series_id = 'fx:USD:EUR' AND ts = '2025-04-11T00:00:00Z'",
+    )
+    .fetch_one(&database.pool)
+    .await
+    .expect("Frankfurter's USD→EUR point landed");
+    assert_eq!((eur_2025, source.as_str()), (0.88137, "raw.fx/frankfurter"));
+
+    // Every partition's stored offset covers every record the sink consumed.
+    let stored: i64 = sqlx::query_scalar("SELECT sum(next_offset)::bigint FROM sink_offsets WHERE topic = 'raw.fx'")
+        .fetch_one(&database.pool)
+        .await
+        .expect("offsets stored");
+    assert_eq!(stored, 191);
+
+    // Replaying the same payloads again puts the records on the topics twice, the rows once.
+    let again = app::run(config, replay_run(), CancellationToken::new())
+        .await
+        .expect("second replay run succeeds")
+        .expect("summary");
+    assert_eq!(again.records(Topic::RawFx), 2 * 191, "{again}");
+    assert_eq!(again.records(Topic::RawBrandMetrics), 2 * 2030, "{again}");
+    for (table, rows) in [
+        ("fx_rates", 191),
+        ("news_articles", 4),
+        ("news_sentiment", 4),
+        ("weather_observations", 169),
+        ("brand_metrics", 2030),
+        ("kpi_points", 2358),
+    ] {
+        assert_eq!(database.count(table).await, rows, "{table} after the second replay");
+    }
+}
