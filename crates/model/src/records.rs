@@ -55,6 +55,10 @@ impl Record for FxRate {
     fn natural_key(&self) -> String {
         format!("{}/{}/{}", self.base, self.quote, self.rate_date)
     }
+    /// The pair: its rates stay in date order on one partition, as its KPI series needs.
+    fn kafka_key(&self) -> String {
+        format!("{}/{}", self.base, self.quote)
+    }
 }
 
 /// One news article listed by GDELT (topic raw.news).
@@ -122,6 +126,10 @@ impl Record for WeatherObservation {
         };
         format!("{}/{kind}/{}", self.location_id, rfc3339(&self.hour))
     }
+    /// The location: its hours stay in order on one partition, as its KPI series need.
+    fn kafka_key(&self) -> String {
+        self.location_id.clone()
+    }
 }
 
 /// One Digi-Cadence DQ score (topic raw.brand_metrics).
@@ -145,6 +153,10 @@ impl Record for BrandMetric {
     }
     fn natural_key(&self) -> String {
         format!("{}/{}/{}", self.brand_id, self.metric, self.project_id)
+    }
+    /// The brand's metric: its periods stay in order on one partition, as its KPI series needs.
+    fn kafka_key(&self) -> String {
+        format!("{}/{}", self.brand_id, self.metric)
     }
 }
 

@@ -164,6 +164,7 @@ fn every_record_round_trips_in_both_framings() {
 #[test]
 fn natural_keys_are_the_documented_identities() {
     assert_eq!(fx().natural_key(), "USD/EUR/2022-09-20");
+    assert_eq!(fx().kafka_key(), "USD/EUR", "a pair's rates share a partition, in order");
     let point = KpiPoint {
         series_id: "fx:USD:EUR".into(),
         tenant_id: None,
