@@ -102,6 +102,10 @@ impl CopyEncoder {
         Ok(())
     }
 
+    pub fn boolean(&mut self, value: bool) {
+        self.field(&[u8::from(value)]);
+    }
+
     pub fn float8(&mut self, value: f64) {
         self.field(&value.to_bits().to_be_bytes());
     }

@@ -5,7 +5,8 @@
 use std::hash::{Hash, Hasher};
 
 use signalcraft_model::{
-    BrandMetric, FxRate, KpiPoint, NewsArticle, Record, ScoredArticle, WeatherKind, WeatherObservation,
+    BrandMetric, FxRate, KpiAnomaly, KpiForecast, KpiPoint, NewsArticle, Record, ScoredArticle, WeatherKind,
+    WeatherObservation,
 };
 
 use super::copy::{CopyEncoder, RowError};
@@ -195,6 +196,65 @@ impl SinkTable for ScoredArticle {
 
     fn hash_natural_key<H: Hasher>(&self, state: &mut H) {
         self.url.hash(state);
+    }
+}
+
+impl SinkTable for KpiAnomaly {
+    const TABLE: &'static str = "kpi_anomalies";
+    const COLUMNS: &'static [&'static str] =
+        &["series_id", "ts", "tenant_id", "value", "score", "is_anomaly", "detector"];
+    const KEY_COLUMNS: &'static [&'static str] = &["series_id", "ts"];
+
+    fn encode(&self, row: &mut CopyEncoder) -> Result<(), RowError> {
+        if !(0.0..=1.0).contains(&self.score) {
+            return Err(RowError::Invalid { column: "score", problem: format!("{} is not in [0, 1]", self.score) });
+        }
+        row.text("series_id", &self.series_id)?;
+        row.timestamptz(self.ts);
+        row.opt_text("tenant_id", self.tenant_id.as_deref())?;
+        row.float8(self.value);
+        row.float8(self.score);
+        row.boolean(self.is_anomaly);
+        row.text("detector", &self.detector)?;
+        Ok(())
+    }
+
+    fn hash_natural_key<H: Hasher>(&self, state: &mut H) {
+        (&self.series_id, self.ts.timestamp_micros()).hash(state);
+    }
+}
+
+impl SinkTable for KpiForecast {
+    const TABLE: &'static str = "kpi_forecasts";
+    const COLUMNS: &'static [&'static str] =
+        &["series_id", "issued_at", "tenant_id", "model", "step_seconds", "points"];
+    const KEY_COLUMNS: &'static [&'static str] = &["series_id", "issued_at"];
+
+    fn encode(&self, row: &mut CopyEncoder) -> Result<(), RowError> {
+        let points: Vec<serde_json::Value> = self
+            .points
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "ts": p.ts.to_rfc3339(), "mean": p.mean,
+                    "lower_80": p.lower_80, "upper_80": p.upper_80,
+                    "lower_95": p.lower_95, "upper_95": p.upper_95,
+                })
+            })
+            .collect();
+        let points = serde_json::to_string(&points)
+            .map_err(|e| RowError::Invalid { column: "points", problem: e.to_string() })?;
+        row.text("series_id", &self.series_id)?;
+        row.timestamptz(self.issued_at);
+        row.opt_text("tenant_id", self.tenant_id.as_deref())?;
+        row.text("model", &self.model)?;
+        row.int8(self.step_seconds);
+        row.jsonb("points", &points)?;
+        Ok(())
+    }
+
+    fn hash_natural_key<H: Hasher>(&self, state: &mut H) {
+        (&self.series_id, self.issued_at.timestamp_micros()).hash(state);
     }
 }
 

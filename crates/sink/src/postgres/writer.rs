@@ -12,7 +12,8 @@ use async_trait::async_trait;
 use rdkafka::message::{Message, OwnedMessage};
 use signalcraft_kafka::{BatchHandler, DeadLetter, HandlerError};
 use signalcraft_model::{
-    BrandMetric, FxRate, KpiPoint, NewsArticle, RecordCodec, ScoredArticle, Topic, WeatherObservation, WireFormat,
+    BrandMetric, FxRate, KpiAnomaly, KpiForecast, KpiPoint, NewsArticle, RecordCodec, ScoredArticle, Topic,
+    WeatherObservation, WireFormat,
 };
 use sqlx::{PgConnection, PgPool};
 
@@ -81,6 +82,8 @@ fn table_writers() -> Vec<Box<dyn TopicWriter>> {
         TableWriter::<BrandMetric>::boxed(),
         TableWriter::<ScoredArticle>::boxed(),
         TableWriter::<KpiPoint>::boxed(),
+        TableWriter::<KpiAnomaly>::boxed(),
+        TableWriter::<KpiForecast>::boxed(),
     ]
 }
 
