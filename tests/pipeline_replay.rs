@@ -59,6 +59,36 @@ async fn replayed_payloads_of_every_upstream_land_in_postgres_exactly_once() {
     ] {
         assert_eq!(database.count(table).await, rows, "{table}");
     }
+    // Every point is scored against its own series' past. A point older than its series' latest
+    // is not scored: only FX series can see that here (two providers, one pair, racing).
+    let scored_points: i64 = sqlx::query_scalar("SELECT count(*) FROM kpi_anomalies WHERE series_id NOT LIKE 'fx:%'")
+        .fetch_one(&database.pool)
+        .await
+        .expect("count");
+    assert_eq!(scored_points, 169 + 1998, "{summary}");
+    let fx_scored: i64 = sqlx::query_scalar("SELECT count(*) FROM kpi_anomalies WHERE series_id LIKE 'fx:%'")
+        .fetch_one(&database.pool)
+        .await
+        .expect("count");
+    assert!((161..=191).contains(&fx_scored), "{fx_scored} FX points scored");
+    let bad_scores: i64 = sqlx::query_scalar("SELECT count(*) FROM kpi_anomalies WHERE NOT score BETWEEN 0 AND 1")
+        .fetch_one(&database.pool)
+        .await
+        .expect("count");
+    assert_eq!(bad_scores, 0);
+    // The hourly forecast series (168 points) is refitted every 24 points: 7 forecasts, each with
+    // nested 80% and 95% intervals around its mean. The other series are too short to forecast.
+    assert_eq!(summary.records(Topic::KpiForecasts), 7, "{summary}");
+    let (steps, nested): (i64, bool) = sqlx::query_as(
+        "SELECT count(*), bool_and(lower_95 <= lower_80 AND lower_80 <= mean AND mean <= upper_80 \
+         AND upper_80 <= upper_95) FROM kpi_forecast_latest WHERE series_id = 'weather-forecast:berlin:weather_code'",
+    )
+    .fetch_one(&database.pool)
+    .await
+    .expect("the latest forecast's points");
+    assert_eq!(steps, 30 * 24, "30 days ahead in the series' own hourly step");
+    assert!(nested);
+
     let fx_series: i64 = sqlx::query_scalar("SELECT count(*) FROM kpi_latest WHERE series_id LIKE 'fx:%'")
         .fetch_one(&database.pool)
         .await
@@ -140,6 +170,7 @@ async fn replayed_payloads_of_every_upstream_land_in_postgres_exactly_once() {
         ("weather_observations", 169),
         ("brand_metrics", 2030),
         ("kpi_points", 2358),
+        ("kpi_forecasts", 7),
     ] {
         assert_eq!(database.count(table).await, rows, "{table} after the second replay");
     }

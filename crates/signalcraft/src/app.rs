@@ -12,6 +12,8 @@ use signalcraft_ingest::{
 use signalcraft_kafka::{run_consumer, ConsumerSettings, EmbeddedBroker, KafkaSettings, RecordProducer};
 use signalcraft_model::Record;
 use signalcraft_process::{
+    anomaly::DetectAnomalies,
+    forecast::ForecastSeries,
     kpi::{BrandToKpi, FxToKpi, WeatherToKpi},
     sentiment::ScoreArticles,
     Processor, ProcessorStage,
@@ -184,6 +186,9 @@ pub async fn run(
         processor_groups.push(context.spawn(WeatherToKpi, &mut consumers));
         processor_groups.push(context.spawn(BrandToKpi, &mut consumers));
         processor_groups.push(context.spawn(ScoreArticles::new(), &mut consumers));
+        // Second tier: they read kpi.points, which the processors above write.
+        processor_groups.push(context.spawn(DetectAnomalies::new(config.process.anomaly_config()), &mut consumers));
+        processor_groups.push(context.spawn(ForecastSeries::new(config.process.forecast_config()), &mut consumers));
     }
 
     if options.roles.sink {

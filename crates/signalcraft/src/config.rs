@@ -143,6 +143,51 @@ pub struct ProcessConfig {
     /// Prefix of the processors' consumer groups (`<prefix>-<processor>`).
     #[serde(default = "default_group_prefix")]
     pub group_prefix: String,
+    /// Anomaly scores at or above this flag the point as anomalous (kpi.anomalies).
+    #[serde(default = "default_anomaly_threshold")]
+    pub anomaly_threshold: f64,
+    /// Series whose anomaly detector state is held in memory (least recently seen dropped).
+    #[serde(default = "default_anomaly_max_series")]
+    pub anomaly_max_series: usize,
+    /// Points of history kept per series for forecasting.
+    #[serde(default = "default_forecast_history_cap")]
+    pub forecast_history_cap: usize,
+    /// A series is refitted and forecast again after this many new points.
+    #[serde(default = "default_forecast_refit_every")]
+    pub forecast_refit_every: usize,
+}
+
+fn default_anomaly_threshold() -> f64 {
+    signalcraft_process::anomaly::DEFAULT_THRESHOLD
+}
+fn default_anomaly_max_series() -> usize {
+    signalcraft_process::anomaly::DetectAnomaliesConfig::default().max_series
+}
+fn default_forecast_history_cap() -> usize {
+    signalcraft_process::forecast::ForecastSeriesConfig::default().history_cap
+}
+fn default_forecast_refit_every() -> usize {
+    signalcraft_process::forecast::ForecastSeriesConfig::default().refit_every
+}
+
+impl ProcessConfig {
+    /// The anomaly processor's configuration.
+    pub fn anomaly_config(&self) -> signalcraft_process::anomaly::DetectAnomaliesConfig {
+        signalcraft_process::anomaly::DetectAnomaliesConfig {
+            threshold: self.anomaly_threshold,
+            max_series: self.anomaly_max_series,
+            ..Default::default()
+        }
+    }
+
+    /// The forecast processor's configuration.
+    pub fn forecast_config(&self) -> signalcraft_process::forecast::ForecastSeriesConfig {
+        signalcraft_process::forecast::ForecastSeriesConfig {
+            history_cap: self.forecast_history_cap,
+            refit_every: self.forecast_refit_every,
+            ..Default::default()
+        }
+    }
 }
 
 fn default_group_prefix() -> String {
@@ -151,7 +196,13 @@ fn default_group_prefix() -> String {
 
 impl Default for ProcessConfig {
     fn default() -> Self {
-        ProcessConfig { group_prefix: default_group_prefix() }
+        ProcessConfig {
+            group_prefix: default_group_prefix(),
+            anomaly_threshold: default_anomaly_threshold(),
+            anomaly_max_series: default_anomaly_max_series(),
+            forecast_history_cap: default_forecast_history_cap(),
+            forecast_refit_every: default_forecast_refit_every(),
+        }
     }
 }
 
@@ -230,6 +281,17 @@ impl Config {
                 "kafka.embedded_partitions: {} must be at least 1",
                 self.kafka.embedded_partitions
             )));
+        }
+        if !(0.0..=1.0).contains(&self.process.anomaly_threshold) {
+            return Err(ConfigError::Invalid(format!(
+                "process.anomaly_threshold: {} is not a score in [0, 1]",
+                self.process.anomaly_threshold
+            )));
+        }
+        if self.process.anomaly_max_series == 0 || self.process.forecast_refit_every == 0 {
+            return Err(ConfigError::Invalid(
+                "process.anomaly_max_series and process.forecast_refit_every must be at least 1".into(),
+            ));
         }
         if self.sink.batch_max_rows == 0 {
             return Err(ConfigError::Invalid("sink.batch_max_rows: must be at least 1".into()));

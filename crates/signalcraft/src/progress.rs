@@ -153,6 +153,8 @@ pub async fn summarize(kafka: &KafkaSettings, pool: &PgPool) -> anyhow::Result<R
         "brand_metrics",
         "news_sentiment",
         "kpi_points",
+        "kpi_anomalies",
+        "kpi_forecasts",
         "kpi_latest",
         "kpi_daily",
     ] {
