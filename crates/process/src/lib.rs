@@ -8,10 +8,12 @@
 //! - [`stage`]: [`ProcessorStage`], the adapter from a processor to the consumer loop: decode,
 //!   process, produce, dead-letter; a retried batch re-sends the same outputs.
 //! - [`forecast`]: per-series forecasts (detected seasons, MSTL + AutoETS, 80/95% intervals).
+//! - [`alerting`]: anomaly scores and threshold rules → alerts opened and resolved (alerts.notifications).
 //! - [`anomaly`]: per-series online anomaly scores (kpi.points → kpi.anomalies), measured on NAB.
 //! - [`kpi`]: KPI normalisation, every numeric signal → a point on kpi.points.
 //! - [`sentiment`]: VADER sentiment (exactly vaderSentiment 3.3.2) and the news-title scorer.
 
+pub mod alerting;
 pub mod anomaly;
 pub mod forecast;
 pub mod kpi;

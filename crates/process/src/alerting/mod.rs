@@ -1,0 +1,14 @@
+//! Alerting: anomaly scores and threshold rules open alerts (one open alert per dedupe key,
+//! a cooldown after each), and their return to normal resolves them; every transition is a
+//! notification on alerts.notifications. Rules come from the `alert_rules` table, reloaded by
+//! the binary into a shared [`RuleSet`]; the processor itself does no I/O.
+//!
+//! # Layout
+//! - [`rules`]: [`AlertRule`], [`Comparison`] and the shared [`RuleSet`].
+//! - [`processor`]: [`RaiseAlerts`], kpi.anomalies → alerts.notifications.
+
+pub mod processor;
+pub mod rules;
+
+pub use processor::{AlertingConfig, RaiseAlerts};
+pub use rules::{AlertRule, Comparison, RuleSet};

@@ -1,0 +1,332 @@
+//! [`RaiseAlerts`]: kpi.anomalies → alerts.notifications. Per dedupe key (`anomaly/<series>`
+//! or `rule/<rule id>/<series>`) at most one alert is open. An alert opens when the condition
+//! holds (for a rule, for at least its duration), resolves after `resolve_after` consecutive
+//! normal points, and a key stays quiet for `cooldown` after resolving, so a flapping signal
+//! cannot flood the notification topic. Alert and notification ids derive from the key and the
+//! triggering point's time: a replay yields the same ids, which webhooks use as idempotency keys.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use signalcraft_model::{AlertNotification, AlertTransition, KpiAnomaly, Severity};
+
+use super::rules::{AlertRule, RuleSet};
+use crate::{ProcessError, Processor};
+
+/// What [`RaiseAlerts`] is built from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertingConfig {
+    /// An anomaly score at or above this opens an anomaly alert.
+    pub open_score: f64,
+    /// A score at or above this makes the anomaly alert CRITICAL rather than WARNING.
+    pub critical_score: f64,
+    /// Consecutive normal points that resolve an open alert.
+    pub resolve_after: u32,
+    /// After resolving, the same key opens no new alert for this long (event time).
+    pub cooldown: TimeDelta,
+    /// Keys tracked at most; beyond it the least recently seen key without an open alert is
+    /// dropped, so memory stays bounded.
+    pub max_keys: usize,
+}
+
+impl Default for AlertingConfig {
+    fn default() -> Self {
+        AlertingConfig {
+            open_score: 0.9,
+            critical_score: 0.99,
+            resolve_after: 3,
+            cooldown: TimeDelta::hours(1),
+            max_keys: 100_000,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct OpenAlert {
+    alert_id: String,
+    severity: Severity,
+    rule_id: Option<i64>,
+    normal_streak: u32,
+}
+
+#[derive(Debug, Default)]
+struct KeyState {
+    open: Option<OpenAlert>,
+    breach_since: Option<DateTime<Utc>>,
+    last_resolved: Option<DateTime<Utc>>,
+    last_seen: u64,
+}
+
+/// The condition one key is evaluated on at one point.
+struct Condition<'a> {
+    key: String,
+    rule: Option<&'a AlertRule>,
+    abnormal: bool,
+    severity: Severity,
+    hold_for: TimeDelta,
+}
+
+/// Opens and resolves alerts from anomaly scores and threshold rules.
+pub struct RaiseAlerts {
+    config: AlertingConfig,
+    rules: RuleSet,
+    keys: HashMap<String, KeyState>,
+    clock: u64,
+}
+
+impl RaiseAlerts {
+    pub fn new(config: AlertingConfig, rules: RuleSet) -> Self {
+        RaiseAlerts { config, rules, keys: HashMap::new(), clock: 0 }
+    }
+
+    fn evict_if_full(&mut self) {
+        if self.keys.len() < self.config.max_keys {
+            return;
+        }
+        let idle = self.keys.iter().filter(|(_, s)| s.open.is_none()).min_by_key(|(_, s)| s.last_seen);
+        if let Some(key) = idle.map(|(key, _)| key.clone()) {
+            self.keys.remove(&key);
+        }
+    }
+
+    fn evaluate(&mut self, condition: Condition<'_>, point: &KpiAnomaly, out: &mut Vec<AlertNotification>) {
+        self.clock += 1;
+        if !self.keys.contains_key(&condition.key) {
+            self.evict_if_full();
+        }
+        let config = &self.config;
+        let state = self.keys.entry(condition.key.clone()).or_default();
+        state.last_seen = self.clock;
+        if condition.abnormal {
+            let since = *state.breach_since.get_or_insert(point.ts);
+            if let Some(open) = &mut state.open {
+                open.normal_streak = 0;
+                return;
+            }
+            let held = point.ts - since >= condition.hold_for;
+            let cooling = state.last_resolved.is_some_and(|resolved| point.ts - resolved < config.cooldown);
+            if !held || cooling {
+                return;
+            }
+            let alert_id = stable_id(&[&condition.key, &point.ts.timestamp_micros().to_string()]);
+            let message = match condition.rule {
+                Some(rule) => format!(
+                    "{}: {} is {} {} {} since {}",
+                    rule.name,
+                    point.series_id,
+                    point.value,
+                    rule.comparison.symbol(),
+                    rule.threshold,
+                    since.to_rfc3339()
+                ),
+                None => format!("{}: anomaly score {:.3} at value {}", point.series_id, point.score, point.value),
+            };
+            out.push(notification(&condition, &alert_id, AlertTransition::Opened, condition.severity, message, point));
+            state.open = Some(OpenAlert {
+                alert_id,
+                severity: condition.severity,
+                rule_id: condition.rule.map(|r| r.id),
+                normal_streak: 0,
+            });
+        } else {
+            state.breach_since = None;
+            let Some(open) = &mut state.open else { return };
+            open.normal_streak += 1;
+            if open.normal_streak < config.resolve_after {
+                return;
+            }
+            let message = format!("{}: back to normal at value {}", point.series_id, point.value);
+            let resolved = Condition { rule: None, ..condition };
+            let mut resolution =
+                notification(&resolved, &open.alert_id, AlertTransition::Resolved, open.severity, message, point);
+            resolution.rule_id = open.rule_id;
+            out.push(resolution);
+            state.open = None;
+            state.last_resolved = Some(point.ts);
+        }
+    }
+}
+
+fn notification(
+    condition: &Condition<'_>,
+    alert_id: &str,
+    transition: AlertTransition,
+    severity: Severity,
+    message: String,
+    point: &KpiAnomaly,
+) -> AlertNotification {
+    let transition_name = match transition {
+        AlertTransition::Opened => "OPENED",
+        AlertTransition::Resolved => "RESOLVED",
+    };
+    AlertNotification {
+        notification_id: stable_id(&[alert_id, transition_name]),
+        alert_id: alert_id.to_string(),
+        dedupe_key: condition.key.clone(),
+        rule_id: condition.rule.map(|r| r.id),
+        series_id: point.series_id.clone(),
+        tenant_id: point.tenant_id.clone(),
+        transition,
+        severity,
+        message,
+        value: point.value,
+        score: Some(point.score),
+        occurred_at: point.ts,
+    }
+}
+
+/// A 128-bit id from FNV-1a over the parts, as 32 hex digits. FNV is fixed by its spec, so ids
+/// stay the same across builds and Rust versions (std's hasher makes no such promise).
+fn stable_id(parts: &[&str]) -> String {
+    let mut low: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut high: u64 = 0x84222325_cbf29ce4;
+    for part in parts {
+        for &byte in part.as_bytes().iter().chain(std::iter::once(&0x1f)) {
+            low = (low ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+            high = (high ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(7);
+        }
+    }
+    format!("{high:016x}{low:016x}")
+}
+
+impl Processor for RaiseAlerts {
+    type Input = KpiAnomaly;
+    type Output = AlertNotification;
+
+    fn name(&self) -> &'static str {
+        "alerting"
+    }
+
+    fn process(&mut self, point: KpiAnomaly) -> Result<Vec<AlertNotification>, ProcessError> {
+        if !point.value.is_finite() || !point.score.is_finite() {
+            return Err(ProcessError(format!("{} at {}: value and score must be finite", point.series_id, point.ts)));
+        }
+        let mut out = Vec::new();
+        let severity = if point.score >= self.config.critical_score { Severity::Critical } else { Severity::Warning };
+        let anomaly = Condition {
+            key: format!("anomaly/{}", point.series_id),
+            rule: None,
+            abnormal: point.score >= self.config.open_score,
+            severity,
+            hold_for: TimeDelta::zero(),
+        };
+        self.evaluate(anomaly, &point, &mut out);
+        let rules = self.rules.current();
+        for rule in rules.iter().filter(|rule| rule.matches(&point.series_id)) {
+            let condition = Condition {
+                key: format!("rule/{}/{}", rule.id, point.series_id),
+                rule: Some(rule),
+                abnormal: rule.comparison.breached(point.value, rule.threshold),
+                severity: rule.severity,
+                hold_for: rule.duration,
+            };
+            self.evaluate(condition, &point, &mut out);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::alerting::Comparison;
+
+    fn point(minute: i64, value: f64, score: f64) -> KpiAnomaly {
+        KpiAnomaly {
+            series_id: "test:load".into(),
+            tenant_id: Some("acme".into()),
+            ts: Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).single().expect("instant") + TimeDelta::minutes(minute),
+            value,
+            score,
+            is_anomaly: score >= 0.9,
+            detector: "test".into(),
+        }
+    }
+
+    fn rule(duration_minutes: i64) -> AlertRule {
+        AlertRule {
+            id: 7,
+            name: "load too high".into(),
+            series_pattern: "test:%".into(),
+            comparison: Comparison::Above,
+            threshold: 100.0,
+            duration: TimeDelta::minutes(duration_minutes),
+            severity: Severity::Critical,
+        }
+    }
+
+    fn run(alerts: &mut RaiseAlerts, points: &[KpiAnomaly]) -> Vec<AlertNotification> {
+        points.iter().flat_map(|p| alerts.process(p.clone()).expect("processes")).collect()
+    }
+
+    #[test]
+    fn a_spike_opens_one_alert_and_its_end_resolves_it() {
+        let mut alerts = RaiseAlerts::new(AlertingConfig::default(), RuleSet::default());
+        let mut points: Vec<KpiAnomaly> = (0..10).map(|m| point(m, 10.0, 0.1)).collect();
+        points.extend((10..13).map(|m| point(m, 500.0, 0.995)));
+        points.extend((13..20).map(|m| point(m, 10.0, 0.2)));
+        let notes = run(&mut alerts, &points);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert_eq!((notes[0].transition, notes[0].severity), (AlertTransition::Opened, Severity::Critical));
+        assert_eq!(notes[0].occurred_at, points[10].ts);
+        assert_eq!(notes[1].transition, AlertTransition::Resolved);
+        assert_eq!(notes[1].occurred_at, points[15].ts, "resolved on the third normal point");
+        assert_eq!(notes[0].alert_id, notes[1].alert_id);
+        assert_ne!(notes[0].notification_id, notes[1].notification_id);
+        // Replaying the same input yields the same ids.
+        let again = run(&mut RaiseAlerts::new(AlertingConfig::default(), RuleSet::default()), &points);
+        assert_eq!(again, notes);
+    }
+
+    #[test]
+    fn the_cooldown_keeps_a_flapping_signal_to_one_alert() {
+        let mut alerts = RaiseAlerts::new(AlertingConfig::default(), RuleSet::default());
+        let mut points = Vec::new();
+        for cycle in 0..5 {
+            let start = cycle * 6;
+            points.push(point(start, 500.0, 0.95));
+            points.extend((start + 1..start + 6).map(|m| point(m, 10.0, 0.1)));
+        }
+        let notes = run(&mut alerts, &points);
+        let opened = notes.iter().filter(|n| n.transition == AlertTransition::Opened).count();
+        assert_eq!(opened, 1, "{notes:?}");
+    }
+
+    #[test]
+    fn a_rule_opens_only_after_its_duration_and_names_itself() {
+        let mut alerts = RaiseAlerts::new(AlertingConfig::default(), RuleSet::new(vec![rule(10)]));
+        let mut points: Vec<KpiAnomaly> = (0..15).map(|m| point(m, 150.0, 0.1)).collect();
+        points.extend((15..20).map(|m| point(m, 50.0, 0.1)));
+        let notes = run(&mut alerts, &points);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert_eq!(notes[0].dedupe_key, "rule/7/test:load");
+        assert_eq!(notes[0].rule_id, Some(7));
+        assert_eq!(notes[0].occurred_at, points[10].ts, "opened once the breach lasted 10 minutes");
+        assert!(notes[0].message.starts_with("load too high: test:load is 150 > 100"), "{}", notes[0].message);
+        assert_eq!((notes[1].transition, notes[1].rule_id), (AlertTransition::Resolved, Some(7)));
+    }
+
+    #[test]
+    fn tracked_keys_stay_bounded() {
+        let config = AlertingConfig { max_keys: 10, ..AlertingConfig::default() };
+        let mut alerts = RaiseAlerts::new(config, RuleSet::default());
+        for i in 0..100 {
+            let mut p = point(i, 1.0, 0.1);
+            p.series_id = format!("test:{i}");
+            alerts.process(p).expect("processes");
+        }
+        assert!(alerts.keys.len() <= 10);
+    }
+
+    #[test]
+    fn ids_are_stable_across_builds() {
+        assert_eq!(
+            stable_id(&["anomaly/test:load", "1704067800000000"]),
+            stable_id(&["anomaly/test:load", "1704067800000000"])
+        );
+        assert_eq!(stable_id(&["a"]).len(), 32);
+        assert_ne!(stable_id(&["ab", "c"]), stable_id(&["a", "bc"]), "parts are separated");
+    }
+}
