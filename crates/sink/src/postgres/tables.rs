@@ -5,8 +5,8 @@
 use std::hash::{Hash, Hasher};
 
 use signalcraft_model::{
-    BrandMetric, FxRate, KpiAnomaly, KpiForecast, KpiPoint, NewsArticle, Record, ScoredArticle, WeatherKind,
-    WeatherObservation,
+    AlertNotification, AlertTransition, BrandMetric, FxRate, KpiAnomaly, KpiForecast, KpiPoint, NewsArticle, Record,
+    ScoredArticle, Severity, WeatherKind, WeatherObservation,
 };
 
 use super::copy::{CopyEncoder, RowError};
@@ -255,6 +255,57 @@ impl SinkTable for KpiForecast {
 
     fn hash_natural_key<H: Hasher>(&self, state: &mut H) {
         (&self.series_id, self.issued_at.timestamp_micros()).hash(state);
+    }
+}
+
+impl SinkTable for AlertNotification {
+    const TABLE: &'static str = "alert_notifications";
+    const COLUMNS: &'static [&'static str] = &[
+        "notification_id",
+        "alert_id",
+        "dedupe_key",
+        "rule_id",
+        "series_id",
+        "tenant_id",
+        "transition",
+        "severity",
+        "message",
+        "value",
+        "score",
+        "occurred_at",
+    ];
+    const KEY_COLUMNS: &'static [&'static str] = &["notification_id"];
+
+    fn encode(&self, row: &mut CopyEncoder) -> Result<(), RowError> {
+        let transition = match self.transition {
+            AlertTransition::Opened => "OPENED",
+            AlertTransition::Resolved => "RESOLVED",
+        };
+        let severity = match self.severity {
+            Severity::Info => "INFO",
+            Severity::Warning => "WARNING",
+            Severity::Critical => "CRITICAL",
+        };
+        row.text("notification_id", &self.notification_id)?;
+        row.text("alert_id", &self.alert_id)?;
+        row.text("dedupe_key", &self.dedupe_key)?;
+        match self.rule_id {
+            Some(id) => row.int8(id),
+            None => row.null(),
+        }
+        row.text("series_id", &self.series_id)?;
+        row.opt_text("tenant_id", self.tenant_id.as_deref())?;
+        row.text("transition", transition)?;
+        row.text("severity", severity)?;
+        row.text("message", &self.message)?;
+        row.float8(self.value);
+        row.opt_float8(self.score);
+        row.timestamptz(self.occurred_at);
+        Ok(())
+    }
+
+    fn hash_natural_key<H: Hasher>(&self, state: &mut H) {
+        self.notification_id.hash(state);
     }
 }
 

@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use rdkafka::message::{Message, OwnedMessage};
 use signalcraft_kafka::{BatchHandler, DeadLetter, HandlerError};
 use signalcraft_model::{
-    BrandMetric, FxRate, KpiAnomaly, KpiForecast, KpiPoint, NewsArticle, RecordCodec, ScoredArticle, Topic,
-    WeatherObservation, WireFormat,
+    AlertNotification, BrandMetric, FxRate, KpiAnomaly, KpiForecast, KpiPoint, NewsArticle, RecordCodec, ScoredArticle,
+    Topic, WeatherObservation, WireFormat,
 };
 use sqlx::{PgConnection, PgPool};
 
@@ -84,6 +84,7 @@ fn table_writers() -> Vec<Box<dyn TopicWriter>> {
         TableWriter::<KpiPoint>::boxed(),
         TableWriter::<KpiAnomaly>::boxed(),
         TableWriter::<KpiForecast>::boxed(),
+        TableWriter::<AlertNotification>::boxed(),
     ]
 }
 
