@@ -12,6 +12,7 @@ use signalcraft_ingest::{
 use signalcraft_kafka::{run_consumer, ConsumerSettings, EmbeddedBroker, KafkaSettings, RecordProducer};
 use signalcraft_model::Record;
 use signalcraft_process::{
+    alerting::{RaiseAlerts, RuleSet},
     anomaly::DetectAnomalies,
     forecast::ForecastSeries,
     kpi::{BrandToKpi, FxToKpi, WeatherToKpi},
@@ -23,7 +24,7 @@ use sqlx::{postgres::PgPoolOptions, PgPool};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::{config::Config, http, progress, registry};
+use crate::{config::Config, http, progress, registry, rules};
 
 /// Which parts of the data path this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,7 +105,8 @@ pub async fn run(
         kafka.registry_ids = registry::register_all(url).await.map_err(anyhow::Error::msg)?;
     }
 
-    let needs_database = options.roles.sink || options.exit_when_done;
+    // The sink writes there; the processors read their alert rules there.
+    let needs_database = options.roles.sink || options.roles.process || options.exit_when_done;
     let (pool, postgres) = if needs_database {
         let (pool, postgres) = connect_database(&config).await?;
         (Some(pool), postgres)
@@ -189,6 +191,13 @@ pub async fn run(
         // Second tier: they read kpi.points, which the processors above write.
         processor_groups.push(context.spawn(DetectAnomalies::new(config.process.anomaly_config()), &mut consumers));
         processor_groups.push(context.spawn(ForecastSeries::new(config.process.forecast_config()), &mut consumers));
+        // Third tier: alerts from kpi.anomalies, with the threshold rules kept fresh from the database.
+        let pool = pool.clone().context("alerting reads its rules from the database")?;
+        let rule_set = RuleSet::new(rules::load(&pool).await.context("loading alert_rules")?);
+        let reload = Duration::from_secs(config.process.rules_reload_secs);
+        tokio::spawn(rules::reload_until_shutdown(pool, rule_set.clone(), reload, shutdown.clone()));
+        let alerting = RaiseAlerts::new(config.process.alerting_config(), rule_set);
+        processor_groups.push(context.spawn(alerting, &mut consumers));
     }
 
     if options.roles.sink {

@@ -155,6 +155,31 @@ pub struct ProcessConfig {
     /// A series is refitted and forecast again after this many new points.
     #[serde(default = "default_forecast_refit_every")]
     pub forecast_refit_every: usize,
+    /// An anomaly score at or above this opens an alert.
+    #[serde(default = "default_alert_open_score")]
+    pub alert_open_score: f64,
+    /// Consecutive normal points that resolve an open alert.
+    #[serde(default = "default_alert_resolve_after")]
+    pub alert_resolve_after: u32,
+    /// After an alert resolves, its key stays quiet this long (seconds of event time).
+    #[serde(default = "default_alert_cooldown_secs")]
+    pub alert_cooldown_secs: u64,
+    /// How often `alert_rules` is read again, in seconds.
+    #[serde(default = "default_rules_reload_secs")]
+    pub rules_reload_secs: u64,
+}
+
+fn default_alert_open_score() -> f64 {
+    signalcraft_process::alerting::AlertingConfig::default().open_score
+}
+fn default_alert_resolve_after() -> u32 {
+    signalcraft_process::alerting::AlertingConfig::default().resolve_after
+}
+fn default_alert_cooldown_secs() -> u64 {
+    signalcraft_process::alerting::AlertingConfig::default().cooldown.num_seconds().unsigned_abs()
+}
+fn default_rules_reload_secs() -> u64 {
+    30
 }
 
 fn default_anomaly_threshold() -> f64 {
@@ -176,6 +201,16 @@ impl ProcessConfig {
         signalcraft_process::anomaly::DetectAnomaliesConfig {
             threshold: self.anomaly_threshold,
             max_series: self.anomaly_max_series,
+            ..Default::default()
+        }
+    }
+
+    /// The alerting processor's configuration.
+    pub fn alerting_config(&self) -> signalcraft_process::alerting::AlertingConfig {
+        signalcraft_process::alerting::AlertingConfig {
+            open_score: self.alert_open_score,
+            resolve_after: self.alert_resolve_after,
+            cooldown: chrono::TimeDelta::seconds(i64::try_from(self.alert_cooldown_secs).unwrap_or(i64::MAX)),
             ..Default::default()
         }
     }
@@ -202,6 +237,10 @@ impl Default for ProcessConfig {
             anomaly_max_series: default_anomaly_max_series(),
             forecast_history_cap: default_forecast_history_cap(),
             forecast_refit_every: default_forecast_refit_every(),
+            alert_open_score: default_alert_open_score(),
+            alert_resolve_after: default_alert_resolve_after(),
+            alert_cooldown_secs: default_alert_cooldown_secs(),
+            rules_reload_secs: default_rules_reload_secs(),
         }
     }
 }
@@ -281,6 +320,17 @@ impl Config {
                 "kafka.embedded_partitions: {} must be at least 1",
                 self.kafka.embedded_partitions
             )));
+        }
+        if !(0.0..=1.0).contains(&self.process.alert_open_score) {
+            return Err(ConfigError::Invalid(format!(
+                "process.alert_open_score: {} is not a score in [0, 1]",
+                self.process.alert_open_score
+            )));
+        }
+        if self.process.rules_reload_secs == 0 || self.process.alert_resolve_after == 0 {
+            return Err(ConfigError::Invalid(
+                "process.rules_reload_secs and process.alert_resolve_after must be at least 1".into(),
+            ));
         }
         if !(0.0..=1.0).contains(&self.process.anomaly_threshold) {
             return Err(ConfigError::Invalid(format!(

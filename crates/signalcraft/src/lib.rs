@@ -6,6 +6,7 @@
 //! - [`app`]: `run`: embedded stand-ins when nothing is configured, roles as tasks, shutdown.
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz`.
 //! - [`progress`]: "drained" detection for replay runs, and the closing summary.
+//! - [`rules`]: loads `alert_rules` into the alerting processor, at start and on a timer.
 //! - [`registry`]: registers our schemas with a Confluent schema registry when one is configured.
 
 pub mod app;
@@ -13,6 +14,7 @@ pub mod config;
 pub mod http;
 pub mod progress;
 pub mod registry;
+pub mod rules;
 
 pub use app::{run, Roles, RunOptions};
 pub use config::Config;

@@ -155,6 +155,7 @@ pub async fn summarize(kafka: &KafkaSettings, pool: &PgPool) -> anyhow::Result<R
         "kpi_points",
         "kpi_anomalies",
         "kpi_forecasts",
+        "alert_notifications",
         "kpi_latest",
         "kpi_daily",
     ] {

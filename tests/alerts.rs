@@ -1,0 +1,93 @@
+//! Alerting end to end: a KPI series with an injected spike flows through the real processors
+//! (anomaly scores, then alerts) and the sink. The spike opens exactly one anomaly alert and
+//! one rule alert, each with one notification, and the series' return to normal resolves both.
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use common::*;
+use signalcraft::{app, Roles, RunOptions};
+use signalcraft_kafka::RecordProducer;
+use signalcraft_model::KpiPoint;
+use tokio_util::sync::CancellationToken;
+
+const SPIKE_AT: usize = 400;
+
+/// A row of the `alerts` view: dedupe key, rule, severity, state, opened at, resolved at.
+type AlertRow = (String, Option<i64>, String, String, DateTime<Utc>, Option<DateTime<Utc>>);
+const POINTS: usize = 460;
+
+fn series() -> Vec<KpiPoint> {
+    let origin = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).expect("instant");
+    (0..POINTS)
+        .map(|i| {
+            // A steady load with a small deterministic wobble, and one spike.
+            let wobble = ((i * 7919) % 13) as f64 / 13.0;
+            let value = if i == SPIKE_AT { 500.0 } else { 40.0 + wobble };
+            KpiPoint {
+                series_id: "test:load".into(),
+                tenant_id: Some("acme".into()),
+                metric: "load".into(),
+                unit: "requests/s".into(),
+                ts: origin + TimeDelta::minutes(5 * i as i64),
+                value,
+                source: "test".into(),
+            }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spike_opens_one_alert_per_condition_and_the_return_to_normal_resolves_it() {
+    let database = TestDatabase::new().await;
+    let rule_id: i64 = sqlx::query_scalar(
+        "INSERT INTO alert_rules (name, series_pattern, comparison, threshold, severity) \
+         VALUES ('load above 100', 'test:%', '>', 100, 'CRITICAL') RETURNING id",
+    )
+    .fetch_one(&database.pool)
+    .await
+    .expect("rule inserted");
+    let broker = broker(1);
+    let config = config_for(&broker, &database);
+    let shutdown = CancellationToken::new();
+    let options =
+        RunOptions { roles: Roles { ingest: false, process: true, sink: true }, replay: None, exit_when_done: false };
+    let pipeline = tokio::spawn(app::run(config, options, shutdown.clone()));
+
+    let producer = RecordProducer::new(&kafka_settings(&broker), "test").expect("producer");
+    producer.send_all(&series()).await.expect("series produced");
+
+    let scored =
+        eventually(Duration::from_secs(90), || async { database.count("kpi_anomalies").await == POINTS as i64 }).await;
+    assert!(scored, "every point was scored");
+    let notified =
+        eventually(Duration::from_secs(30), || async { database.count("alert_notifications").await >= 4 }).await;
+    assert!(notified, "the alerts were opened and resolved");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let rows: Vec<AlertRow> = sqlx::query_as(
+        "SELECT dedupe_key, rule_id, severity, state, opened_at, resolved_at FROM alerts ORDER BY dedupe_key",
+    )
+    .fetch_all(&database.pool)
+    .await
+    .expect("alerts");
+    let spike_at = series()[SPIKE_AT].ts;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let (anomaly, rule) = (&rows[0], &rows[1]);
+    assert_eq!(
+        (anomaly.0.as_str(), anomaly.1, anomaly.3.as_str()),
+        ("anomaly/test:load", None, "RESOLVED"),
+        "{rows:?}"
+    );
+    assert_eq!(anomaly.4, spike_at, "the anomaly alert opened on the spike");
+    assert_eq!(rule.0, format!("rule/{rule_id}/test:load"));
+    assert_eq!((rule.1, rule.2.as_str(), rule.3.as_str()), (Some(rule_id), "CRITICAL", "RESOLVED"), "{rows:?}");
+    assert_eq!(rule.4, spike_at);
+    assert_eq!(rule.5, Some(spike_at + TimeDelta::minutes(15)), "resolved on the third normal point");
+    assert_eq!(database.count("alert_notifications").await, 4, "one OPENED and one RESOLVED per alert");
+
+    shutdown.cancel();
+    pipeline.await.expect("pipeline task").expect("pipeline stops cleanly");
+}
