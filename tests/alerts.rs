@@ -23,8 +23,8 @@ fn series() -> Vec<KpiPoint> {
     let origin = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).expect("instant");
     (0..POINTS)
         .map(|i| {
-            // A steady load with a small deterministic wobble, and one spike.
-            let wobble = ((i * 7919) % 13) as f64 / 13.0;
+            // A steady load with small measurement noise (deterministic, hashed from the index), and one spike.
+            let wobble = noise(i as u64);
             let value = if i == SPIKE_AT { 500.0 } else { 40.0 + wobble };
             KpiPoint {
                 series_id: "test:load".into(),
@@ -37,6 +37,15 @@ fn series() -> Vec<KpiPoint> {
             }
         })
         .collect()
+}
+
+/// Uniform in [0, 1), from a splitmix64-style hash of `i`.
+fn noise(i: u64) -> f64 {
+    let mut x = i.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(0x6a09_e667_f3bc_c909);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    (x >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,9 @@
 //! - `SIGNALCRAFT_NAB_DIR`: NAB root with `data/` and `labels/` (default `../shared/bench/nab`
 //!   beside the repository);
 //! - `SIGNALCRAFT_NAB_SCORER_TARGET`: target dir for building the scorer (default
-//!   `~/.cache/nab-scorer-target`, apart from ours so the two builds never wait on one lock).
+//!   `~/.cache/nab-scorer-target`, apart from ours so the two builds never wait on one lock);
+//! - `SIGNALCRAFT_NAB_KEEP`: if set, the result CSVs are kept in that directory (NAB layout,
+//!   detector `signalcraft`) instead of a temporary one, for the scorer's `--per-file` analysis.
 
 use std::fs;
 use std::io::Write;
@@ -195,22 +197,25 @@ fn run() -> BenchResult<()> {
         eprintln!("{skipped} rows repeat or precede their series' last timestamp: skipped by the processor, scored 0");
     }
 
-    let unique = format!("signalcraft-nab-{}-{}", std::process::id(), Utc::now().timestamp_micros());
-    let results = std::env::temp_dir().join(unique);
+    let keep = std::env::var_os("SIGNALCRAFT_NAB_KEEP").map(PathBuf::from);
+    let results = keep.clone().unwrap_or_else(|| {
+        let unique = format!("signalcraft-nab-{}-{}", std::process::id(), Utc::now().timestamp_micros());
+        std::env::temp_dir().join(unique)
+    });
     write_results(&results, &files, &scores)?;
     let scored = run_scorer(&nab, &results);
     // The CSVs are only an exchange format; keep the temp dir only if scoring failed.
-    if scored.is_ok() {
+    if scored.is_ok() && keep.is_none() {
         let _ = fs::remove_dir_all(&results);
     }
     let scored = scored?;
 
     println!("detector: {} (threshold optimised by the NAB scorer per profile)", AnomalyDetector::NAME);
-    println!("{:<20} {:>10} {:>10}", "profile", "score", "threshold");
+    println!("{:<20} {:>10} {:>10} {:>5} {:>5} {:>5}", "profile", "score", "threshold", "TP", "FP", "FN");
     for line in scored.lines() {
         let cols: Vec<&str> = line.split_whitespace().collect();
-        if let [DETECTOR_DIR, profile, threshold, _raw, score, ..] = cols.as_slice() {
-            println!("{profile:<20} {score:>10} {threshold:>10}");
+        if let [DETECTOR_DIR, profile, threshold, _raw, score, _published, tp, fp, fn_] = cols.as_slice() {
+            println!("{profile:<20} {score:>10} {threshold:>10} {tp:>5} {fp:>5} {fn_:>5}");
         }
     }
     // The detector runs on one thread, so rows/s is already per core.

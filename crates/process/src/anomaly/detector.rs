@@ -1,8 +1,11 @@
 //! [`AnomalyDetector`]: one series, online, past data only, bounded state.
 //!
-//! Each point gets a raw surprise in [0, 1] from an ensemble of cheap, scale-free predictors
-//! that look at different kinds of change, and the raw surprise is turned into a calibrated
-//! score by the anomaly likelihood ([`super::likelihood`]):
+//! Each point gets a raw surprise in [0, 1] from each of an ensemble of cheap, scale-free
+//! predictors that look at different kinds of change. Every component's surprise goes through
+//! its own anomaly likelihood ([`super::likelihood`]), and the score is the strongest weighted
+//! evidence (the smallest weighted log tail probability) — a quiet component cannot dilute the
+//! one that sees the anomaly. A component of weight 0 is off; by default (tuned on the whole NAB
+//! corpus) the long and seasonal residuals plus the range rule are on:
 //!
 //! - **local residual**: distance from the median of the last `short_window` values in units of
 //!   their MAD — spikes and dips against the recent level;
@@ -12,6 +15,11 @@
 //!   equal-depth bins of the long window, and a table counts which bin follows each pair of bins;
 //!   a transition the series has rarely or never made is surprising even when the value itself
 //!   is ordinary (a broken rhythm, a pattern change);
+//! - **seasonal residual**: difference from the value one period earlier (the point nearest
+//!   `ts - period` in a timestamped history, median of it and its two neighbours), in units of
+//!   the MAD of past such differences; of the candidate periods (a day, a week) the one whose
+//!   residuals have been smallest — the best seasonal predictor so far — is used, so the period
+//!   is found online from the timestamps, and irregular sampling is fine;
 //! - **range**: a value beyond the extremes of the long window by a margin — a new high or low.
 //!
 //! Every statistic lives in a fixed-size window or table, so the memory of one detector is
@@ -20,7 +28,7 @@
 use chrono::{DateTime, Utc};
 
 use super::likelihood::AnomalyLikelihood;
-use super::window::{Ring, SortedWindow};
+use super::window::{Ring, SortedWindow, TimedRing};
 
 /// Tunable parameters. The defaults were chosen on the NAB corpus as a whole (all 58 files,
 /// one setting for every file) and from the scales NAB's data live at; see the module docs of
@@ -41,7 +49,8 @@ pub struct DetectorParams {
     pub bins: usize,
     /// Per-context count above which the context's counts are halved, so old habits fade.
     pub context_cap: f64,
-    /// Weights of the local residual, long residual and context novelty in the raw surprise.
+    /// Weights of the local residual, long residual and context novelty: each multiplies its
+    /// component's log tail probability before the strongest is taken; 0 turns it off.
     pub weights: [f64; 3],
     /// Margin beyond the long window's extremes, as a fraction of its range, that counts as a
     /// new high or low.
@@ -56,6 +65,16 @@ pub struct DetectorParams {
     pub likelihood_long: usize,
     /// Points after a report during which later scores are damped by it.
     pub refractory: usize,
+    /// Candidate seasonal periods in seconds (a day, a week): each point is also compared with
+    /// the value one period earlier, and the period whose residuals have been smallest wins.
+    pub season_periods: Vec<i64>,
+    /// (timestamp, value) pairs kept for seasonal references; a period longer than this many
+    /// points ago has no reference and is simply not used.
+    pub season_history: usize,
+    /// Seasonal residuals kept per period to judge their scale.
+    pub season_residuals: usize,
+    /// Weight of the seasonal residual, as `weights`.
+    pub season_weight: f64,
 }
 
 impl Default for DetectorParams {
@@ -68,15 +87,26 @@ impl Default for DetectorParams {
             z_half: 4.0,
             bins: 8,
             context_cap: 64.0,
-            weights: [1.0, 1.0, 0.5],
+            weights: [0.0, 1.0, 0.0],
             range_margin: 0.05,
             range_score: 0.95,
             likelihood_short: 10,
             likelihood_long: 1024,
             refractory: 100,
+            season_periods: vec![86_400, 7 * 86_400],
+            season_history: 4096,
+            season_residuals: 512,
+            season_weight: 1.0,
         }
     }
 }
+
+/// Components of the detector, as indices into its surprises, weights and likelihoods.
+const LOCAL: usize = 0;
+const LONG: usize = 1;
+const CONTEXT: usize = 2;
+const SEASON: usize = 3;
+const COMPONENTS: usize = 4;
 
 /// Tail probabilities at or below this map to the top of the score scale (the paper's
 /// `1 - 1e-10` likelihood).
@@ -89,7 +119,12 @@ pub struct AnomalyDetector {
     short: SortedWindow,
     long: SortedWindow,
     context: ContextModel,
-    likelihood: AnomalyLikelihood,
+    history: TimedRing,
+    seasons: Vec<Season>,
+    /// `params.weights` then `params.season_weight`, indexed by component.
+    weights: [f64; COMPONENTS],
+    /// One anomaly likelihood per component.
+    likelihoods: Vec<AnomalyLikelihood>,
     /// The last `refractory` reported scores.
     reported: Ring,
     seen: u64,
@@ -106,14 +141,23 @@ impl Default for AnomalyDetector {
 impl AnomalyDetector {
     /// Name and version written on every output, so scores from different detectors (or
     /// different tunings) are never mixed up downstream.
-    pub const NAME: &'static str = "signalcraft-ensemble-likelihood/1";
+    pub const NAME: &'static str = "signalcraft-ensemble-likelihood/2";
 
     pub fn new(params: DetectorParams) -> Self {
         AnomalyDetector {
             short: SortedWindow::new(params.short_window),
             long: SortedWindow::new(params.long_window),
             context: ContextModel::new(params.bins, params.context_cap),
-            likelihood: AnomalyLikelihood::new(params.likelihood_short, params.likelihood_long),
+            history: TimedRing::new(params.season_history),
+            seasons: params
+                .season_periods
+                .iter()
+                .map(|&period| Season { period, residuals: SortedWindow::new(params.season_residuals) })
+                .collect(),
+            weights: [params.weights[0], params.weights[1], params.weights[2], params.season_weight],
+            likelihoods: (0..COMPONENTS)
+                .map(|_| AnomalyLikelihood::new(params.likelihood_short, params.likelihood_long))
+                .collect(),
             reported: Ring::new(params.refractory),
             seen: 0,
             new_extreme: false,
@@ -127,22 +171,37 @@ impl AnomalyDetector {
 
     /// Values held in windows: constant once the windows are full, whatever the series length.
     pub fn state_len(&self) -> usize {
-        self.short.len() + self.long.len() + self.likelihood.len() + self.reported.len()
+        self.short.len()
+            + self.long.len()
+            + self.history.len()
+            + self.seasons.iter().map(|s| s.residuals.len()).sum::<usize>()
+            + self.likelihoods.iter().map(AnomalyLikelihood::len).sum::<usize>()
+            + self.reported.len()
     }
 
     /// Scores one point in [0, 1] (higher = more anomalous) and learns from it. Only past points
     /// inform the score. A non-finite value scores 0 and is not learned: one bad reading must not
     /// poison the baselines of every later point.
-    pub fn score(&mut self, _ts: DateTime<Utc>, value: f64) -> f64 {
+    pub fn score(&mut self, ts: DateTime<Utc>, value: f64) -> f64 {
         if !value.is_finite() {
             return 0.0;
         }
-        let raw = self.raw_surprise(value);
+        let ts = ts.timestamp();
+        let surprises = self.surprises(ts, value);
         self.short.push(value);
         self.long.push(value);
+        self.history.push(ts, value);
         self.seen += 1;
-        // The likelihood must learn even during warm-up, so its history is ready when scores start.
-        let ln_tail = self.likelihood.update(raw);
+        // Each component has its own likelihood (a series can be noisy for one predictor and
+        // quiet for another), and the strongest weighted evidence wins: blending raw surprises
+        // first would let a quiet component dilute the one that sees the anomaly. The
+        // likelihoods learn even during warm-up, so their history is ready when scores start.
+        let mut ln_tail = 0.0f64;
+        for ((likelihood, surprise), weight) in self.likelihoods.iter_mut().zip(surprises).zip(self.weights) {
+            if weight > 0.0 {
+                ln_tail = ln_tail.min(weight * likelihood.update(surprise));
+            }
+        }
         let mut score = if self.seen <= self.params.warmup as u64 { 0.0 } else { log_scale(ln_tail) };
         if self.new_extreme {
             score = score.max(self.params.range_score);
@@ -156,36 +215,79 @@ impl AnomalyDetector {
         reported
     }
 
-    /// Raw surprise of `value` given the windows before it.
-    fn raw_surprise(&mut self, value: f64) -> f64 {
+    /// Surprise in [0, 1] of each component (local, long, context, seasonal) at `value` given
+    /// the windows before it; a component with weight 0 is not computed. Sets `new_extreme`.
+    fn surprises(&mut self, ts: i64, value: f64) -> [f64; COMPONENTS] {
+        let mut surprises = [0.0; COMPONENTS];
         let (Some(long_median), Some(lo), Some(hi)) = (self.long.median(), self.long.min(), self.long.max()) else {
-            self.context.observe(0);
-            return 0.0;
+            if self.weights[CONTEXT] > 0.0 {
+                self.context.observe(0);
+            }
+            self.new_extreme = false;
+            return surprises;
         };
         let range = hi - lo;
         // Scale floor: a window of identical values has MAD 0; any change from it is then
         // maximally surprising rather than a division by zero.
         let floor = (range * 1e-3).max(long_median.abs() * 1e-9).max(f64::MIN_POSITIVE);
-        let long_mad = self.long.mad(long_median).unwrap_or(0.0);
-        let long_z = (value - long_median).abs() / (1.4826 * long_mad).max(floor);
-        let local_z = match (self.short.median(), self.short.median().and_then(|m| self.short.mad(m))) {
-            (Some(median), Some(mad)) => (value - median).abs() / (1.4826 * mad).max(floor),
-            _ => 0.0,
+        let (z_dead, z_half) = (self.params.z_dead, self.params.z_half);
+        let squash = move |z: f64| {
+            let excess = (z - z_dead).max(0.0);
+            excess / (excess + z_half)
         };
-        let bin = ((self.long.rank(value) * self.params.bins as f64) as usize).min(self.params.bins - 1);
-        let novelty = self.context.observe(bin);
-
-        let [w_local, w_long, w_context] = self.params.weights;
-        let squash = |z: f64| {
-            let excess = (z - self.params.z_dead).max(0.0);
-            excess / (excess + self.params.z_half)
-        };
-        let blended = (w_local * squash(local_z) + w_long * squash(long_z) + w_context * novelty)
-            / (w_local + w_long + w_context).max(f64::MIN_POSITIVE);
+        if self.weights[LOCAL] > 0.0 {
+            if let Some(median) = self.short.median() {
+                let mad = self.short.mad(median).unwrap_or(0.0);
+                surprises[LOCAL] = squash((value - median).abs() / (1.4826 * mad).max(floor));
+            }
+        }
+        if self.weights[LONG] > 0.0 {
+            let mad = self.long.mad(long_median).unwrap_or(0.0);
+            surprises[LONG] = squash((value - long_median).abs() / (1.4826 * mad).max(floor));
+        }
+        if self.weights[CONTEXT] > 0.0 {
+            let bin = ((self.long.rank(value) * self.params.bins as f64) as usize).min(self.params.bins - 1);
+            surprises[CONTEXT] = self.context.observe(bin);
+        }
+        if self.weights[SEASON] > 0.0 {
+            surprises[SEASON] = self.season_z(ts, value, floor).map_or(0.0, squash);
+        }
         let margin = self.params.range_margin * range;
         self.new_extreme = self.long.len() >= self.params.warmup && (value > hi + margin || value < lo - margin);
-        blended.clamp(0.0, 1.0)
+        surprises
     }
+
+    /// Robust z-score of `value` against its seasonal reference, using the period whose recent
+    /// residuals have been smallest (the best seasonal predictor so far); `None` until some
+    /// period has a reference and enough residuals to judge their scale. Learns the residuals.
+    fn season_z(&mut self, ts: i64, value: f64, floor: f64) -> Option<f64> {
+        let mut best: Option<(f64, f64)> = None; // (scale, z)
+        for season in &mut self.seasons {
+            let Some(reference) = self.history.around(ts - season.period, season.period / 48) else {
+                continue;
+            };
+            let residual = value - reference;
+            if season.residuals.len() >= self.params.warmup {
+                if let Some(median) = season.residuals.median() {
+                    let scale = (1.4826 * season.residuals.mad(median).unwrap_or(0.0)).max(floor);
+                    let z = (residual - median).abs() / scale;
+                    if best.is_none_or(|(s, _)| scale < s) {
+                        best = Some((scale, z));
+                    }
+                }
+            }
+            season.residuals.push(residual);
+        }
+        best.map(|(_, z)| z)
+    }
+}
+
+/// Comparison of each value with the value one `period` earlier.
+#[derive(Debug, Clone)]
+struct Season {
+    period: i64,
+    /// Recent `value - reference` differences.
+    residuals: SortedWindow,
 }
 
 /// Maps the log of a tail probability to [0, 1), so the score resolves 1e-3 from 1e-9 (the

@@ -51,7 +51,6 @@ fn a_spike_in_a_flat_series_scores_highest_and_near_one() {
 fn a_constant_series_then_a_step_is_found() {
     let mut detector = AnomalyDetector::default();
     for i in 0..1000 {
-        // Not exactly zero: the context model keeps a small residual surprise after halving counts.
         assert!(detector.score(start() + Duration::minutes(i), 5.0) < 0.1);
     }
     assert!(detector.score(start() + Duration::minutes(1000), 6.0) > 0.9);
@@ -120,7 +119,9 @@ fn detector_memory_does_not_grow_with_the_series() {
     }
     assert_eq!(detector.state_len(), after_20k);
     let p = detector.params();
-    assert!(after_20k <= p.short_window + p.long_window + p.likelihood_short + p.likelihood_long + p.refractory);
+    let seasons = p.season_periods.len() * p.season_residuals;
+    let likelihoods = 4 * (p.likelihood_short + p.likelihood_long);
+    assert!(after_20k <= p.short_window + p.long_window + p.season_history + seasons + likelihoods + p.refractory);
 }
 
 #[test]
@@ -128,4 +129,23 @@ fn bad_points_are_refused_for_the_dead_letter_topic() {
     let mut processor = DetectAnomalies::new(DetectAnomaliesConfig::default());
     assert!(processor.process(point("a", 0, f64::NAN)).is_err());
     assert_eq!(processor.series_count(), 0);
+}
+
+#[test]
+fn a_value_ordinary_for_the_series_but_not_for_the_time_of_day_is_found() {
+    // Ten days of a daily cycle every 5 minutes; on day 8 the peak hour reads the daily mean:
+    // well inside the range, so only the comparison with the day before can see it.
+    let per_day = 288;
+    let mut values: Vec<f64> = noisy(10 * per_day, 13)
+        .into_iter()
+        .enumerate()
+        .map(|(i, noise)| noise + 50.0 * (std::f64::consts::TAU * i as f64 / per_day as f64).sin())
+        .collect();
+    let anomaly = 8 * per_day + per_day / 4;
+    values[anomaly] = 100.0;
+    let mut detector = AnomalyDetector::default();
+    let scores: Vec<f64> =
+        values.iter().enumerate().map(|(i, v)| detector.score(start() + Duration::minutes(5 * i as i64), *v)).collect();
+    let before = scores[per_day * 2..anomaly].iter().copied().fold(0.0, f64::max);
+    assert!(scores[anomaly] > 0.5 && scores[anomaly] > before, "anomaly {} vs {before} before", scores[anomaly]);
 }

@@ -42,6 +42,72 @@ impl Ring {
     }
 }
 
+/// The last `capacity` (timestamp, value) pairs, timestamps strictly increasing, so the value
+/// nearest a past instant is a binary search away (seasonal references).
+#[derive(Debug, Clone)]
+pub(crate) struct TimedRing {
+    buf: Vec<(i64, f64)>,
+    head: usize,
+    capacity: usize,
+}
+
+impl TimedRing {
+    pub(crate) fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        TimedRing { buf: Vec::with_capacity(capacity), head: 0, capacity }
+    }
+
+    /// Appends a pair; `ts` must be after every timestamp held.
+    pub(crate) fn push(&mut self, ts: i64, value: f64) {
+        if self.buf.len() < self.capacity {
+            self.buf.push((ts, value));
+        } else {
+            self.buf[self.head] = (ts, value);
+            self.head = (self.head + 1) % self.capacity;
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The `i`-th oldest pair.
+    fn get(&self, i: usize) -> (i64, f64) {
+        self.buf[(self.head + i) % self.buf.len()]
+    }
+
+    /// Median of the values of the (up to) three pairs around the one nearest `ts`, if that one
+    /// lies within `tolerance` of `ts`: a reference for "the value one period ago" that one
+    /// noisy reading cannot make.
+    pub(crate) fn around(&self, ts: i64, tolerance: i64) -> Option<f64> {
+        let n = self.buf.len();
+        if n == 0 {
+            return None;
+        }
+        let (mut lo, mut hi) = (0, n);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if self.get(mid).0 < ts {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        // `lo` is the first pair at or after `ts`; the nearest is it or the one before.
+        let nearest = match (lo.checked_sub(1), lo < n) {
+            (Some(before), true) if ts - self.get(before).0 <= self.get(lo).0 - ts => before,
+            (Some(before), false) => before,
+            _ => lo,
+        };
+        if (self.get(nearest).0 - ts).abs() > tolerance {
+            return None;
+        }
+        let mut v = [nearest.saturating_sub(1), nearest, (nearest + 1).min(n - 1)].map(|i| self.get(i).1);
+        v.sort_by(f64::total_cmp);
+        Some(v[1])
+    }
+}
+
 /// A sliding window kept both in arrival order and sorted, so order statistics (median, MAD,
 /// ranks, extremes) cost a binary search instead of a sort per point. Values must be finite.
 #[derive(Debug, Clone)]
@@ -154,6 +220,21 @@ mod tests {
         let mut held = ring.values().to_vec();
         held.sort_by(f64::total_cmp);
         assert_eq!(held, [2.0, 3.0, 4.0]);
+    }
+
+    #[test]
+    fn timed_ring_finds_the_value_nearest_a_past_instant() {
+        let mut ring = TimedRing::new(4);
+        for (ts, v) in [(0, 1.0), (10, 2.0), (20, 30.0), (30, 4.0), (40, 5.0)] {
+            ring.push(ts, v);
+        }
+        assert_eq!(ring.len(), 4);
+        // (0, 1) has been pushed out; nearest to 12 is 10, median of 2, 2 (edge repeats), 30.
+        assert_eq!(ring.around(12, 5), Some(2.0));
+        // Nearest to 31 is 30: median of 30, 4, 5.
+        assert_eq!(ring.around(31, 5), Some(5.0));
+        assert_eq!(ring.around(0, 5), None);
+        assert_eq!(ring.around(100, 5), None);
     }
 
     #[test]
