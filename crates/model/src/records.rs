@@ -86,6 +86,10 @@ impl Record for NewsArticle {
     fn natural_key(&self) -> String {
         self.url.clone()
     }
+    /// The tenant: its articles stay in order on one partition for its hourly sentiment series.
+    fn kafka_key(&self) -> String {
+        self.tenant_id.clone().unwrap_or_else(|| self.url.clone())
+    }
 }
 
 /// Which Open-Meteo product a weather observation came from.
@@ -181,6 +185,10 @@ impl Record for ScoredArticle {
     }
     fn natural_key(&self) -> String {
         self.url.clone()
+    }
+    /// The tenant: its articles stay in order on one partition for its hourly sentiment series.
+    fn kafka_key(&self) -> String {
+        self.tenant_id.clone().unwrap_or_else(|| self.url.clone())
     }
 }
 
