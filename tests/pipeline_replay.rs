@@ -41,13 +41,15 @@ async fn replayed_payloads_of_every_upstream_land_in_postgres_exactly_once() {
     assert_eq!(summary.records(Topic::RawWeather), 169, "{summary}");
     assert_eq!(summary.records(Topic::RawBrandMetrics), 2030, "{summary}");
     assert_eq!(summary.records(Topic::NewsScored), 4, "{summary}");
-    // One point per rate, per weather variable value, and per brand score that is not missing.
+    // One point per rate, per weather variable value, per brand score that is not missing, and
+    // 3 hourly sentiment points (mean, volume, negative share) per closed hour of news: the 4
+    // articles close 3 hours (the latest hour stays open, waiting for late articles).
     let missing_scores: i64 = sqlx::query_scalar("SELECT count(*) FROM brand_metrics WHERE value IS NULL")
         .fetch_one(&database.pool)
         .await
         .expect("count");
     assert_eq!(missing_scores, 32);
-    assert_eq!(summary.records(Topic::KpiPoints), 191 + 169 + (2030 - 32), "{summary}");
+    assert_eq!(summary.records(Topic::KpiPoints), 191 + 169 + (2030 - 32) + 3 * 3, "{summary}");
     assert_eq!(summary.dead_letters, 0, "{summary}");
     for (table, rows) in [
         ("fx_rates", 191),
@@ -55,7 +57,7 @@ async fn replayed_payloads_of_every_upstream_land_in_postgres_exactly_once() {
         ("news_sentiment", 4),
         ("weather_observations", 169),
         ("brand_metrics", 2030),
-        ("kpi_points", 191 + 169 + 1998),
+        ("kpi_points", 191 + 169 + 1998 + 9),
     ] {
         assert_eq!(database.count(table).await, rows, "{table}");
     }
@@ -65,7 +67,13 @@ async fn replayed_payloads_of_every_upstream_land_in_postgres_exactly_once() {
         .fetch_one(&database.pool)
         .await
         .expect("count");
-    assert_eq!(scored_points, 169 + 1998, "{summary}");
+    assert_eq!(scored_points, 169 + 1998 + 9, "{summary}");
+    let volume: f64 =
+        sqlx::query_scalar("SELECT sum(value) FROM kpi_points WHERE series_id = 'sentiment:vizhinjam-port:volume'")
+            .fetch_one(&database.pool)
+            .await
+            .expect("the tenant's hourly article volume");
+    assert_eq!(volume, 3.0, "one article in each closed hour");
     let fx_scored: i64 = sqlx::query_scalar("SELECT count(*) FROM kpi_anomalies WHERE series_id LIKE 'fx:%'")
         .fetch_one(&database.pool)
         .await
@@ -169,7 +177,7 @@ async fn replayed_payloads_of_every_upstream_land_in_postgres_exactly_once() {
         ("news_sentiment", 4),
         ("weather_observations", 169),
         ("brand_metrics", 2030),
-        ("kpi_points", 2358),
+        ("kpi_points", 2367),
         ("kpi_forecasts", 7),
     ] {
         assert_eq!(database.count(table).await, rows, "{table} after the second replay");

@@ -15,7 +15,7 @@ use signalcraft_process::{
     alerting::{RaiseAlerts, RuleSet},
     anomaly::DetectAnomalies,
     forecast::ForecastSeries,
-    kpi::{BrandToKpi, FxToKpi, WeatherToKpi},
+    kpi::{BrandToKpi, FxToKpi, SentimentToKpi, WeatherToKpi},
     sentiment::ScoreArticles,
     Processor, ProcessorStage,
 };
@@ -188,6 +188,7 @@ pub async fn run(
         processor_groups.push(context.spawn(WeatherToKpi, &mut consumers));
         processor_groups.push(context.spawn(BrandToKpi, &mut consumers));
         processor_groups.push(context.spawn(ScoreArticles::new(), &mut consumers));
+        processor_groups.push(context.spawn(SentimentToKpi::default(), &mut consumers));
         // Second tier: they read kpi.points, which the processors above write.
         processor_groups.push(context.spawn(DetectAnomalies::new(config.process.anomaly_config()), &mut consumers));
         processor_groups.push(context.spawn(ForecastSeries::new(config.process.forecast_config()), &mut consumers));

@@ -3,10 +3,12 @@
 
 pub mod brand;
 pub mod fx;
+pub mod sentiment;
 pub mod weather;
 
 pub use brand::BrandToKpi;
 pub use fx::FxToKpi;
+pub use sentiment::SentimentToKpi;
 pub use weather::WeatherToKpi;
 
 /// Midnight UTC at the start of `day`: where daily and per-period values sit on a series.
