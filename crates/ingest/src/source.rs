@@ -27,6 +27,10 @@ pub trait Source: Send + Sync {
     /// Fetches the upstream's current data. `now` becomes the records' fetch time, so tests and
     /// replays can pin it.
     async fn poll(&self, now: DateTime<Utc>) -> Result<Vec<Self::Output>, FetchError>;
+
+    /// Called once the records of the last successful poll are acknowledged by the broker: the
+    /// moment to make progress state durable (high-water marks), never earlier.
+    async fn delivered(&self) {}
 }
 
 /// What a [`run_source`] loop did before it stopped.
@@ -119,6 +123,7 @@ where
             Ok(records) => {
                 // An error here means shutdown cut the produce retries short; the caller logs it.
                 deliver(name, sink, &records, shutdown, retry, summary).await?;
+                source.delivered().await;
                 summary.records += records.len() as u64;
                 telemetry::PollDelivered { source: name, records: records.len(), at: Utc::now() }.emit();
             }

@@ -225,6 +225,11 @@ fn non_empty(value: Option<String>) -> Option<String> {
 impl Source for GdeltSource {
     type Output = NewsArticle;
 
+    /// The marks staged by the last poll are stored only now that its articles are on the topic.
+    async fn delivered(&self) {
+        self.commit_staged_marks().await;
+    }
+
     fn name(&self) -> &str {
         SOURCE_NAME
     }
