@@ -171,6 +171,16 @@ async fn replayed_payloads_of_every_upstream_land_in_postgres_exactly_once() {
         .expect("summary");
     assert_eq!(again.records(Topic::RawFx), 2 * 191, "{again}");
     assert_eq!(again.records(Topic::RawBrandMetrics), 2 * 2030, "{again}");
+    // GDELT resumed from the high-water mark the first run stored once its articles were on the
+    // topic: the restart fetched no article again (the replay server would have served them).
+    assert_eq!(again.records(Topic::RawNews), 4, "{again}");
+    let (mark, ids): (chrono::DateTime<chrono::Utc>, Vec<String>) =
+        sqlx::query_as("SELECT seen_at, ids FROM ingest_high_water_marks WHERE source = 'gdelt'")
+            .fetch_one(&database.pool)
+            .await
+            .expect("GDELT's mark is stored");
+    assert_eq!(mark.to_rfc3339(), "2024-07-15T10:30:00+00:00", "the latest seendate of the 4 articles");
+    assert_eq!(ids.len(), 1);
     for (table, rows) in [
         ("fx_rates", 191),
         ("news_articles", 4),

@@ -7,7 +7,7 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use anyhow::Context;
 use futures::{future::BoxFuture, FutureExt};
 use signalcraft_ingest::{
-    run_source, DigiCadenceSource, FxSource, GdeltSource, InMemoryHighWaterMarks, OpenMeteoSource, ReplayServer, Source,
+    run_source, DigiCadenceSource, FxSource, GdeltSource, HighWaterMarks, OpenMeteoSource, ReplayServer, Source,
 };
 use signalcraft_kafka::{run_consumer, ConsumerSettings, EmbeddedBroker, KafkaSettings, RecordProducer};
 use signalcraft_model::Record;
@@ -24,7 +24,7 @@ use sqlx::{postgres::PgPoolOptions, PgPool};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::{config::Config, http, progress, registry, rules};
+use crate::{config::Config, http, marks::PgHighWaterMarks, progress, registry, rules};
 
 /// Which parts of the data path this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,14 +105,9 @@ pub async fn run(
         kafka.registry_ids = registry::register_all(url).await.map_err(anyhow::Error::msg)?;
     }
 
-    // The sink writes there; the processors read their alert rules there.
-    let needs_database = options.roles.sink || options.roles.process || options.exit_when_done;
-    let (pool, postgres) = if needs_database {
-        let (pool, postgres) = connect_database(&config).await?;
-        (Some(pool), postgres)
-    } else {
-        (None, None)
-    };
+    // Every role uses the database: the sink writes there, the processors read their alert
+    // rules there, the ingestors keep their high-water marks there.
+    let (pool, postgres) = connect_database(&config).await?;
     let _infrastructure = Infrastructure { _broker: broker, _postgres: postgres };
 
     let replay = match &options.replay {
@@ -157,10 +152,8 @@ pub async fn run(
             spawn(&mut ingestors, run_boxed(source, ingest.fx.interval(), cycles));
         }
         if !ingest.gdelt.queries.is_empty() {
-            // High-water marks live in memory for now: after a restart the last window is
-            // fetched once more and the URL key absorbs the repeats.
-            let source = GdeltSource::new(ingest.gdelt.clone(), Arc::new(InMemoryHighWaterMarks::new()))
-                .context("building the GDELT source")?;
+            let marks: Arc<dyn HighWaterMarks> = Arc::new(PgHighWaterMarks::new(pool.clone(), "gdelt"));
+            let source = GdeltSource::new(ingest.gdelt.clone(), marks).context("building the GDELT source")?;
             spawn(&mut ingestors, run_boxed(source, ingest.gdelt.interval(), cycles));
         }
         if !ingest.openmeteo.locations.is_empty() {
@@ -193,16 +186,14 @@ pub async fn run(
         processor_groups.push(context.spawn(DetectAnomalies::new(config.process.anomaly_config()), &mut consumers));
         processor_groups.push(context.spawn(ForecastSeries::new(config.process.forecast_config()), &mut consumers));
         // Third tier: alerts from kpi.anomalies, with the threshold rules kept fresh from the database.
-        let pool = pool.clone().context("alerting reads its rules from the database")?;
         let rule_set = RuleSet::new(rules::load(&pool).await.context("loading alert_rules")?);
         let reload = Duration::from_secs(config.process.rules_reload_secs);
-        tokio::spawn(rules::reload_until_shutdown(pool, rule_set.clone(), reload, shutdown.clone()));
+        tokio::spawn(rules::reload_until_shutdown(pool.clone(), rule_set.clone(), reload, shutdown.clone()));
         let alerting = RaiseAlerts::new(config.process.alerting_config(), rule_set);
         processor_groups.push(context.spawn(alerting, &mut consumers));
     }
 
     if options.roles.sink {
-        let pool = pool.clone().context("the sink needs a database")?;
         let sink_config = &config.sink;
         let mut settings = ConsumerSettings::new("sink", sink_config.group_id.clone(), PostgresSink::topics());
         settings.session_timeout = session_timeout;
@@ -214,7 +205,7 @@ pub async fn run(
             Duration::from_secs(sink_config.view_refresh_secs),
         )
         .accept_schema_ids(&kafka.registry_ids);
-        let offsets = Arc::new(PgOffsetStore::new(pool));
+        let offsets = Arc::new(PgOffsetStore::new(pool.clone()));
         let (kafka, producer, shutdown) = (kafka.clone(), producer.clone(), shutdown.clone());
         consumers.spawn(async move {
             run_consumer(&kafka, &settings, Some(offsets), &producer, sink, shutdown).await.map_err(|e| e.to_string())
@@ -242,9 +233,10 @@ pub async fn run(
     if let Some(failure) = stopped_early {
         anyhow::bail!(failure);
     }
-    let summary = match (options.exit_when_done, &pool) {
-        (true, Some(pool)) => Some(progress::summarize(&kafka, pool).await.context("summarizing the run")?),
-        _ => None,
+    let summary = if options.exit_when_done {
+        Some(progress::summarize(&kafka, &pool).await.context("summarizing the run")?)
+    } else {
+        None
     };
     Ok(summary)
 }
