@@ -1,5 +1,6 @@
 //! Forecasts per KPI series (kpi.points → kpi.forecasts): seasonal periods detected, MSTL +
-//! AutoETS trend (augurs), horizon in the series' own step, 80% and 95% intervals.
+//! AutoETS trend (augurs), seasonal-naive and airline models blended by held-out error, horizon
+//! in the series' own step (calendar months for month-spaced series), 80% and 95% intervals.
 //!
 //! - [`seasons`]: period detection (periodogram proposes, autocorrelation confirms).
 //! - [`model`]: the pure [`Forecaster`], (timestamps, values) → forecast points.

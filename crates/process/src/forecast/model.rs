@@ -2,23 +2,28 @@
 //!
 //! Steps, all on the training data only:
 //! 1. the step is the median spacing of the timestamps (robust to the odd gap or duplicate);
+//!    month-spaced series step by calendar months;
 //! 2. seasonal periods are detected ([`super::seasons`]);
-//! 3. candidate models — MSTL + AutoETS trend on the values, the same on their logarithm (only
-//!    for strictly positive series, where seasonal swings often grow with the level), their
-//!    average, and seasonal-naive at the longest period — are scored on the last stretch of the
-//!    training data, held out and forecast from the data before it (up to three folds when the
-//!    series is long enough);
-//! 4. the best-scoring candidate is refit on all the data and forecast over the horizon.
+//! 3. base models — MSTL + AutoETS trend, plain and with robust (outlier-downweighting) STL, each
+//!    on the values and on their logarithm (only for strictly positive series, where seasonal
+//!    swings often grow with the level), seasonal-naive and the airline model (seasonal ARIMA,
+//!    on the values and their logarithm) at the longest period — forecast held-out tails of the
+//!    training data from the data before each;
+//! 4. the two bases with the lowest held-out error are refit on all the data and averaged.
 //!
-//! Why a validation choice instead of one model: MSTL + ETS is strong when the seasonal shape is
-//! stable and the trend smooth, the log variant when the swings are multiplicative, and a plain
-//! seasonal repeat of the last cycle wins when the long cycle dominates and the trend is flat.
-//! Which case holds is a property of the series, measurable on its own past.
+//! Why validation instead of one model: MSTL + ETS is strong when the seasonal shape is stable
+//! and the trend smooth, the log variant when the swings are multiplicative, robust STL when
+//! one-off spikes would otherwise leak into the seasonal shape, and a repeat of the last cycle
+//! (plain or smoothed, as in the airline model) when the long cycle dominates. Which case holds
+//! is a property of the series, measurable on its own past. Why average two: the held-out tails
+//! are short, so the winner is partly luck; the mean of the two best rarely loses much to the
+//! better one and often beats both, where averaging in every base would dilute the good ones.
 
 use augurs::ets::AutoETS;
+use augurs::mstl::stlrs::{MstlParams, StlParams};
 use augurs::mstl::MSTLModel;
 use augurs::{Fit, Predict};
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, Utc};
 use signalcraft_model::ForecastPoint;
 
 use super::seasons::detect_periods;
@@ -27,9 +32,16 @@ use super::seasons::detect_periods;
 const Z80: f64 = 1.281_551_565_545;
 const Z95: f64 = 1.959_963_984_540;
 
-/// Held-out tails scored per candidate: one tail is too noisy to choose between close models,
-/// each more costs one fit of every base.
-const VALIDATION_FOLDS: usize = 3;
+/// Held-out tails scored per base, at least: one tail is too noisy to choose between close
+/// models, each more costs one fit of every base.
+const VALIDATION_FOLDS: usize = 5;
+
+/// Held-out tails at most. Between the two, when one tail is shorter than the longest cycle,
+/// enough tails to cover every phase of it (each day of the week for a weekly cycle).
+const MAX_VALIDATION_FOLDS: usize = 2 * VALIDATION_FOLDS;
+
+/// How many of the best-validated bases are averaged.
+const BLEND_SIZE: usize = 2;
 
 /// How far ahead to forecast.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,44 +117,106 @@ struct Paths {
     upper_95: Vec<f64>,
 }
 
-/// The base models; a candidate is the average of a non-empty subset of them.
+/// The base models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Base {
-    /// MSTL with the detected periods (plain AutoETS when there are none), AutoETS trend.
-    Mstl,
-    /// The same on `ln y` (strictly positive series only), back-transformed.
-    LogMstl,
+    /// MSTL with the detected periods (plain AutoETS when there are none), AutoETS trend;
+    /// optionally on `ln y` and with robust STL.
+    Mstl { log: bool, robust: bool },
     /// The last cycle of the longest period, repeated.
     SeasonalNaive,
+    /// The airline model at the longest period, optionally on `ln y`.
+    Airline { log: bool },
 }
 
 impl Base {
-    fn name(self) -> &'static str {
+    fn name(self) -> String {
+        let log = |log: bool| if log { "log-" } else { "" };
         match self {
-            Base::Mstl => "mstl",
-            Base::LogMstl => "log-mstl",
-            Base::SeasonalNaive => "seasonal-naive",
+            Base::Mstl { log: l, robust } => format!("{}mstl{}", log(l), if robust { "-robust" } else { "" }),
+            Base::SeasonalNaive => "seasonal-naive".into(),
+            Base::Airline { log: l } => format!("{}airline", log(l)),
         }
     }
 }
 
-/// An equal-weight average of base models. Averaging is the cheapest robust way to hedge
-/// between models whose strengths differ (combinations rarely lose much to their best member
-/// and often beat it), and equal weights need no estimation from a short validation tail.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Candidate(Vec<Base>);
+/// A weighted average of base models, weights summing to one.
+#[derive(Debug, Clone, PartialEq)]
+struct Candidate(Vec<(Base, f64)>);
 
 impl Candidate {
+    fn single(base: Base) -> Self {
+        Candidate(vec![(base, 1.0)])
+    }
+
     fn name(&self, periods: &[usize]) -> String {
         let list = periods.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(",");
-        let bases = self.0.iter().map(|b| b.name()).collect::<Vec<_>>().join("+");
+        let bases = if self.0.len() == 1 {
+            self.0[0].0.name()
+        } else {
+            let members = self.0.iter().map(|(b, w)| format!("{} {w:.2}", b.name())).collect::<Vec<_>>();
+            format!("blend({})", members.join(", "))
+        };
         if periods.is_empty() {
             // Without a season MSTL is plain AutoETS.
             return bases.replace("mstl", "autoets");
         }
-        let uses_mstl = self.0.iter().any(|b| *b != Base::SeasonalNaive);
-        let bases = if self.0.len() > 1 { format!("mean({bases})") } else { bases };
+        let uses_mstl = self.0.iter().any(|(b, _)| matches!(b, Base::Mstl { .. }));
         format!("{bases}[{list}]{}", if uses_mstl { "+autoets" } else { "" })
+    }
+}
+
+/// One held-out tail: its values and each base's forecast of them (`None`: the fit failed).
+struct Fold<'a> {
+    test: &'a [f64],
+    forecasts: Vec<Option<Vec<f64>>>,
+}
+
+/// Forecasts of every base on held-out tails of the training data.
+struct Validation<'a> {
+    folds: Vec<Fold<'a>>,
+    /// MASE-style scale: the in-sample seasonal-naive MAE.
+    scale: f64,
+}
+
+impl Validation<'_> {
+    /// Mean scaled error of the `weights`-average of the bases over the folds.
+    fn score(&self, weights: &[f64]) -> f64 {
+        let mut total = 0.0;
+        for Fold { test, forecasts } in &self.folds {
+            let mut error = 0.0;
+            for (k, actual) in test.iter().enumerate() {
+                let mut mean = 0.0;
+                for (w, f) in weights.iter().zip(forecasts) {
+                    if *w == 0.0 {
+                        continue;
+                    }
+                    match f {
+                        Some(f) => mean += w * f[k],
+                        None => return f64::INFINITY,
+                    }
+                }
+                error += (mean - actual).abs();
+            }
+            total += error / test.len() as f64 / self.scale;
+        }
+        total / self.folds.len() as f64
+    }
+
+    /// The equal-weight mean of the [`BLEND_SIZE`] bases with the lowest held-out error (ties
+    /// keep the earlier, simpler base); bases whose fit failed on some fold are left out.
+    fn blend(&self, bases: &[Base]) -> Candidate {
+        let scores: Vec<f64> = (0..bases.len())
+            .map(|i| self.score(&(0..bases.len()).map(|j| if i == j { 1.0 } else { 0.0 }).collect::<Vec<_>>()))
+            .collect();
+        let mut order: Vec<usize> = (0..bases.len()).filter(|&i| scores[i].is_finite()).collect();
+        order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(a.cmp(&b)));
+        order.truncate(BLEND_SIZE);
+        if order.is_empty() {
+            return Candidate::single(bases[0]);
+        }
+        let weight = 1.0 / order.len() as f64;
+        Candidate(order.into_iter().map(|i| (bases[i], weight)).collect())
     }
 }
 
@@ -190,60 +264,78 @@ impl Forecaster {
 
         let (candidate, periods, paths) = self.fit_best(values, horizon)?;
         let last = timestamps.last().copied().ok_or(ForecastError::TooShort { have: 0, need })?;
+        let months = calendar_months(timestamps);
         let mut points = Vec::with_capacity(horizon);
         for k in 0..horizon {
-            let offset = i32::try_from(k + 1).ok().and_then(|k| step.checked_mul(k));
-            let Some(ts) = offset.and_then(|offset| last.checked_add_signed(offset)) else { break };
+            let ts = match months {
+                Some(months) => add_months(last, months.saturating_mul(k as u32 + 1)),
+                None => {
+                    let offset = i32::try_from(k + 1).ok().and_then(|k| step.checked_mul(k));
+                    offset.and_then(|offset| last.checked_add_signed(offset))
+                }
+            };
+            let Some(ts) = ts else { break };
             points.push(nested_point(ts, &paths, k));
         }
         Ok(SeriesForecast { step_seconds, model: candidate.name(&periods), periods, points })
     }
 
-    /// Detects periods, picks the candidate with the lowest held-out error, refits its bases on
-    /// all of `y` and forecasts `horizon` steps with intervals.
+    /// Detects periods, weighs the bases by their held-out error, refits them on all of `y` and
+    /// forecasts `horizon` steps with intervals.
     fn fit_best(&self, y: &[f64], horizon: usize) -> Result<(Candidate, Vec<usize>, Paths), ForecastError> {
         let periods = detect_periods(y, self.config.max_periods);
-        let mut bases = vec![Base::Mstl];
-        if y.iter().all(|&v| v > 0.0) {
-            bases.push(Base::LogMstl);
+        let positive = y.iter().all(|&v| v > 0.0);
+        let mut bases = Vec::new();
+        for log in [false, true] {
+            if log && !positive {
+                continue;
+            }
+            bases.push(Base::Mstl { log, robust: false });
+            // Without a season there is no STL, robust or not.
+            if !periods.is_empty() {
+                bases.push(Base::Mstl { log, robust: true });
+            }
         }
         if !periods.is_empty() {
             bases.push(Base::SeasonalNaive);
+            bases.push(Base::Airline { log: false });
+            if positive {
+                bases.push(Base::Airline { log: true });
+            }
         }
-        let candidates: Vec<Candidate> = (1..1u32 << bases.len())
-            .map(|mask| {
-                Candidate(bases.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, b)| *b).collect())
-            })
-            .collect();
-
-        let mut order: Vec<Candidate> = self.rank(y, &periods, &bases, &candidates, horizon);
-        // Without a validation verdict, the plain model first.
-        let rest: Vec<Candidate> = candidates.iter().filter(|c| !order.contains(c)).cloned().collect();
-        order.extend(rest);
-        // If the chosen model cannot be fitted on the full data (an optimiser failure), fall
-        // back to the next candidate rather than emit nothing.
+        let chosen = match self.validate(y, &periods, &bases, horizon) {
+            Some(validation) => validation.blend(&bases),
+            // Too short to hold anything out: the plain model.
+            None => Candidate::single(bases[0]),
+        };
+        // A base that cannot be fitted on the full data (an optimiser failure) is dropped and the
+        // others reweighted; if none can, the bases are tried alone in turn.
+        let mut fitted = Vec::new();
         let mut last_error = None;
-        for candidate in order {
-            let fitted: Result<Vec<Paths>, ForecastError> =
-                candidate.0.iter().map(|&base| fit_predict(base, y, &periods, horizon, true)).collect();
-            match fitted {
-                Ok(paths) => return Ok((candidate, periods, average(&paths))),
+        for &(base, w) in &chosen.0 {
+            match fit_predict(base, y, &periods, horizon, true) {
+                Ok(paths) => fitted.push((base, w, paths)),
                 Err(error) => last_error = Some(error),
             }
         }
-        Err(last_error.unwrap_or(ForecastError::Model { model: "none".into(), reason: "no candidate".into() }))
+        if fitted.is_empty() {
+            for &base in &bases {
+                match fit_predict(base, y, &periods, horizon, true) {
+                    Ok(paths) => return Ok((Candidate::single(base), periods, paths)),
+                    Err(error) => last_error = Some(error),
+                }
+            }
+            return Err(last_error.unwrap_or(ForecastError::Model { model: "none".into(), reason: "no base".into() }));
+        }
+        let total: f64 = fitted.iter().map(|(_, w, _)| w).sum();
+        let candidate = Candidate(fitted.iter().map(|(b, w, _)| (*b, w / total)).collect());
+        let paths: Vec<(Paths, f64)> = fitted.into_iter().map(|(_, w, p)| (p, w / total)).collect();
+        Ok((candidate, periods, weighted(&paths)))
     }
 
-    /// Candidates by their scaled error on held-out tails of `y`, best first (ties keep the
-    /// simpler, earlier candidate); empty when `y` is too short to hold anything out.
-    fn rank(
-        &self,
-        y: &[f64],
-        periods: &[usize],
-        bases: &[Base],
-        candidates: &[Candidate],
-        horizon: usize,
-    ) -> Vec<Candidate> {
+    /// Every base's forecasts of held-out tails of `y`, each forecast from the data before it;
+    /// `None` when `y` is too short to hold anything out.
+    fn validate<'a>(&self, y: &'a [f64], periods: &[usize], bases: &[Base], horizon: usize) -> Option<Validation<'a>> {
         let n = y.len();
         let longest = periods.last().copied().unwrap_or(1);
         // Hold out the forecast horizon, but never more than a quarter of the data, so the
@@ -251,58 +343,31 @@ impl Forecaster {
         let holdout = horizon.min(n / 4).max(1);
         let min_train = (3 * longest).max(self.config.min_points.max(4));
         let scale = naive_mae(y, longest).max(f64::EPSILON);
-        let mut scores = vec![0.0; candidates.len()];
-        let mut folds = 0;
-        for fold in 1..=VALIDATION_FOLDS {
+        let max_folds = longest.div_ceil(holdout).clamp(VALIDATION_FOLDS, MAX_VALIDATION_FOLDS);
+        let mut folds = Vec::new();
+        for fold in 1..=max_folds {
             let Some(train_len) = n.checked_sub(fold * holdout) else { break };
             if train_len < min_train {
                 break;
             }
-            let train = &y[..train_len];
-            let test = &y[train_len..train_len + holdout];
-            // Each base is fitted once per fold; candidates only average their forecasts.
-            let forecasts: Vec<Option<Vec<f64>>> = bases
+            let forecasts = bases
                 .iter()
-                .map(|&base| fit_predict(base, train, periods, holdout, false).ok().map(|p| p.mean))
+                .map(|&base| fit_predict(base, &y[..train_len], periods, holdout, false).ok().map(|p| p.mean))
                 .collect();
-            for (score, candidate) in scores.iter_mut().zip(candidates) {
-                let members: Option<Vec<&Vec<f64>>> = candidate
-                    .0
-                    .iter()
-                    .map(|b| bases.iter().position(|x| x == b).and_then(|i| forecasts[i].as_ref()))
-                    .collect();
-                let error = match members {
-                    Some(members) if !members.is_empty() => {
-                        (0..holdout)
-                            .map(|k| {
-                                let mean = members.iter().map(|m| m[k]).sum::<f64>() / members.len() as f64;
-                                (mean - test[k]).abs()
-                            })
-                            .sum::<f64>()
-                            / holdout as f64
-                    }
-                    _ => f64::INFINITY,
-                };
-                *score += error / scale;
-            }
-            folds += 1;
+            folds.push(Fold { test: &y[train_len..train_len + holdout], forecasts });
         }
-        if folds == 0 {
-            return Vec::new();
+        if folds.is_empty() {
+            return None;
         }
-        let mut ranked: Vec<(f64, usize)> =
-            scores.iter().enumerate().filter(|(_, s)| s.is_finite()).map(|(i, &s)| (s, i)).collect();
-        ranked.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal).then(a.1.cmp(&b.1)));
-        ranked.into_iter().map(|(_, i)| candidates[i].clone()).collect()
+        Some(Validation { folds, scale })
     }
 }
 
-/// The pointwise mean of several forecasts (bounds averaged like the means).
-fn average(paths: &[Paths]) -> Paths {
-    let k = paths.len().max(1) as f64;
+/// The weighted pointwise mean of several forecasts (bounds averaged like the means).
+fn weighted(paths: &[(Paths, f64)]) -> Paths {
     let avg = |get: fn(&Paths) -> &Vec<f64>| -> Vec<f64> {
-        let len = paths.iter().map(|p| get(p).len()).min().unwrap_or(0);
-        (0..len).map(|i| paths.iter().map(|p| get(p)[i]).sum::<f64>() / k).collect()
+        let len = paths.iter().map(|(p, _)| get(p).len()).min().unwrap_or(0);
+        (0..len).map(|i| paths.iter().map(|(p, w)| w * get(p)[i]).sum::<f64>()).collect()
     };
     Paths {
         mean: avg(|p| &p.mean),
@@ -311,6 +376,43 @@ fn average(paths: &[Paths]) -> Paths {
         lower_95: avg(|p| &p.lower_95),
         upper_95: avg(|p| &p.upper_95),
     }
+}
+
+/// The step in calendar months when the series is month-spaced (monthly, quarterly, yearly):
+/// every timestamp at the same time of day on the same day of the month, or every one on the
+/// last day of its month. Such a series advances by months, not by a fixed number of seconds.
+fn calendar_months(timestamps: &[DateTime<Utc>]) -> Option<u32> {
+    let first = timestamps.first()?;
+    let same_time = timestamps.iter().all(|t| t.time() == first.time());
+    let same_day = timestamps.iter().all(|t| t.day() == first.day());
+    let month_ends = timestamps.iter().all(|t| is_month_end(t.date_naive()));
+    if !same_time || !(same_day || month_ends) {
+        return None;
+    }
+    let index = |t: &DateTime<Utc>| i64::from(t.year()) * 12 + i64::from(t.month0());
+    let mut gaps: Vec<i64> = timestamps.windows(2).map(|w| index(&w[1]) - index(&w[0])).filter(|&g| g > 0).collect();
+    if gaps.is_empty() {
+        return None;
+    }
+    gaps.sort_unstable();
+    u32::try_from(gaps[gaps.len() / 2]).ok()
+}
+
+/// `t` plus `months` calendar months: the same day of the month (the last one if the target
+/// month is shorter), or the month's last day when `t` is a month end.
+fn add_months(t: DateTime<Utc>, months: u32) -> Option<DateTime<Utc>> {
+    let shifted = t.checked_add_months(Months::new(months))?;
+    if !is_month_end(t.date_naive()) {
+        return Some(shifted);
+    }
+    let date = shifted.date_naive();
+    let next = date.with_day(1)?.checked_add_months(Months::new(1))?;
+    let end = next.pred_opt()?;
+    Some(end.and_time(t.time()).and_utc())
+}
+
+fn is_month_end(date: NaiveDate) -> bool {
+    date.succ_opt().is_none_or(|next| next.month() != date.month())
 }
 
 /// Median positive spacing of the timestamps.
@@ -343,15 +445,21 @@ fn fit_predict(
     intervals: bool,
 ) -> Result<Paths, ForecastError> {
     match base {
-        Base::Mstl => mstl(y, periods, horizon, intervals, false),
-        Base::LogMstl => mstl(y, periods, horizon, intervals, true),
+        Base::Mstl { .. } => mstl(base, y, periods, horizon, intervals),
         Base::SeasonalNaive => Ok(seasonal_naive(y, periods.last().copied().unwrap_or(1), horizon)),
+        Base::Airline { log } => airline(y, periods.last().copied().unwrap_or(1), horizon, log).ok_or_else(|| {
+            ForecastError::Model { model: base.name(), reason: "too short for the airline model".into() }
+        }),
     }
 }
 
-/// MSTL decomposition with an AutoETS (non-seasonal) trend, optionally on `ln y`.
-fn mstl(y: &[f64], periods: &[usize], horizon: usize, intervals: bool, log: bool) -> Result<Paths, ForecastError> {
-    let name = Candidate(vec![if log { Base::LogMstl } else { Base::Mstl }]).name(periods);
+/// MSTL decomposition with an AutoETS (non-seasonal) trend, optionally on `ln y` and with
+/// robust STL (iteratively reweighted, so outliers do not bend the seasonal shape or the trend).
+fn mstl(base: Base, y: &[f64], periods: &[usize], horizon: usize, intervals: bool) -> Result<Paths, ForecastError> {
+    let Base::Mstl { log, robust } = base else {
+        return Err(ForecastError::Model { model: base.name(), reason: "not an MSTL model".into() });
+    };
+    let name = Candidate::single(base).name(periods);
     let failed = |reason: String| ForecastError::Model { model: name.clone(), reason };
     let series: Vec<f64> = if log { y.iter().map(|v| v.ln()).collect() } else { y.to_vec() };
     // MSTL needs at least two full cycles of every period.
@@ -363,7 +471,11 @@ fn mstl(y: &[f64], periods: &[usize], horizon: usize, intervals: bool, log: bool
             let fitted = AutoETS::non_seasonal().fit(&series).map_err(|e| failed(e.to_string()))?;
             fitted.predict(horizon, level).map_err(|e| failed(e.to_string()))
         } else {
-            let model = MSTLModel::new(usable.clone(), AutoETS::non_seasonal().into_trend_model());
+            let mut stl = StlParams::new();
+            stl.robust(robust);
+            let mut params = MstlParams::new();
+            params.stl_params(stl);
+            let model = MSTLModel::new(usable.clone(), AutoETS::non_seasonal().into_trend_model()).mstl_params(params);
             let fitted = model.fit(&series).map_err(|e| failed(e.to_string()))?;
             fitted.predict(horizon, level).map_err(|e| failed(e.to_string()))
         }
@@ -390,6 +502,92 @@ fn mstl(y: &[f64], periods: &[usize], horizon: usize, intervals: bool, log: bool
         return Err(failed("forecast is not finite".into()));
     }
     Ok(paths)
+}
+
+/// The airline model (Box and Jenkins): `(1 - B)(1 - B^m) y = (1 + θB)(1 + ΘB^m) e`, the
+/// moving-average terms fitted by conditional least squares over a grid, refined once. It is
+/// seasonal-naive with the level and the seasonal shape smoothed instead of copied, and fits
+/// trending series whose seasonal swings drift. Intervals from the model's ψ weights.
+fn airline(y: &[f64], period: usize, horizon: usize, log: bool) -> Option<Paths> {
+    let m = period.max(2);
+    let n = y.len();
+    if n < 2 * m + 2 {
+        return None;
+    }
+    let z: Vec<f64> = if log { y.iter().map(|v| v.ln()).collect() } else { y.to_vec() };
+    // w_t = (1 - B)(1 - B^m) z_t for t > m.
+    let w: Vec<f64> = (m + 1..n).map(|t| z[t] - z[t - 1] - z[t - m] + z[t - m - 1]).collect();
+    let residuals = |theta: f64, big: f64| -> Vec<f64> {
+        let mut e = vec![0.0; w.len()];
+        for t in 0..w.len() {
+            let at = |lag: usize| if t >= lag { e[t - lag] } else { 0.0 };
+            e[t] = w[t] - theta * at(1) - big * at(m) - theta * big * at(m + 1);
+        }
+        e
+    };
+    let sse = |theta: f64, big: f64| residuals(theta, big).iter().map(|e| e * e).sum::<f64>();
+    let search = |centre: (f64, f64), step: f64, half: i32| {
+        let mut best = (f64::INFINITY, centre.0, centre.1);
+        for i in -half..=half {
+            for j in -half..=half {
+                let (theta, big) = (centre.0 + i as f64 * step, centre.1 + j as f64 * step);
+                if theta.abs() >= 0.99 || big.abs() >= 0.99 {
+                    continue;
+                }
+                let value = sse(theta, big);
+                if value < best.0 {
+                    best = (value, theta, big);
+                }
+            }
+        }
+        best
+    };
+    let coarse = search((0.0, 0.0), 0.1, 9);
+    let (_, theta, big) = search((coarse.1, coarse.2), 0.01, 9);
+    if !theta.is_finite() || !big.is_finite() {
+        return None;
+    }
+    let e = residuals(theta, big);
+    let sigma = (e.iter().map(|v| v * v).sum::<f64>() / e.len().max(1) as f64).sqrt();
+
+    // Forecast: future shocks are zero, past ones are the residuals.
+    let mut z_ext = z.clone();
+    let mut e_ext: Vec<f64> = vec![0.0; m + 1];
+    e_ext.extend(&e);
+    for _ in 0..horizon {
+        let t = z_ext.len();
+        let te = e_ext.len();
+        let w_hat = theta * e_ext[te - 1] + big * e_ext[te - m] + theta * big * e_ext[te - m - 1];
+        z_ext.push(z_ext[t - 1] + z_ext[t - m] - z_ext[t - m - 1] + w_hat);
+        e_ext.push(0.0);
+    }
+    // ψ weights of the ARIMA form, for the forecast variance.
+    let mut psi = vec![0.0; horizon];
+    for j in 0..horizon {
+        let ma = match j {
+            0 => 1.0,
+            1 if m > 1 => theta,
+            _ if j == m => big,
+            _ if j == m + 1 => theta * big,
+            _ => 0.0,
+        };
+        let back = |lag: usize| if j >= lag { psi[j - lag] } else { 0.0 };
+        psi[j] = ma + back(1) + back(m) - back(m + 1);
+    }
+    let back = |v: f64| if log { v.exp() } else { v };
+    let mut paths = Paths::default();
+    let mut variance = 0.0;
+    for k in 0..horizon {
+        variance += psi[k] * psi[k];
+        let sd = sigma * variance.sqrt();
+        let mean = z_ext[n + k];
+        paths.mean.push(back(mean));
+        paths.lower_80.push(back(mean - Z80 * sd));
+        paths.upper_80.push(back(mean + Z80 * sd));
+        paths.lower_95.push(back(mean - Z95 * sd));
+        paths.upper_95.push(back(mean + Z95 * sd));
+    }
+    paths.mean.iter().chain(&paths.lower_95).chain(&paths.upper_95).all(|v| v.is_finite()).then_some(paths)
 }
 
 /// Repeats the last cycle; intervals from the in-sample seasonal differences, widening with the
@@ -422,4 +620,41 @@ fn nested_point(ts: DateTime<Utc>, paths: &Paths, k: usize) -> ForecastPoint {
     let lower_95 = paths.lower_95.get(k).copied().unwrap_or(lower_80).min(lower_80);
     let upper_95 = paths.upper_95.get(k).copied().unwrap_or(upper_80).max(upper_80);
     ForecastPoint { ts, mean, lower_80, upper_80, lower_95, upper_95 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn airline_follows_a_trending_seasonal_series() {
+        // The log variant fits this additive season only approximately, hence 2%.
+        let truth = |i: usize| 50.0 + 0.5 * i as f64 + 10.0 * (2.0 * std::f64::consts::PI * i as f64 / 12.0).sin();
+        let y: Vec<f64> = (0..120).map(truth).collect();
+        for log in [false, true] {
+            let paths = airline(&y, 12, 24, log).expect("fits");
+            for (k, mean) in paths.mean.iter().enumerate() {
+                assert!(
+                    (mean - truth(120 + k)).abs() < 0.02 * truth(120 + k),
+                    "log {log}, step {k}: {mean} vs {}",
+                    truth(120 + k)
+                );
+                assert!(paths.lower_95[k] <= paths.lower_80[k] && paths.upper_80[k] <= paths.upper_95[k]);
+            }
+        }
+        assert!(airline(&y[..20], 12, 12, false).is_none(), "needs two cycles and more");
+    }
+
+    #[test]
+    fn the_two_best_validated_bases_are_averaged() {
+        let bases = [Base::Mstl { log: false, robust: false }, Base::SeasonalNaive, Base::Airline { log: false }];
+        let test = [1.0, 2.0];
+        let validation = Validation {
+            folds: vec![Fold { test: &test, forecasts: vec![Some(vec![1.5, 2.5]), Some(vec![1.0, 2.1]), None] }],
+            scale: 1.0,
+        };
+        let blend = validation.blend(&bases);
+        assert_eq!(blend.0, vec![(Base::SeasonalNaive, 0.5), (Base::Mstl { log: false, robust: false }, 0.5)]);
+        assert!((validation.score(&[0.5, 0.5, 0.0]) - 0.275).abs() < 1e-12);
+    }
 }

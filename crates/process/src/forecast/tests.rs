@@ -76,6 +76,28 @@ fn too_short_or_bad_input_gives_an_error_not_a_panic() {
     assert!(flat.points.iter().all(|p| (p.mean - 7.0).abs() < 1e-6));
 }
 
+#[test]
+fn monthly_series_step_by_calendar_months() {
+    let month = |y: i32, m: u32, d: u32| Utc.with_ymd_and_hms(y, m, d, 0, 0, 0).single().expect("valid date");
+    let forecaster = Forecaster::new(ForecasterConfig { horizon: Horizon::Steps(14), ..Default::default() });
+    let y: Vec<f64> = (0..48).map(|i| 100.0 + i as f64 + 10.0 * ((i % 12) as f64 - 5.5).abs()).collect();
+    let ts: Vec<DateTime<Utc>> = (0..48).map(|i| month(2020 + i / 12, (i % 12) as u32 + 1, 1)).collect();
+    let forecast = forecaster.forecast(&ts, &y).expect("forecast");
+    let got: Vec<DateTime<Utc>> = forecast.points.iter().map(|p| p.ts).collect();
+    let want: Vec<DateTime<Utc>> = (0..14).map(|i| month(2024 + i / 12, (i % 12) as u32 + 1, 1)).collect();
+    assert_eq!(got, want);
+    // Month ends stay month ends: 2024-01-31, then 02-29, 03-31, ...
+    let end = |y: i32, m: u32| {
+        let next = if m == 12 { month(y + 1, 1, 1) } else { month(y, m + 1, 1) };
+        next - TimeDelta::days(1)
+    };
+    let ts: Vec<DateTime<Utc>> = (0..48).map(|i| end(2020 + i / 12, (i % 12) as u32 + 1)).collect();
+    let forecast = forecaster.forecast(&ts, &y).expect("forecast");
+    assert_eq!(forecast.points[0].ts, end(2024, 1));
+    assert_eq!(forecast.points[1].ts, end(2024, 2));
+    assert_eq!(forecast.points[13].ts, end(2025, 2));
+}
+
 fn point(series: &str, i: usize) -> KpiPoint {
     KpiPoint {
         series_id: series.into(),
