@@ -6,6 +6,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use chrono::NaiveDate;
 use common::*;
 use signalcraft::{app, Config, Roles, RunOptions};
@@ -192,4 +194,29 @@ async fn replayed_payloads_of_every_upstream_land_in_postgres_exactly_once() {
     ] {
         assert_eq!(database.count(table).await, rows, "{table} after the second replay");
     }
+}
+
+/// The README's first command keeps its database between runs but starts a new embedded broker
+/// each time: offsets stored for the old broker's topics must neither seek nor fence the new
+/// ones, or the second run would skip its records as "already written".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_outlives_its_broker_still_receives_every_record() {
+    let database = TestDatabase::new().await;
+    let first_broker = broker(3);
+    let run = app::run(replay_config(&first_broker, &database), replay_run(), CancellationToken::new());
+    tokio::time::timeout(Duration::from_secs(180), run).await.expect("first run drains").expect("first run succeeds");
+    drop(first_broker);
+    assert_eq!(database.count("fx_rates").await, 191);
+    sqlx::query("DELETE FROM fx_rates").execute(&database.pool).await.expect("rows removed");
+
+    let second_broker = broker(3);
+    // Without the cluster check the sink would fence every new record and never drain.
+    let run = app::run(replay_config(&second_broker, &database), replay_run(), CancellationToken::new());
+    let summary = tokio::time::timeout(Duration::from_secs(180), run)
+        .await
+        .expect("second run drains")
+        .expect("second run succeeds")
+        .expect("summary");
+    assert_eq!(summary.records(Topic::RawFx), 191, "a new broker, new topics: {summary}");
+    assert_eq!(database.count("fx_rates").await, 191, "the new broker's records were written, not fenced");
 }

@@ -42,6 +42,14 @@ impl KafkaSettings {
         }
     }
 
+    /// The cluster's id as the brokers report it (blocking, up to `timeout`); `None` when the
+    /// cluster does not answer in time or reports none.
+    pub fn fetch_cluster_id(&self, timeout: Duration) -> Option<String> {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let consumer: BaseConsumer = self.client_config("cluster-id").create().ok()?;
+        consumer.client().fetch_cluster_id(timeout)
+    }
+
     /// A librdkafka config with the common properties set.
     pub fn client_config(&self, role: &str) -> ClientConfig {
         let mut config = ClientConfig::new();

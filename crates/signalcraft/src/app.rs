@@ -101,6 +101,19 @@ pub async fn run(
     };
     let mut kafka = KafkaSettings::new(brokers);
     kafka.properties = config.kafka.properties.clone();
+    // Offsets the sink stores belong to this cluster (see PostgresSink::with_cluster_id).
+    let cluster_id = {
+        let kafka = kafka.clone();
+        tokio::task::spawn_blocking(move || kafka.fetch_cluster_id(Duration::from_secs(10)))
+            .await
+            .context("asking the cluster for its id")?
+            .unwrap_or_default()
+    };
+    if cluster_id.is_empty() {
+        tracing::warn!(
+            "the Kafka cluster reported no id; stored sink offsets cannot be told apart from another cluster's"
+        );
+    }
     if let Some(url) = &config.kafka.schema_registry_url {
         kafka.registry_ids = registry::register_all(url).await.map_err(anyhow::Error::msg)?;
     }
@@ -204,8 +217,9 @@ pub async fn run(
             sink_config.group_id.clone(),
             Duration::from_secs(sink_config.view_refresh_secs),
         )
-        .accept_schema_ids(&kafka.registry_ids);
-        let offsets = Arc::new(PgOffsetStore::new(pool.clone()));
+        .accept_schema_ids(&kafka.registry_ids)
+        .with_cluster_id(cluster_id.clone());
+        let offsets = Arc::new(PgOffsetStore::new(pool.clone()).with_cluster_id(cluster_id.clone()));
         let (kafka, producer, shutdown) = (kafka.clone(), producer.clone(), shutdown.clone());
         consumers.spawn(async move {
             run_consumer(&kafka, &settings, Some(offsets), &producer, sink, shutdown).await.map_err(|e| e.to_string())

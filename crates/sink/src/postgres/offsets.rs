@@ -11,12 +11,19 @@ use tokio::runtime::Handle;
 pub struct PgOffsetStore {
     pool: PgPool,
     runtime: Handle,
+    cluster_id: String,
 }
 
 impl PgOffsetStore {
     /// Must be created inside the Tokio runtime that owns `pool`.
     pub fn new(pool: PgPool) -> Self {
-        PgOffsetStore { pool, runtime: Handle::current() }
+        PgOffsetStore { pool, runtime: Handle::current(), cluster_id: String::new() }
+    }
+
+    /// Only offsets stored for this Kafka cluster count (see [`crate::PostgresSink::with_cluster_id`]).
+    pub fn with_cluster_id(mut self, cluster_id: impl Into<String>) -> Self {
+        self.cluster_id = cluster_id.into();
+        self
     }
 }
 
@@ -24,11 +31,12 @@ impl OffsetStore for PgOffsetStore {
     fn load(&self, group: &str, topic: &str, partitions: &[i32]) -> Result<HashMap<i32, i64>, String> {
         let query = sqlx::query_as::<_, (i32, i64)>(
             "SELECT partition, next_offset FROM sink_offsets \
-             WHERE consumer_group = $1 AND topic = $2 AND partition = ANY($3)",
+             WHERE consumer_group = $1 AND topic = $2 AND partition = ANY($3) AND cluster_id = $4",
         )
         .bind(group)
         .bind(topic)
         .bind(partitions)
+        .bind(&self.cluster_id)
         .fetch_all(&self.pool);
         // The rebalance callback runs inside librdkafka's poll, possibly on a runtime worker
         // thread, where blocking on a future directly would panic. A scoped thread may block on

@@ -92,6 +92,7 @@ fn table_writers() -> Vec<Box<dyn TopicWriter>> {
 pub struct PostgresSink {
     pool: PgPool,
     group: String,
+    cluster_id: String,
     writers: Vec<Box<dyn TopicWriter>>,
     view_refresh_interval: Duration,
     last_view_refresh: Option<Instant>,
@@ -103,10 +104,19 @@ impl PostgresSink {
         PostgresSink {
             pool,
             group: group.into(),
+            cluster_id: String::new(),
             writers: table_writers(),
             view_refresh_interval,
             last_view_refresh: None,
         }
+    }
+
+    /// Stores offsets under this Kafka cluster id, and trusts only offsets stored under it: a
+    /// topic on another cluster (a recreated embedded broker, a migrated cluster) starts again
+    /// at 0, and offsets of the old one must neither seek nor fence it.
+    pub fn with_cluster_id(mut self, cluster_id: impl Into<String>) -> Self {
+        self.cluster_id = cluster_id.into();
+        self
     }
 
     /// Accepts Confluent-framed records carrying these schema-registry ids.
@@ -142,7 +152,7 @@ impl PostgresSink {
 
         let started = Instant::now();
         let mut tx = self.pool.begin().await?;
-        let fence = load_fence(&mut tx, &self.group, &next_offsets).await?;
+        let fence = load_fence(&mut tx, &self.group, &self.cluster_id, &next_offsets).await?;
         let mut written = Vec::with_capacity(self.writers.len());
         for (writer, indices) in self.writers.iter_mut().zip(by_writer) {
             let past_fence: Vec<usize> = match fence.get(writer.topic().name()) {
@@ -154,7 +164,7 @@ impl PostgresSink {
             };
             written.push((writer.table(), writer.write(&mut tx, batch, &past_fence, &mut dead).await?));
         }
-        store_offsets(&mut tx, &self.group, &next_offsets).await?;
+        store_offsets(&mut tx, &self.group, &self.cluster_id, &next_offsets).await?;
         tx.commit().await?;
         for &(table, rows) in &written {
             telemetry::BatchWritten { table, rows, elapsed: started.elapsed() }.emit();
@@ -182,6 +192,7 @@ impl BatchHandler for PostgresSink {
 async fn load_fence(
     tx: &mut PgConnection,
     group: &str,
+    cluster_id: &str,
     next_offsets: &BTreeMap<(String, i32), i64>,
 ) -> Result<HashMap<String, HashMap<i32, i64>>, sqlx::Error> {
     let topics: Vec<&str> = next_offsets.keys().map(|(t, _)| t.as_str()).collect();
@@ -189,11 +200,12 @@ async fn load_fence(
     let rows: Vec<(String, i32, i64)> = sqlx::query_as(
         "SELECT topic, partition, next_offset FROM sink_offsets \
          WHERE consumer_group = $1 AND (topic, partition) IN (SELECT * FROM UNNEST($2::text[], $3::int[])) \
-         ORDER BY topic, partition FOR UPDATE",
+         AND cluster_id = $4 ORDER BY topic, partition FOR UPDATE",
     )
     .bind(group)
     .bind(&topics)
     .bind(&partitions)
+    .bind(cluster_id)
     .fetch_all(&mut *tx)
     .await?;
     let mut fence: HashMap<String, HashMap<i32, i64>> = HashMap::new();
@@ -386,25 +398,31 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
 }
 
-/// Advances the stored offsets (never backwards) in the batch's transaction.
+/// Advances the stored offsets in the batch's transaction: never backwards on one cluster;
+/// offsets of another cluster are replaced.
 async fn store_offsets(
     tx: &mut PgConnection,
     group: &str,
+    cluster_id: &str,
     next_offsets: &BTreeMap<(String, i32), i64>,
 ) -> Result<(), sqlx::Error> {
     let topics: Vec<&str> = next_offsets.keys().map(|(t, _)| t.as_str()).collect();
     let partitions: Vec<i32> = next_offsets.keys().map(|(_, p)| *p).collect();
     let offsets: Vec<i64> = next_offsets.values().copied().collect();
     sqlx::query(
-        "INSERT INTO sink_offsets (consumer_group, topic, partition, next_offset) \
-         SELECT $1, t, p, o FROM UNNEST($2::text[], $3::int[], $4::bigint[]) AS u(t, p, o) \
+        "INSERT INTO sink_offsets (consumer_group, topic, partition, next_offset, cluster_id) \
+         SELECT $1, t, p, o, $5 FROM UNNEST($2::text[], $3::int[], $4::bigint[]) AS u(t, p, o) \
          ON CONFLICT (consumer_group, topic, partition) DO UPDATE \
-         SET next_offset = GREATEST(sink_offsets.next_offset, EXCLUDED.next_offset), updated_at = now()",
+         SET next_offset = CASE WHEN sink_offsets.cluster_id = EXCLUDED.cluster_id \
+                                THEN GREATEST(sink_offsets.next_offset, EXCLUDED.next_offset) \
+                                ELSE EXCLUDED.next_offset END, \
+             cluster_id = EXCLUDED.cluster_id, updated_at = now()",
     )
     .bind(group)
     .bind(&topics)
     .bind(&partitions)
     .bind(&offsets)
+    .bind(cluster_id)
     .execute(&mut *tx)
     .await?;
     Ok(())
