@@ -26,11 +26,11 @@ pub use poller::{ClientBuildError, ErrorClassifier, FetchCause, FetchError, Fetc
 pub use replay::{ReplayError, ReplayServer};
 pub use source::{run_source, RunError, RunSummary, Source};
 pub use sources::digicadence::{DigiCadenceConfig, DigiCadenceSource, DqEndpoint, DqProjectConfig};
-pub use sources::fx::{FxConfig, FxProviderConfig, FxProviderKind, FxSource};
+pub use sources::fx::{parse_rates, FxConfig, FxProviderConfig, FxProviderKind, FxSource};
 pub use sources::gdelt::{
-    parse_timeline_tone, GdeltConfig, GdeltQueryConfig, GdeltSource, HighWaterMark, HighWaterMarks,
+    parse_artlist, parse_timeline_tone, GdeltConfig, GdeltQueryConfig, GdeltSource, HighWaterMark, HighWaterMarks,
     InMemoryHighWaterMarks, MarkStoreError,
 };
 pub use sources::openmeteo::{
-    ArchiveBackfill, BackfillProgress, OpenMeteoConfig, OpenMeteoSource, WeatherLocationConfig,
+    parse_weather, ArchiveBackfill, BackfillProgress, OpenMeteoConfig, OpenMeteoSource, WeatherLocationConfig,
 };

@@ -22,8 +22,10 @@ use crate::poller::{excerpt, parse_json, FetchCause};
 
 /// A good answer: data, or the service saying it has none.
 #[derive(Debug)]
-pub(super) enum Answer<T> {
+pub enum Answer<T> {
+    /// The data asked for.
     Data(T),
+    /// The service's message saying it has no data for these projects.
     NoData(String),
 }
 

@@ -111,24 +111,8 @@ impl DigiCadenceSource {
     ) -> Result<Vec<BrandMetric>, FetchError> {
         let url = self.config.endpoint_url(endpoint);
         let body = Bytes::from(serde_json::json!({ "project_ids": ids }).to_string());
-        let answer = match endpoint {
-            DqEndpoint::GetMultiData => {
-                self.fetcher.fetch(Method::POST, &url, Some(body), answers::parse_multi_data).await.map(|answer| {
-                    match answer {
-                        Answer::Data(projects) => Answer::Data(self.multi_data_records(projects, now)),
-                        Answer::NoData(message) => Answer::NoData(message),
-                    }
-                })
-            }
-            DqEndpoint::NormalizedValue => {
-                self.fetcher.fetch(Method::POST, &url, Some(body), answers::parse_normalized).await.map(|answer| {
-                    match answer {
-                        Answer::Data(rows) => Answer::Data(self.normalized_records(rows, now)),
-                        Answer::NoData(message) => Answer::NoData(message),
-                    }
-                })
-            }
-        };
+        let answer =
+            self.fetcher.fetch(Method::POST, &url, Some(body), |body| self.parse_answer(endpoint, body, now)).await;
         let message = match answer {
             Ok(Answer::Data(records)) => return Ok(records),
             Ok(Answer::NoData(message)) => message,
@@ -144,6 +128,28 @@ impl DigiCadenceSource {
             "the DQ service has no data for these projects"
         );
         Ok(Vec::new())
+    }
+
+    /// Reads a complete answer body of `endpoint` into records, exactly as a poll does: the
+    /// endpoint's parser (bare `NaN` read as `null`, `{"message": …}` is no data, `{"detail": …}`
+    /// is refused), then one record per (project, brand, score) for the configured projects
+    /// (others skipped and counted). Public so the fuzz targets reach it.
+    pub fn parse_answer(
+        &self,
+        endpoint: DqEndpoint,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Answer<Vec<BrandMetric>>, FetchCause> {
+        Ok(match endpoint {
+            DqEndpoint::GetMultiData => match answers::parse_multi_data(body)? {
+                Answer::Data(projects) => Answer::Data(self.multi_data_records(projects, now)),
+                Answer::NoData(message) => Answer::NoData(message),
+            },
+            DqEndpoint::NormalizedValue => match answers::parse_normalized(body)? {
+                Answer::Data(rows) => Answer::Data(self.normalized_records(rows, now)),
+                Answer::NoData(message) => Answer::NoData(message),
+            },
+        })
     }
 
     /// The period of a project in an answer, or `None` (counted) when it was not asked for.

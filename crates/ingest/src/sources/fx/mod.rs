@@ -51,28 +51,40 @@ impl FxSource {
     /// The rates for one base currency.
     async fn poll_base(&self, base: &str, now: DateTime<Utc>) -> Result<Vec<FxRate>, FetchError> {
         let root = self.config.api_root();
-        let (url, parse): (String, ParseSheet) = match self.config.kind {
-            FxProviderKind::ExchangerateApi => (exchangerate_api::url(root, base), exchangerate_api::parse),
+        let url = match self.config.kind {
+            FxProviderKind::ExchangerateApi => exchangerate_api::url(root, base),
             FxProviderKind::Frankfurter => match frankfurter::url(root, base, &self.config.symbols) {
-                Some(url) => (url, frankfurter::parse),
+                Some(url) => url,
                 // Only the base itself was asked for: its rate is 1 by definition.
                 None => return Ok(Vec::new()),
             },
         };
-        let sheet = self
-            .fetcher
-            .get_with(&url, |body| {
-                let sheet = parse(body)?;
-                // An answer for another base would be stored under the wrong pair.
-                if sheet.base.eq_ignore_ascii_case(base) {
-                    Ok(sheet)
-                } else {
-                    Err(FetchCause::Parse(format!("asked for base {base}, got rates for base {}", sheet.base)))
-                }
-            })
-            .await?;
-        Ok(sheet.into_records(self.config.kind.as_str(), &self.config.symbols, now))
+        let (kind, symbols) = (self.config.kind, &self.config.symbols);
+        self.fetcher.get_with(&url, |body| parse_rates(kind, base, symbols, body, now)).await
     }
+}
+
+/// Reads one `kind` provider's complete answer body for `base` into records, exactly as
+/// [`FxSource`] does: the provider's body parser, then the check that the answer is for
+/// `base` (an answer for another base would be stored under the wrong pair), then one record
+/// per usable quote (codes upper-cased, the base dropped, only `symbols` kept when not empty;
+/// unusable codes and rates skipped and counted). Public so the fuzz targets reach it.
+pub fn parse_rates(
+    kind: FxProviderKind,
+    base: &str,
+    symbols: &[String],
+    body: &[u8],
+    fetched_at: DateTime<Utc>,
+) -> Result<Vec<FxRate>, FetchCause> {
+    let parse: ParseSheet = match kind {
+        FxProviderKind::ExchangerateApi => exchangerate_api::parse,
+        FxProviderKind::Frankfurter => frankfurter::parse,
+    };
+    let sheet = parse(body)?;
+    if !sheet.base.eq_ignore_ascii_case(base) {
+        return Err(FetchCause::Parse(format!("asked for base {base}, got rates for base {}", sheet.base)));
+    }
+    Ok(sheet.into_records(kind.as_str(), symbols, fetched_at))
 }
 
 #[async_trait]

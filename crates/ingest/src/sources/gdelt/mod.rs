@@ -33,7 +33,7 @@ pub use self::{
     client::timeline_tone_url,
     config::{GdeltConfig, GdeltQueryConfig},
     marks::{HighWaterMark, HighWaterMarks, InMemoryHighWaterMarks, MarkStoreError},
-    parse::{parse_gdelt_time, parse_timeline, parse_timeline_tone, TimelineSeries},
+    parse::{parse_artlist, parse_gdelt_time, parse_timeline, parse_timeline_tone, TimelineSeries},
 };
 use crate::{
     poller::{ClientBuildError, FetchCause, FetchError, FetchPolicy, HttpFetcher},

@@ -23,7 +23,7 @@ const SOURCE: &str = "gdelt";
 /// One article of an artlist answer, as GDELT wrote it (every field may be missing or `null`;
 /// empty strings mean "none").
 #[derive(Debug, Clone, Default, Deserialize)]
-pub(super) struct RawArticle {
+pub struct RawArticle {
     #[serde(default)]
     pub url: Option<String>,
     #[serde(default)]
@@ -47,8 +47,10 @@ struct ArtList {
     articles: Option<Vec<RawArticle>>,
 }
 
-/// Reads a complete artlist answer (in GDELT's order; the source asks for `sort=DateAsc`).
-pub(super) fn parse_artlist(body: &[u8]) -> Result<Vec<RawArticle>, FetchCause> {
+/// Reads a complete artlist answer (in GDELT's order; the source asks for `sort=DateAsc`):
+/// plain-text errors refused, titles with invalid escapes or control characters repaired.
+/// Public so the fuzz targets reach the very parser [`super::GdeltSource`] uses.
+pub fn parse_artlist(body: &[u8]) -> Result<Vec<RawArticle>, FetchCause> {
     let list: ArtList = parse_object(body)?;
     Ok(list.articles.unwrap_or_default())
 }

@@ -161,12 +161,10 @@ impl Source for ArchiveBackfill {
         };
         let locations = &self.config.locations[chunk.locations.clone()];
         let url = client::archive_url(&self.config, locations, chunk.start, chunk.end);
-        let answers = self.fetcher.get_with(&url, |body| parse::parse_answer(body, locations.len())).await?;
-        let records: Vec<WeatherObservation> = locations
-            .iter()
-            .zip(answers)
-            .flat_map(|(location, answer)| parse::location_records(&location.id, answer, WeatherKind::Archive, now))
-            .collect();
+        let records = self
+            .fetcher
+            .get_with(&url, |body| parse::parse_weather(body, locations, WeatherKind::Archive, now))
+            .await?;
         // Only the poll that fetched chunk `index` moves the walk on.
         let _ = self.next.compare_exchange(index, index + 1, Ordering::SeqCst, Ordering::SeqCst);
         (self.on_progress)(BackfillProgress {

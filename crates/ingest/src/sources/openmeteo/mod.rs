@@ -24,6 +24,7 @@ use signalcraft_model::{WeatherKind, WeatherObservation};
 pub use self::{
     archive::{ArchiveBackfill, BackfillProgress},
     config::{OpenMeteoConfig, WeatherLocationConfig},
+    parse::parse_weather,
 };
 use crate::{
     poller::{ClientBuildError, FetchError, FetchPolicy, HttpFetcher},
@@ -78,12 +79,7 @@ impl OpenMeteoSource {
         now: DateTime<Utc>,
     ) -> Result<Vec<WeatherObservation>, FetchError> {
         let url = client::forecast_url(&self.config, locations);
-        let answers = self.fetcher.get_with(&url, |body| parse::parse_answer(body, locations.len())).await?;
-        Ok(locations
-            .iter()
-            .zip(answers)
-            .flat_map(|(location, answer)| parse::location_records(&location.id, answer, WeatherKind::Forecast, now))
-            .collect())
+        self.fetcher.get_with(&url, |body| parse_weather(body, locations, WeatherKind::Forecast, now)).await
     }
 }
 

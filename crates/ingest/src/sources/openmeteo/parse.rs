@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use signalcraft_model::{WeatherKind, WeatherObservation};
 
-use super::SOURCE_NAME;
+use super::{config::WeatherLocationConfig, SOURCE_NAME};
 use crate::{
     poller::{excerpt, parse_json, FetchCause},
     telemetry,
@@ -56,6 +56,24 @@ pub(super) struct LocationAnswer {
 struct ErrorBody {
     #[serde(default)]
     reason: Option<String>,
+}
+
+/// Reads a complete forecast or archive answer for `locations` (in request order) into records:
+/// one per (location, hour) of `hourly` as `hourly_kind`, plus one per location for `current`.
+/// This is the whole body-to-records path of [`super::OpenMeteoSource`] and
+/// [`super::ArchiveBackfill`]; public so the fuzz targets reach it.
+pub fn parse_weather(
+    body: &[u8],
+    locations: &[WeatherLocationConfig],
+    hourly_kind: WeatherKind,
+    fetched_at: DateTime<Utc>,
+) -> Result<Vec<WeatherObservation>, FetchCause> {
+    let answers = parse_answer(body, locations.len())?;
+    Ok(locations
+        .iter()
+        .zip(answers)
+        .flat_map(|(location, answer)| location_records(&location.id, answer, hourly_kind, fetched_at))
+        .collect())
 }
 
 /// Reads a complete answer for `expected` locations: one object, or an array of exactly that
@@ -129,7 +147,12 @@ pub(super) fn location_records(
         telemetry::InvalidRecordSkipped { source: SOURCE_NAME, item: location_id, reason }.emit();
         return Vec::new();
     };
-    let offset = ChronoDuration::seconds(answer.utc_offset_seconds.unwrap_or(0));
+    // An offset no clock could have (beyond ±292 million years) is garbage, not a panic.
+    let Some(offset) = ChronoDuration::try_seconds(answer.utc_offset_seconds.unwrap_or(0)) else {
+        let reason = format!("utc_offset_seconds {:?} is out of range", answer.utc_offset_seconds);
+        telemetry::InvalidRecordSkipped { source: SOURCE_NAME, item: location_id, reason: &reason }.emit();
+        return Vec::new();
+    };
     let base = |hour, kind, variables, units| WeatherObservation {
         location_id: location_id.to_string(),
         latitude,

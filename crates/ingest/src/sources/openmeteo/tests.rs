@@ -235,6 +235,26 @@ async fn an_uncovered_location_is_skipped_and_its_batch_neighbours_kept() {
 
 // ---- batching, pacing and faults ----
 
+/// Found with the `openmeteo` fuzz target (crates/ingest/fuzz): an offset beyond what a
+/// `TimeDelta` holds made `TimeDelta::seconds` panic. Now that location is skipped (counted)
+/// and its neighbours in the same answer keep their records.
+#[test]
+fn an_out_of_range_utc_offset_skips_its_location_instead_of_panicking() {
+    let reproducer = br#"{"latitude":1,"longitude":2,"utc_offset_seconds":9223372036854775807}"#;
+    let records = parse_weather(reproducer, &[berlin("x")], WeatherKind::Forecast, now()).expect("parsed");
+    assert!(records.is_empty());
+
+    let body = concat!(
+        r#"[{"latitude":1,"longitude":2,"utc_offset_seconds":-9223372036854775808,"current":{"time":0}},"#,
+        r#"{"latitude":1,"longitude":2,"utc_offset_seconds":0,"current":{"time":"2024-01-01T00:00","x":1.5}}]"#
+    );
+    let records =
+        parse_weather(body.as_bytes(), &[berlin("bad"), berlin("good")], WeatherKind::Forecast, now()).expect("parsed");
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].location_id, "good");
+    assert_eq!(records[0].hour, utc(2024, 1, 1, 0, 0));
+}
+
 #[tokio::test]
 async fn locations_are_batched_and_requests_spaced_by_the_quota() {
     let server = TestServer::start(|hit: &Hit, _| {
