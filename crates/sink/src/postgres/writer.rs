@@ -228,8 +228,11 @@ pub(crate) struct WritePath {
 /// Batches written through the upsert path after a conflict before COPY is tried again.
 const UPSERT_STREAK: u32 = 16;
 
-/// Rows decoded and encoded per chunk streamed to the server.
+/// Rows decoded and encoded per chunk streamed to the server, once the stream is under way.
 const STREAM_CHUNK: usize = 1_000;
+/// Rows of the first chunk. The server idles until it arrives, so it is small; the chunks
+/// after it double up to [`STREAM_CHUNK`], keeping the decoding thread ahead of the server.
+const FIRST_CHUNK: usize = 64;
 /// Chunks the decoding thread may run ahead of the server.
 const CHUNKS_AHEAD: usize = 4;
 
@@ -319,19 +322,31 @@ async fn copy_new_rows<T: SinkTable>(
     batch: &[OwnedMessage],
     indices: &[usize],
 ) -> Result<CopyOutcome<T>, sqlx::Error> {
-    // The thread needs owned input; copying the payloads costs far less than decoding them.
-    let payloads: Vec<(usize, Vec<u8>)> =
-        indices.iter().map(|&i| (i, batch[i].payload().unwrap_or_default().to_vec())).collect();
+    // The thread needs owned input; copying the payloads into one buffer costs far less than
+    // decoding them.
+    let payload = |i: usize| batch[i].payload().unwrap_or_default();
+    let mut bytes = Vec::with_capacity(indices.iter().map(|&i| payload(i).len()).sum());
+    let mut spans = Vec::with_capacity(indices.len());
+    for &i in indices {
+        let start = bytes.len();
+        bytes.extend_from_slice(payload(i));
+        spans.push((i, start..bytes.len()));
+    }
     let (chunks_tx, mut chunks) = tokio::sync::mpsc::channel::<Vec<u8>>(CHUNKS_AHEAD);
     let thread_codec = codec.clone();
     let decoder = tokio::task::spawn_blocking(move || {
-        let mut rows = Rows::<T>::with_capacity(payloads.len());
+        let mut rows = Rows::<T>::with_capacity(spans.len());
         let mut encoder = CopyEncoder::new(T::COLUMNS.len(), STREAM_CHUNK * 96);
         let mut consumed = 0;
-        for chunk in payloads.chunks(STREAM_CHUNK) {
-            for (index, payload) in chunk {
+        let mut chunk_size = FIRST_CHUNK;
+        let mut rest = spans.as_slice();
+        while !rest.is_empty() {
+            let (chunk, after) = rest.split_at(chunk_size.min(rest.len()));
+            rest = after;
+            chunk_size = (chunk_size * 2).min(STREAM_CHUNK);
+            for (index, span) in chunk {
                 consumed += 1;
-                match rows.decode(&thread_codec, *index, payload) {
+                match rows.decode(&thread_codec, *index, &bytes[span.clone()]) {
                     Some(false) => rows.encode_last(&mut encoder),
                     Some(true) => return Decoded { rows, consumed, repeated: true },
                     None => {}
