@@ -12,6 +12,8 @@
 //!   rates), [`sources::gdelt`] (news, with per-query high-water marks), [`sources::openmeteo`]
 //!   (weather forecast and archive backfill), [`sources::digicadence`] (DQ brand scores).
 //! - [`replay`]: [`ReplayServer`], recorded upstream payloads served locally for `--replay`.
+//! - [`watch`]: the watch list (businesses, read afresh every cycle) and how each source
+//!   merges it with its configuration.
 //! - [`telemetry`]: log-and-count events and the `signalcraft_source_*` metrics they feed.
 
 pub mod config;
@@ -20,6 +22,7 @@ pub mod replay;
 pub mod source;
 pub mod sources;
 pub mod telemetry;
+pub mod watch;
 
 pub use config::InvalidConfig;
 pub use poller::{ClientBuildError, ErrorClassifier, FetchCause, FetchError, FetchPolicy, HttpFetcher};
@@ -34,3 +37,4 @@ pub use sources::gdelt::{
 pub use sources::openmeteo::{
     parse_weather, ArchiveBackfill, BackfillProgress, OpenMeteoConfig, OpenMeteoSource, WeatherLocationConfig,
 };
+pub use watch::{GeoPoint, NoWatchList, WatchListError, WatchListReader, WatchListStore, WatchedBusiness};

@@ -47,6 +47,8 @@ static LAST_SUCCESS: LazyLock<GaugeVec> = LazyLock::new(|| {
 pub const INVALID_RECORD_KIND: &str = "invalid_record";
 /// The `kind` label used when the broker did not acknowledge a poll's records.
 pub const PRODUCE_KIND: &str = "produce";
+/// The `kind` label used when the watch list could not be read and the last one was used.
+pub const WATCH_LIST_KIND: &str = "watch_list";
 
 /// One HTTP request is about to be sent (every attempt counts, retries included).
 pub struct RequestSent<'a> {
@@ -138,6 +140,23 @@ impl PollFailed<'_> {
             source = self.source,
             error = %self.error,
             "polling the source failed; trying again next cycle"
+        );
+    }
+}
+
+/// The watch list could not be read; the source polls what it read last time.
+pub struct WatchListUnavailable<'a> {
+    pub source: &'a str,
+    pub error: &'a dyn std::fmt::Display,
+}
+
+impl WatchListUnavailable<'_> {
+    pub fn emit(self) {
+        ERRORS.with_label_values(&[self.source, WATCH_LIST_KIND]).inc();
+        tracing::warn!(
+            source = self.source,
+            error = %self.error,
+            "cannot read the watch list; polling the businesses read last time"
         );
     }
 }

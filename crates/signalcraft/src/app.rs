@@ -8,6 +8,7 @@ use anyhow::Context;
 use futures::{future::BoxFuture, FutureExt};
 use signalcraft_ingest::{
     run_source, DigiCadenceSource, FxSource, GdeltSource, HighWaterMarks, OpenMeteoSource, ReplayServer, Source,
+    WatchListReader,
 };
 use signalcraft_kafka::{run_consumer, ConsumerSettings, EmbeddedBroker, KafkaSettings, RecordProducer};
 use signalcraft_model::Record;
@@ -24,7 +25,7 @@ use sqlx::{postgres::PgPoolOptions, PgPool};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::{config::Config, http, marks::PgHighWaterMarks, progress, registry, rules};
+use crate::{config::Config, http, marks::PgHighWaterMarks, progress, registry, rules, watchlist::PgWatchList};
 
 /// Which parts of the data path this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,12 +57,32 @@ struct Infrastructure {
 
 /// Connects to (or starts) PostgreSQL and applies the migrations.
 pub async fn connect_database(config: &Config) -> anyhow::Result<(PgPool, Option<PrivatePostgres>)> {
+    connect_database_with(config, PrivateServer::Own).await
+}
+
+/// What a command does with the private PostgreSQL (no `database.url`) when one already runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrivateServer {
+    /// Take it over (it was left behind by a killed run): `signalcraft run`.
+    Own,
+    /// Use it and leave it running (a pipeline may be using it): admin commands.
+    Share,
+}
+
+/// [`connect_database`], saying what to do with a private server that already runs.
+pub async fn connect_database_with(
+    config: &Config,
+    private_server: PrivateServer,
+) -> anyhow::Result<(PgPool, Option<PrivatePostgres>)> {
     let (url, private) = match &config.database.url {
         Some(url) => (url.clone(), None),
         None => {
-            let private = PrivatePostgres::start(&config.database.data_dir, "signalcraft")
-                .await
-                .context("starting the private PostgreSQL (set DATABASE_URL to use an existing server)")?;
+            let dir = &config.database.data_dir;
+            let private = match private_server {
+                PrivateServer::Own => PrivatePostgres::start(dir, "signalcraft").await,
+                PrivateServer::Share => PrivatePostgres::attach_or_start(dir, "signalcraft").await,
+            }
+            .context("starting the private PostgreSQL (set DATABASE_URL to use an existing server)")?;
             (private.url(), Some(private))
         }
     };
@@ -164,18 +185,24 @@ pub async fn run(
             let source = FxSource::new(provider).context("building an exchange-rate source")?;
             spawn(&mut ingestors, run_boxed(source, ingest.fx.interval(), cycles));
         }
-        if !ingest.gdelt.queries.is_empty() {
-            let marks: Arc<dyn HighWaterMarks> = Arc::new(PgHighWaterMarks::new(pool.clone(), "gdelt"));
-            let source = GdeltSource::new(ingest.gdelt.clone(), marks).context("building the GDELT source")?;
-            spawn(&mut ingestors, run_boxed(source, ingest.gdelt.interval(), cycles));
-        }
-        if !ingest.openmeteo.locations.is_empty() {
-            let source = OpenMeteoSource::new(ingest.openmeteo.clone()).context("building the Open-Meteo source")?;
-            spawn(&mut ingestors, run_boxed(source, ingest.openmeteo.interval(), cycles));
-        }
-        if let Some(digicadence) = ingest.digicadence.clone().filter(|d| !d.projects.is_empty()) {
+        // News and weather run even with nothing configured: businesses added to the watch
+        // list later are picked up by their next cycle.
+        let watch_list = WatchListReader::new(Arc::new(PgWatchList::new(pool.clone())));
+        let marks: Arc<dyn HighWaterMarks> = Arc::new(PgHighWaterMarks::new(pool.clone(), "gdelt"));
+        let source = GdeltSource::new(ingest.gdelt.clone(), marks)
+            .context("building the GDELT source")?
+            .with_watch_list(watch_list.clone());
+        spawn(&mut ingestors, run_boxed(source, ingest.gdelt.interval(), cycles));
+        let source = OpenMeteoSource::new(ingest.openmeteo.clone())
+            .context("building the Open-Meteo source")?
+            .with_watch_list(watch_list.clone());
+        spawn(&mut ingestors, run_boxed(source, ingest.openmeteo.interval(), cycles));
+        // Digi-Cadence has no public host: it runs when `[ingest.digicadence]` says where.
+        if let Some(digicadence) = ingest.digicadence.clone() {
             let interval = digicadence.interval();
-            let source = DigiCadenceSource::new(digicadence).context("building the Digi-Cadence source")?;
+            let source = DigiCadenceSource::new(digicadence)
+                .context("building the Digi-Cadence source")?
+                .with_watch_list(watch_list.clone());
             spawn(&mut ingestors, run_boxed(source, interval, cycles));
         }
     }

@@ -1,10 +1,15 @@
-//! The signalcraft command line: `run` the pipeline (all roles or some), `migrate` the
-//! database, or start a standalone embedded `broker`.
+//! The signalcraft command line: `run` the pipeline (all roles or some), edit the `watch` list,
+//! `migrate` the database, or start a standalone embedded `broker`.
 
 use std::{path::PathBuf, process::ExitCode};
 
-use clap::{Parser, Subcommand, ValueEnum};
-use signalcraft::{app, Config, Roles, RunOptions};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use signalcraft::{
+    app::{self, PrivateServer},
+    watchlist::{self, PgWatchList},
+    Config, Roles, RunOptions,
+};
+use signalcraft_ingest::{DqProjectConfig, GeoPoint, WatchedBusiness};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -46,6 +51,12 @@ enum Command {
         #[arg(long)]
         exit_when_done: bool,
     },
+    /// Show or edit the watch list: the businesses the ingestors fetch news, weather, rates and
+    /// brand scores for. Kept in PostgreSQL; a running pipeline picks changes up on its next cycle.
+    Watch {
+        #[command(subcommand)]
+        action: WatchAction,
+    },
     /// Apply the database migrations and exit.
     Migrate,
     /// Run only an embedded Kafka-protocol broker (for multi-process local setups and tests).
@@ -54,6 +65,112 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         partitions: i32,
     },
+}
+
+#[derive(Subcommand)]
+enum WatchAction {
+    /// Add a business, or replace every field of the one with the same tenant id.
+    Add(BusinessArgs),
+    /// List the watched businesses.
+    List {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop watching a business (its stored data stays).
+    Remove {
+        /// Tenant id of the business.
+        tenant_id: String,
+    },
+}
+
+#[derive(Args)]
+struct BusinessArgs {
+    /// Tenant id its records and KPI series carry: a–z, 0–9, '.', '_', '-'.
+    #[arg(long)]
+    tenant_id: String,
+    /// Display name.
+    #[arg(long)]
+    name: String,
+    /// Latitude of its location (weather), degrees north.
+    #[arg(long, requires = "longitude", allow_hyphen_values = true)]
+    latitude: Option<f64>,
+    /// Longitude of its location (weather), degrees east.
+    #[arg(long, requires = "latitude", allow_hyphen_values = true)]
+    longitude: Option<f64>,
+    /// Home currency, ISO 4217 (its exchange rates against the configured bases).
+    #[arg(long)]
+    currency: Option<String>,
+    /// A GDELT query in GDELT's syntax, e.g. '"acme corp" sourcelang:eng' (repeatable).
+    #[arg(long = "gdelt-query")]
+    gdelt_queries: Vec<String>,
+    /// A Digi-Cadence project and the first day of its period: ID@YYYY-MM-DD (repeatable).
+    #[arg(long = "dq-project", value_parser = watchlist::parse_dq_project)]
+    dq_projects: Vec<DqProjectConfig>,
+    /// A Digi-Cadence brand id of the business (repeatable); none: every brand of its projects.
+    #[arg(long = "dq-brand-id")]
+    dq_brand_ids: Vec<i64>,
+}
+
+impl From<&BusinessArgs> for WatchedBusiness {
+    fn from(args: &BusinessArgs) -> Self {
+        WatchedBusiness {
+            tenant_id: args.tenant_id.clone(),
+            name: args.name.clone(),
+            location: args.latitude.zip(args.longitude).map(|(latitude, longitude)| GeoPoint { latitude, longitude }),
+            currency: args.currency.clone(),
+            gdelt_queries: args.gdelt_queries.clone(),
+            dq_projects: args.dq_projects.clone(),
+            dq_brand_ids: args.dq_brand_ids.clone(),
+        }
+    }
+}
+
+/// Runs a `watch` action against the configured database (or the private server, shared with a
+/// pipeline that may be running on it).
+async fn watch(config: &Config, action: WatchAction) -> anyhow::Result<()> {
+    // Checked before the database is touched, with a message naming the option.
+    let added = match &action {
+        WatchAction::Add(args) => {
+            let business = WatchedBusiness::from(args);
+            watchlist::validate(&business)?;
+            Some(business)
+        }
+        _ => None,
+    };
+    let (pool, _private) = app::connect_database_with(config, PrivateServer::Share).await?;
+    let store = PgWatchList::new(pool.clone());
+    let outcome = async {
+        match (action, added) {
+            (WatchAction::Add(_), Some(business)) => {
+                let new = store.upsert(&business).await?;
+                println!("{} {}", if new { "added" } else { "replaced" }, business.tenant_id);
+            }
+            (WatchAction::List { json }, _) => {
+                let businesses = store.list().await?;
+                for business in &businesses {
+                    println!(
+                        "{}",
+                        if json { watchlist::to_json(business).to_string() } else { watchlist::to_line(business) }
+                    );
+                }
+                if !json {
+                    println!("{} watched business(es)", businesses.len());
+                }
+            }
+            (WatchAction::Remove { tenant_id }, _) => {
+                if !store.remove(&tenant_id).await? {
+                    anyhow::bail!("no watched business has tenant id `{tenant_id}`");
+                }
+                println!("removed {tenant_id}");
+            }
+            (WatchAction::Add(_), None) => unreachable!("an added business is built above"),
+        }
+        Ok(())
+    }
+    .await;
+    pool.close().await;
+    outcome
 }
 
 fn init_tracing(json: bool) {
@@ -130,8 +247,9 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
                 println!("{summary}");
             }
         }
+        Command::Watch { action } => watch(&config, action).await?,
         Command::Migrate => {
-            let (pool, _private) = app::connect_database(&config).await?;
+            let (pool, _private) = app::connect_database_with(&config, PrivateServer::Share).await?;
             pool.close().await;
             println!("migrations applied");
         }

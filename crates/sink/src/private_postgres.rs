@@ -41,6 +41,9 @@ pub struct PrivatePostgres {
     run_as: Option<String>,
     port: u16,
     database: String,
+    /// Whether this handle started the server and so stops it when dropped; a handle attached
+    /// to a server another process runs leaves it running.
+    owned: bool,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -49,6 +52,35 @@ impl PrivatePostgres {
     /// database named `database`. Durable settings: data written survives a restart.
     pub async fn start(base_dir: &Path, database: &str) -> Result<Self, PrivatePostgresError> {
         Self::start_in(base_dir.to_path_buf(), None, database, false).await
+    }
+
+    /// Connects to the server a running `signalcraft run` keeps under `base_dir`, or starts one
+    /// when none runs: for commands (`watch`, `migrate`) that must not take the server away
+    /// from a pipeline using it. An attached server is left running when the handle is dropped.
+    pub async fn attach_or_start(base_dir: &Path, database: &str) -> Result<Self, PrivatePostgresError> {
+        let bin_dir = find_bin_dir().ok_or(PrivatePostgresError::BinariesMissing)?;
+        let run_as = if is_root() { Some("postgres".to_string()) } else { None };
+        let data_dir = base_dir.join("data");
+        let port = std::fs::read_to_string(data_dir.join("postmaster.pid"))
+            .ok()
+            .and_then(|pid_file| pid_file.lines().nth(3).and_then(|line| line.trim().parse::<u16>().ok()));
+        let attached = PrivatePostgres {
+            bin_dir,
+            data_dir,
+            run_as,
+            port: port.unwrap_or_default(),
+            database: database.to_string(),
+            owned: false,
+            _temp: None,
+        };
+        if port.is_some() && attached.pg_ctl_status_running() {
+            if let Ok(connection) = PgConnection::connect(&attached.url()).await {
+                let _ = connection.close().await;
+                tracing::info!(port = attached.port, "attached to the running private PostgreSQL");
+                return Ok(attached);
+            }
+        }
+        Self::start(base_dir, database).await
     }
 
     /// Starts a throwaway server in a new temporary directory, tuned for speed over durability
@@ -83,8 +115,15 @@ impl PrivatePostgres {
             std::fs::set_permissions(&base_dir, std::fs::Permissions::from_mode(0o755)).map_err(io(&base_dir))?;
         }
         let data_dir = base_dir.join("data");
-        let mut server =
-            PrivatePostgres { bin_dir, data_dir, run_as, port: 0, database: database.to_string(), _temp: temp };
+        let mut server = PrivatePostgres {
+            bin_dir,
+            data_dir,
+            run_as,
+            port: 0,
+            database: database.to_string(),
+            owned: true,
+            _temp: temp,
+        };
 
         if !server.data_dir.join("PG_VERSION").exists() {
             let data = server.data_dir.display().to_string();
@@ -179,6 +218,9 @@ impl PrivatePostgres {
 
 impl Drop for PrivatePostgres {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         let data = self.data_dir.display().to_string();
         if let Err(error) = self.run("pg_ctl", &["stop", "-D", &data, "-m", "fast", "-w", "-t", "30"]) {
             tracing::warn!(%error, "private PostgreSQL did not stop cleanly");

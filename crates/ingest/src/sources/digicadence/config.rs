@@ -169,11 +169,6 @@ impl DigiCadenceConfig {
         format!("{}{}", root.trim().trim_end_matches('/'), endpoint.path())
     }
 
-    /// The period each configured project stands for.
-    pub fn periods(&self) -> BTreeMap<i64, NaiveDate> {
-        self.projects.iter().map(|project| (project.project_id, project.period_start)).collect()
-    }
-
     /// The shared poller's policy (backoff timings keep their defaults).
     pub fn fetch_policy(&self) -> FetchPolicy {
         FetchPolicy {

@@ -17,7 +17,7 @@ mod names;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashSet};
+use std::{collections::HashSet, sync::RwLock};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -34,6 +34,7 @@ use crate::{
     poller::{ClientBuildError, FetchCause, FetchError, FetchPolicy, HttpFetcher},
     source::Source,
     telemetry,
+    watch::{DqSelection, WatchListReader},
 };
 
 /// The name of the source in logs, metrics and errors.
@@ -43,8 +44,11 @@ pub const SOURCE_NAME: &str = "digicadence";
 #[derive(Debug)]
 pub struct DigiCadenceSource {
     config: DigiCadenceConfig,
-    periods: BTreeMap<i64, NaiveDate>,
+    /// The projects (and brands) polled: the configured ones and the watched businesses',
+    /// refreshed at the start of every poll. Never held across an await.
+    selection: RwLock<DqSelection>,
     fetcher: HttpFetcher,
+    watch_list: WatchListReader,
 }
 
 impl DigiCadenceSource {
@@ -57,7 +61,14 @@ impl DigiCadenceSource {
     /// A source with an explicit fetch policy (tests shorten the backoff with it).
     pub fn with_policy(config: DigiCadenceConfig, policy: FetchPolicy) -> Result<Self, ClientBuildError> {
         let fetcher = HttpFetcher::new(SOURCE_NAME, policy)?;
-        Ok(DigiCadenceSource { periods: config.periods(), config, fetcher })
+        let selection = RwLock::new(DqSelection::new(&config.projects, &[]));
+        Ok(DigiCadenceSource { selection, config, fetcher, watch_list: WatchListReader::default() })
+    }
+
+    /// Also polls the projects of the businesses on `watch_list`, read afresh every poll.
+    pub fn with_watch_list(mut self, watch_list: WatchListReader) -> Self {
+        self.watch_list = watch_list;
+        self
     }
 
     /// The configuration this source polls.
@@ -67,12 +78,16 @@ impl DigiCadenceSource {
 
     /// The records of one endpoint for every project, splitting a multi-project 500 into one
     /// request per project (see the module docs).
-    async fn poll_endpoint(&self, endpoint: DqEndpoint, now: DateTime<Utc>) -> Result<Vec<BrandMetric>, FetchError> {
-        let ids: Vec<i64> = self.config.projects.iter().map(|project| project.project_id).collect();
+    async fn poll_endpoint(
+        &self,
+        endpoint: DqEndpoint,
+        ids: &[i64],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<BrandMetric>, FetchError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let error = match self.request(endpoint, &ids, now).await {
+        let error = match self.request(endpoint, ids, now).await {
             Ok(records) => return Ok(records),
             Err(error) if ids.len() > 1 && matches!(error.cause(), FetchCause::Server { status: 500, .. }) => error,
             Err(error) => return Err(error),
@@ -86,7 +101,7 @@ impl DigiCadenceSource {
         );
         let mut records = Vec::new();
         let mut failures = Vec::new();
-        for id in ids {
+        for &id in ids {
             match self.request(endpoint, &[id], now).await {
                 Ok(mut found) => records.append(&mut found),
                 Err(error) => failures.push(error),
@@ -154,7 +169,10 @@ impl DigiCadenceSource {
 
     /// The period of a project in an answer, or `None` (counted) when it was not asked for.
     fn period_of(&self, project: &serde_json::Value, item: &str) -> Option<(i64, NaiveDate)> {
-        let found = answers::id_of(project).and_then(|id| self.periods.get(&id).map(|period| (id, *period)));
+        let found = answers::id_of(project).and_then(|id| {
+            let selection = self.selection.read().ok()?;
+            selection.periods.get(&id).map(|period| (id, *period))
+        });
         if found.is_none() {
             let reason = format!("project {project} was not asked for (no period configured)");
             telemetry::InvalidRecordSkipped { source: SOURCE_NAME, item, reason: &reason }.emit();
@@ -281,12 +299,20 @@ impl Source for DigiCadenceSource {
     async fn poll(&self, now: DateTime<Utc>) -> Result<Vec<BrandMetric>, FetchError> {
         let mut records = Vec::new();
         let mut errors = Vec::new();
+        let businesses = self.watch_list.current(SOURCE_NAME).await;
+        let selection = DqSelection::new(&self.config.projects, &businesses);
+        let ids: Vec<i64> = selection.periods.keys().copied().collect();
+        if let Ok(mut current) = self.selection.write() {
+            *current = selection.clone();
+        }
         for endpoint in &self.config.endpoints {
-            match self.poll_endpoint(*endpoint, now).await {
+            match self.poll_endpoint(*endpoint, &ids, now).await {
                 Ok(mut found) => records.append(&mut found),
                 Err(error) => errors.push(error),
             }
         }
+        // Scores of brands no watcher of their project asked for.
+        records.retain(|record| selection.keeps(record.project_id, record.brand_id));
         // The error returned is logged by the caller; the others are logged here.
         let returned = if records.is_empty() { errors.pop() } else { None };
         for error in &errors {

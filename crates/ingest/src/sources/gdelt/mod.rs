@@ -39,6 +39,7 @@ use crate::{
     poller::{ClientBuildError, FetchCause, FetchError, FetchPolicy, HttpFetcher},
     source::Source,
     telemetry,
+    watch::{self, WatchListReader},
 };
 
 /// The name of the source in logs, metrics and errors.
@@ -49,6 +50,8 @@ pub struct GdeltSource {
     config: GdeltConfig,
     fetcher: HttpFetcher,
     marks: Arc<dyn HighWaterMarks>,
+    /// Businesses whose queries are polled besides the configured ones.
+    watch_list: WatchListReader,
     /// Marks justified by the last poll's records, committed by the next poll. A std Mutex: it
     /// is only held to swap the list, never across an await.
     staged: Mutex<Vec<(String, HighWaterMark)>>,
@@ -74,7 +77,19 @@ impl GdeltSource {
         marks: Arc<dyn HighWaterMarks>,
     ) -> Result<Self, ClientBuildError> {
         let fetcher = HttpFetcher::new(SOURCE_NAME, policy)?;
-        Ok(GdeltSource { config, fetcher, marks, staged: Mutex::new(Vec::new()) })
+        Ok(GdeltSource {
+            config,
+            fetcher,
+            marks,
+            watch_list: WatchListReader::default(),
+            staged: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Also polls the GDELT queries of the businesses on `watch_list`, read afresh every cycle.
+    pub fn with_watch_list(mut self, watch_list: WatchListReader) -> Self {
+        self.watch_list = watch_list;
+        self
     }
 
     /// The configuration this source polls.
@@ -235,14 +250,15 @@ impl Source for GdeltSource {
     }
 
     /// Commits the marks staged by the previous poll (its records were delivered, or this poll
-    /// would not run), then polls every query; one failing query does not cost the others their
+    /// would not run), then polls every query, the configured ones and the watched businesses'; one failing query does not cost the others their
     /// records. The poll fails only when nothing was found and at least one query failed.
     async fn poll(&self, now: DateTime<Utc>) -> Result<Vec<NewsArticle>, FetchError> {
         self.commit_staged_marks().await;
         let mut records = Vec::new();
         let mut errors = Vec::new();
         let mut marks = Vec::new();
-        for query in &self.config.queries {
+        let businesses = self.watch_list.current(SOURCE_NAME).await;
+        for query in &watch::gdelt_queries(&self.config.queries, &businesses) {
             match self.poll_query(query, now).await {
                 Ok((mut found, mark)) => {
                     records.append(&mut found);

@@ -30,6 +30,7 @@ use crate::{
     poller::{ClientBuildError, FetchError, FetchPolicy, HttpFetcher},
     source::Source,
     telemetry,
+    watch::{self, WatchListReader},
 };
 
 /// The name of the source (and of its fetcher) in logs, metrics and errors.
@@ -40,6 +41,8 @@ pub const SOURCE_NAME: &str = "openmeteo";
 pub struct OpenMeteoSource {
     config: OpenMeteoConfig,
     fetcher: Arc<HttpFetcher>,
+    /// Businesses whose locations are polled besides the configured ones.
+    watch_list: WatchListReader,
 }
 
 impl OpenMeteoSource {
@@ -52,7 +55,13 @@ impl OpenMeteoSource {
     /// A source with an explicit fetch policy (tests shorten the backoff with it).
     pub fn with_policy(config: OpenMeteoConfig, policy: FetchPolicy) -> Result<Self, ClientBuildError> {
         let fetcher = HttpFetcher::new(SOURCE_NAME, policy)?.with_error_classifier(parse::classify_error);
-        Ok(OpenMeteoSource { config, fetcher: Arc::new(fetcher) })
+        Ok(OpenMeteoSource { config, fetcher: Arc::new(fetcher), watch_list: WatchListReader::default() })
+    }
+
+    /// Also polls the locations of the businesses on `watch_list`, read afresh every cycle.
+    pub fn with_watch_list(mut self, watch_list: WatchListReader) -> Self {
+        self.watch_list = watch_list;
+        self
     }
 
     /// The configuration this source polls.
@@ -91,12 +100,15 @@ impl Source for OpenMeteoSource {
         SOURCE_NAME
     }
 
-    /// Polls every batch; one failing batch does not cost the others their records. The poll
+    /// Polls every batch of locations (the configured ones, then the watched businesses' under
+    /// their tenant ids); one failing batch does not cost the others their records. The poll
     /// fails only when no batch yielded anything and at least one failed.
     async fn poll(&self, now: DateTime<Utc>) -> Result<Vec<WeatherObservation>, FetchError> {
         let mut records = Vec::new();
         let mut errors = Vec::new();
-        for batch in self.config.locations.chunks(self.config.max_locations_per_request.max(1)) {
+        let businesses = self.watch_list.current(SOURCE_NAME).await;
+        let locations = watch::weather_locations(&self.config.locations, &businesses);
+        for batch in locations.chunks(self.config.max_locations_per_request.max(1)) {
             match self.poll_batch(batch, now).await {
                 Ok(mut found) => records.append(&mut found),
                 Err(error) => errors.push(error),

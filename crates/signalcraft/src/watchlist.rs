@@ -1,0 +1,262 @@
+//! The watch list in PostgreSQL (`watched_businesses`, `watched_dq_projects`): what the
+//! ingestors read every cycle ([`PgWatchList`]) and what `signalcraft watch add|list|remove`
+//! edits. Rows are checked twice: here, with messages naming the option, and by the tables'
+//! CHECK constraints, so a hand-written INSERT cannot smuggle in a business the sources choke on.
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use signalcraft_ingest::{DqProjectConfig, GeoPoint, WatchListError, WatchListStore, WatchedBusiness};
+use sqlx::{PgPool, Postgres, Transaction};
+
+/// [`WatchListStore`] over the watch-list tables.
+#[derive(Debug, Clone)]
+pub struct PgWatchList {
+    pool: PgPool,
+}
+
+impl PgWatchList {
+    pub fn new(pool: PgPool) -> Self {
+        PgWatchList { pool }
+    }
+
+    /// Every watched business, by tenant id.
+    pub async fn list(&self) -> Result<Vec<WatchedBusiness>, sqlx::Error> {
+        type Row =
+            (String, String, Option<f64>, Option<f64>, Option<String>, Vec<String>, Vec<i64>, Vec<i64>, Vec<NaiveDate>);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT b.tenant_id, b.name, b.latitude, b.longitude, b.currency, b.gdelt_queries, b.dq_brand_ids, \
+                    COALESCE(array_agg(p.project_id ORDER BY p.project_id) FILTER (WHERE p.project_id IS NOT NULL), '{}'), \
+                    COALESCE(array_agg(p.period_start ORDER BY p.project_id) FILTER (WHERE p.project_id IS NOT NULL), '{}') \
+             FROM watched_businesses b LEFT JOIN watched_dq_projects p USING (tenant_id) \
+             GROUP BY b.tenant_id ORDER BY b.tenant_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(tenant_id, name, latitude, longitude, currency, gdelt_queries, dq_brand_ids, projects, periods)| {
+                WatchedBusiness {
+                    tenant_id,
+                    name,
+                    location: latitude.zip(longitude).map(|(latitude, longitude)| GeoPoint { latitude, longitude }),
+                    currency,
+                    gdelt_queries,
+                    dq_projects: projects
+                        .into_iter()
+                        .zip(periods)
+                        .map(|(project_id, period_start)| DqProjectConfig { project_id, period_start })
+                        .collect(),
+                    dq_brand_ids,
+                }
+            })
+            .collect())
+    }
+
+    /// Adds `business`, or replaces every field of the business with its tenant id. Returns
+    /// whether it was new.
+    pub async fn upsert(&self, business: &WatchedBusiness) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let (latitude, longitude) = business.location.map(|p| (p.latitude, p.longitude)).unzip();
+        let inserted: bool = sqlx::query_scalar(
+            "INSERT INTO watched_businesses (tenant_id, name, latitude, longitude, currency, gdelt_queries, dq_brand_ids) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (tenant_id) DO UPDATE SET name = EXCLUDED.name, latitude = EXCLUDED.latitude, \
+                 longitude = EXCLUDED.longitude, currency = EXCLUDED.currency, \
+                 gdelt_queries = EXCLUDED.gdelt_queries, dq_brand_ids = EXCLUDED.dq_brand_ids, updated_at = now() \
+             RETURNING xmax = 0",
+        )
+        .bind(&business.tenant_id)
+        .bind(&business.name)
+        .bind(latitude)
+        .bind(longitude)
+        .bind(&business.currency)
+        .bind(&business.gdelt_queries)
+        .bind(&business.dq_brand_ids)
+        .fetch_one(&mut *tx)
+        .await?;
+        replace_projects(&mut tx, business).await?;
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    /// Removes the business `tenant_id` (and its projects). Returns whether it was there.
+    pub async fn remove(&self, tenant_id: &str) -> Result<bool, sqlx::Error> {
+        let removed = sqlx::query("DELETE FROM watched_businesses WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(removed > 0)
+    }
+}
+
+async fn replace_projects(tx: &mut Transaction<'_, Postgres>, business: &WatchedBusiness) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM watched_dq_projects WHERE tenant_id = $1")
+        .bind(&business.tenant_id)
+        .execute(&mut **tx)
+        .await?;
+    let ids: Vec<i64> = business.dq_projects.iter().map(|p| p.project_id).collect();
+    let periods: Vec<NaiveDate> = business.dq_projects.iter().map(|p| p.period_start).collect();
+    sqlx::query(
+        "INSERT INTO watched_dq_projects (tenant_id, project_id, period_start) \
+         SELECT $1, id, period FROM UNNEST($2::bigint[], $3::date[]) AS u(id, period)",
+    )
+    .bind(&business.tenant_id)
+    .bind(&ids)
+    .bind(&periods)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl WatchListStore for PgWatchList {
+    async fn load(&self) -> Result<Vec<WatchedBusiness>, WatchListError> {
+        self.list().await.map_err(|error| WatchListError(error.to_string()))
+    }
+}
+
+/// One business as a JSON object (`signalcraft watch list --json`).
+pub fn to_json(business: &WatchedBusiness) -> serde_json::Value {
+    serde_json::json!({
+        "tenant_id": business.tenant_id,
+        "name": business.name,
+        "latitude": business.location.map(|p| p.latitude),
+        "longitude": business.location.map(|p| p.longitude),
+        "currency": business.currency,
+        "gdelt_queries": business.gdelt_queries,
+        "dq_projects": business.dq_projects.iter()
+            .map(|p| serde_json::json!({ "project_id": p.project_id, "period_start": p.period_start.to_string() }))
+            .collect::<Vec<_>>(),
+        "dq_brand_ids": business.dq_brand_ids,
+    })
+}
+
+/// One business on one line (`signalcraft watch list`).
+pub fn to_line(business: &WatchedBusiness) -> String {
+    let mut line = format!("{}  {:?}", business.tenant_id, business.name);
+    if let Some(point) = business.location {
+        line.push_str(&format!("  at {:.4},{:.4}", point.latitude, point.longitude));
+    }
+    if let Some(currency) = &business.currency {
+        line.push_str(&format!("  currency {currency}"));
+    }
+    for query in &business.gdelt_queries {
+        line.push_str(&format!("  gdelt {query:?}"));
+    }
+    for project in &business.dq_projects {
+        line.push_str(&format!("  dq-project {}@{}", project.project_id, project.period_start));
+    }
+    if !business.dq_brand_ids.is_empty() {
+        let ids: Vec<String> = business.dq_brand_ids.iter().map(i64::to_string).collect();
+        line.push_str(&format!("  dq-brands {}", ids.join(",")));
+    }
+    line
+}
+
+/// What is wrong with a business given on the command line, naming the option.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--{option}: {message}")]
+pub struct InvalidBusiness {
+    pub option: &'static str,
+    pub message: String,
+}
+
+/// Checks `business` as the tables will, so the user gets a message naming the option rather
+/// than a constraint name.
+pub fn validate(business: &WatchedBusiness) -> Result<(), InvalidBusiness> {
+    let bad = |option, message: String| Err(InvalidBusiness { option, message });
+    let id = &business.tenant_id;
+    let id_ok = id.len() <= 63
+        && id.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    if !id_ok {
+        return bad(
+            "tenant-id",
+            format!("`{id}` must be 1–63 characters of a–z, 0–9, '.', '_' or '-', starting with a letter or digit"),
+        );
+    }
+    if business.name.trim().is_empty() {
+        return bad("name", "must not be empty".into());
+    }
+    if let Some(point) = business.location {
+        if !(-90.0..=90.0).contains(&point.latitude) {
+            return bad("latitude", format!("{} is not within -90..=90", point.latitude));
+        }
+        if !(-180.0..=180.0).contains(&point.longitude) {
+            return bad("longitude", format!("{} is not within -180..=180", point.longitude));
+        }
+    }
+    if let Some(code) = &business.currency {
+        if code.len() != 3 || !code.chars().all(|c| c.is_ascii_uppercase()) {
+            return bad("currency", format!("`{code}` is not a three-letter ISO 4217 code such as EUR"));
+        }
+    }
+    if let Some(query) = business.gdelt_queries.iter().find(|query| query.trim().is_empty()) {
+        return bad("gdelt-query", format!("`{query}` is empty"));
+    }
+    if let Some(project) = business.dq_projects.iter().find(|p| p.project_id <= 0) {
+        return bad("dq-project", format!("project id {} must be positive", project.project_id));
+    }
+    Ok(())
+}
+
+/// Reads a `--dq-project` value: `PROJECT_ID@PERIOD_START`, e.g. `2302@2023-04-01`.
+pub fn parse_dq_project(text: &str) -> Result<DqProjectConfig, String> {
+    let (id, period) =
+        text.split_once('@').ok_or_else(|| format!("`{text}` is not PROJECT_ID@PERIOD_START, e.g. 2302@2023-04-01"))?;
+    let project_id = id.trim().parse::<i64>().map_err(|_| format!("`{id}` is not a project id"))?;
+    let period_start = period
+        .trim()
+        .parse::<NaiveDate>()
+        .map_err(|_| format!("`{period}` is not a date (YYYY-MM-DD), the first day of the project's period"))?;
+    Ok(DqProjectConfig { project_id, period_start })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acme() -> WatchedBusiness {
+        WatchedBusiness {
+            tenant_id: "acme".into(),
+            name: "Acme".into(),
+            location: Some(GeoPoint { latitude: 48.1, longitude: 11.6 }),
+            currency: Some("EUR".into()),
+            gdelt_queries: vec!["acme corp".into()],
+            dq_projects: vec![],
+            dq_brand_ids: vec![],
+        }
+    }
+
+    #[test]
+    fn a_bad_business_names_the_option() {
+        assert_eq!(validate(&acme()), Ok(()));
+        let error = |edit: fn(&mut WatchedBusiness)| {
+            let mut business = acme();
+            edit(&mut business);
+            validate(&business).expect_err("refused").to_string()
+        };
+        assert!(error(|b| b.tenant_id = "Acme Corp".into()).starts_with("--tenant-id: `Acme Corp`"));
+        assert!(error(|b| b.tenant_id = "-acme".into()).starts_with("--tenant-id:"));
+        assert_eq!(error(|b| b.name = " ".into()), "--name: must not be empty");
+        assert_eq!(
+            error(|b| b.location = Some(GeoPoint { latitude: 91.0, longitude: 0.0 })),
+            "--latitude: 91 is not within -90..=90"
+        );
+        assert_eq!(
+            error(|b| b.currency = Some("eur".into())),
+            "--currency: `eur` is not a three-letter ISO 4217 code such as EUR"
+        );
+        assert_eq!(error(|b| b.gdelt_queries.push("  ".into())), "--gdelt-query: `  ` is empty");
+    }
+
+    #[test]
+    fn dq_projects_are_read_as_id_at_period() {
+        let project = parse_dq_project("2302@2023-04-01").expect("parses");
+        assert_eq!((project.project_id, project.period_start.to_string().as_str()), (2302, "2023-04-01"));
+        assert!(parse_dq_project("2302").expect_err("no period").contains("PROJECT_ID@PERIOD_START"));
+        assert!(parse_dq_project("x@2023-04-01").expect_err("bad id").contains("`x` is not a project id"));
+        assert!(parse_dq_project("2302@April").expect_err("bad date").contains("`April` is not a date"));
+    }
+}
