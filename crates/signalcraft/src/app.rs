@@ -11,7 +11,7 @@ use signalcraft_ingest::{
     WatchListReader,
 };
 use signalcraft_kafka::{run_consumer, ConsumerSettings, EmbeddedBroker, KafkaSettings, RecordProducer};
-use signalcraft_model::Record;
+use signalcraft_model::{Record, Topic};
 use signalcraft_process::{
     alerting::{RaiseAlerts, RuleSet},
     anomaly::DetectAnomalies,
@@ -20,7 +20,7 @@ use signalcraft_process::{
     sentiment::ScoreArticles,
     Processor, ProcessorStage,
 };
-use signalcraft_sink::{PgOffsetStore, PostgresSink, PrivatePostgres};
+use signalcraft_sink::{PgOffsetStore, PostgresSink, PrivatePostgres, WebhookDeliverer};
 use sqlx::{postgres::PgPoolOptions, PgPool};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -247,10 +247,32 @@ pub async fn run(
         .accept_schema_ids(&kafka.registry_ids)
         .with_cluster_id(cluster_id.clone());
         let offsets = Arc::new(PgOffsetStore::new(pool.clone()).with_cluster_id(cluster_id.clone()));
-        let (kafka, producer, shutdown) = (kafka.clone(), producer.clone(), shutdown.clone());
-        consumers.spawn(async move {
-            run_consumer(&kafka, &settings, Some(offsets), &producer, sink, shutdown).await.map_err(|e| e.to_string())
-        });
+        {
+            let (kafka, producer, shutdown) = (kafka.clone(), producer.clone(), shutdown.clone());
+            consumers.spawn(async move {
+                run_consumer(&kafka, &settings, Some(offsets), &producer, sink, shutdown)
+                    .await
+                    .map_err(|e| e.to_string())
+            });
+        }
+
+        // Notifications also leave by webhook when endpoints are configured. Offsets are
+        // committed to Kafka; webhook_deliveries keeps each outcome so a re-read batch is not
+        // sent again.
+        if !config.webhooks.endpoints.is_empty() {
+            let group = config.webhooks.group_id.clone();
+            let mut settings = ConsumerSettings::new("webhooks", group, vec![WebhookDeliverer::topic().to_string()]);
+            settings.session_timeout = session_timeout;
+            let mut deliverer = WebhookDeliverer::new(pool.clone(), &config.webhooks, shutdown.clone())
+                .context("setting up webhook deliveries")?;
+            if let Some(&id) = kafka.registry_ids.get(&Topic::AlertsNotifications) {
+                deliverer = deliverer.accept_schema_id(id);
+            }
+            let (kafka, producer, shutdown) = (kafka.clone(), producer.clone(), shutdown.clone());
+            consumers.spawn(async move {
+                run_consumer(&kafka, &settings, None, &producer, deliverer, shutdown).await.map_err(|e| e.to_string())
+            });
+        }
     }
     readiness.set_ready();
     tracing::info!(roles = ?options.roles, "signalcraft is running");

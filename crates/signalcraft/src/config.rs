@@ -14,7 +14,7 @@ use figment::{
 };
 use serde::{Deserialize, Serialize};
 use signalcraft_ingest::{DigiCadenceConfig, FxConfig, GdeltConfig, OpenMeteoConfig};
-use signalcraft_sink::SinkConfig;
+use signalcraft_sink::{SinkConfig, WebhookConfig};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -32,6 +32,8 @@ pub struct Config {
     pub process: ProcessConfig,
     #[serde(default)]
     pub sink: SinkConfig,
+    #[serde(default)]
+    pub webhooks: WebhookConfig,
 }
 
 /// `[kafka]`
@@ -346,6 +348,7 @@ impl Config {
         if self.sink.batch_max_rows == 0 {
             return Err(ConfigError::Invalid("sink.batch_max_rows: must be at least 1".into()));
         }
+        self.webhooks.validate("webhooks").map_err(|e| ConfigError::Invalid(e.to_string()))?;
         Ok(())
     }
 }

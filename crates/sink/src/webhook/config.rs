@@ -1,0 +1,196 @@
+//! `[webhooks]` in the configuration: the endpoints alert notifications are POSTed to, and
+//! how hard each delivery tries. Secrets are never in the file: each endpoint names the
+//! environment variable that holds its HMAC key.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use signalcraft_model::Severity;
+
+/// `[webhooks]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Consumer group of the deliverer (reads alerts.notifications).
+    #[serde(default = "default_group_id")]
+    pub group_id: String,
+    /// Where notifications go. Empty (the default): no deliveries.
+    #[serde(default)]
+    pub endpoints: Vec<WebhookEndpointConfig>,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig { group_id: default_group_id(), endpoints: Vec::new() }
+    }
+}
+
+/// `[[webhooks.endpoints]]`: one receiver.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookEndpointConfig {
+    /// Names the endpoint in `webhook_deliveries`, logs and metrics. Unique.
+    pub name: String,
+    /// http(s) URL the notification is POSTed to (redirects are not followed).
+    pub url: String,
+    /// Environment variable holding the HMAC-SHA256 key the body is signed with.
+    pub secret_env: String,
+    /// Least severity delivered. Default INFO (everything).
+    #[serde(default = "default_min_severity")]
+    pub min_severity: Severity,
+    /// Longest milliseconds one attempt may take. Default 10000.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Attempts per notification, the first included. Default 5.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// Wait before the first retry, doubling per retry, in milliseconds. Default 500.
+    #[serde(default = "default_initial_backoff_ms")]
+    pub initial_backoff_ms: u64,
+    /// Longest wait between two attempts (a receiver's `Retry-After` included), in seconds.
+    /// Default 30.
+    #[serde(default = "default_max_backoff_secs")]
+    pub max_backoff_secs: u64,
+}
+
+fn default_group_id() -> String {
+    "signalcraft-webhooks".into()
+}
+fn default_min_severity() -> Severity {
+    Severity::Info
+}
+fn default_timeout_ms() -> u64 {
+    10_000
+}
+fn default_max_attempts() -> u32 {
+    5
+}
+fn default_initial_backoff_ms() -> u64 {
+    500
+}
+fn default_max_backoff_secs() -> u64 {
+    30
+}
+
+impl WebhookEndpointConfig {
+    /// An endpoint at `url` signing with the key in `secret_env`, every other setting at its default.
+    pub fn new(name: impl Into<String>, url: impl Into<String>, secret_env: impl Into<String>) -> Self {
+        WebhookEndpointConfig {
+            name: name.into(),
+            url: url.into(),
+            secret_env: secret_env.into(),
+            min_severity: default_min_severity(),
+            timeout_ms: default_timeout_ms(),
+            max_attempts: default_max_attempts(),
+            initial_backoff_ms: default_initial_backoff_ms(),
+            max_backoff_secs: default_max_backoff_secs(),
+        }
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    pub fn initial_backoff(&self) -> Duration {
+        Duration::from_millis(self.initial_backoff_ms)
+    }
+
+    pub fn max_backoff(&self) -> Duration {
+        Duration::from_secs(self.max_backoff_secs)
+    }
+}
+
+/// A webhook setting that cannot work: the key and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct InvalidWebhookConfig {
+    pub key: String,
+    pub message: String,
+}
+
+impl WebhookConfig {
+    /// Checks every endpoint, including that its secret variable is set; `prefix` is where
+    /// this table sits (`webhooks`), so errors name the key as written.
+    pub fn validate(&self, prefix: &str) -> Result<(), InvalidWebhookConfig> {
+        self.validate_with(prefix, |name| std::env::var(name).ok())
+    }
+
+    /// [`WebhookConfig::validate`] with the environment given (tests).
+    pub fn validate_with(
+        &self,
+        prefix: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), InvalidWebhookConfig> {
+        let mut names = std::collections::BTreeSet::new();
+        for (i, endpoint) in self.endpoints.iter().enumerate() {
+            let bad = |field: &str, message: String| {
+                Err(InvalidWebhookConfig { key: format!("{prefix}.endpoints[{i}].{field}"), message })
+            };
+            if endpoint.name.trim().is_empty() {
+                return bad("name", "must not be empty".into());
+            }
+            if !names.insert(endpoint.name.as_str()) {
+                return bad("name", format!("`{}` names two endpoints", endpoint.name));
+            }
+            match reqwest::Url::parse(&endpoint.url) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
+                Ok(_) => return bad("url", format!("`{}` is not an http(s) URL", endpoint.url)),
+                Err(error) => return bad("url", format!("`{}` is not a URL: {error}", endpoint.url)),
+            }
+            match env(&endpoint.secret_env) {
+                Some(secret) if !secret.is_empty() => {}
+                // The variable's name is safe to show; its value never is.
+                _ => {
+                    return bad(
+                        "secret_env",
+                        format!("environment variable `{}` (the endpoint's HMAC key) is not set", endpoint.secret_env),
+                    )
+                }
+            }
+            if !(1..=20).contains(&endpoint.max_attempts) {
+                return bad("max_attempts", format!("{} is not between 1 and 20", endpoint.max_attempts));
+            }
+            if endpoint.timeout_ms == 0 {
+                return bad("timeout_ms", "must be at least 1 millisecond".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bad_endpoint_setting_is_named() {
+        let env = |name: &str| (name == "HOOK_KEY").then(|| "k3y".to_string());
+        let config = |edit: fn(&mut WebhookEndpointConfig)| {
+            let mut endpoint = WebhookEndpointConfig::new("ops", "https://hooks.example/alerts", "HOOK_KEY");
+            edit(&mut endpoint);
+            WebhookConfig { endpoints: vec![endpoint], ..WebhookConfig::default() }
+        };
+        assert_eq!(config(|_| {}).validate_with("webhooks", env), Ok(()));
+        let error = |edit| config(edit).validate_with("webhooks", env).expect_err("refused").to_string();
+        assert_eq!(
+            error(|e| e.secret_env = "MISSING".into()),
+            "webhooks.endpoints[0].secret_env: environment variable `MISSING` (the endpoint's HMAC key) is not set"
+        );
+        assert_eq!(
+            error(|e| e.url = "ftp://hooks.example".into()),
+            "webhooks.endpoints[0].url: `ftp://hooks.example` is not an http(s) URL"
+        );
+        assert_eq!(error(|e| e.max_attempts = 0), "webhooks.endpoints[0].max_attempts: 0 is not between 1 and 20");
+        let twice = WebhookConfig {
+            endpoints: vec![
+                WebhookEndpointConfig::new("ops", "https://a.example", "HOOK_KEY"),
+                WebhookEndpointConfig::new("ops", "https://b.example", "HOOK_KEY"),
+            ],
+            ..WebhookConfig::default()
+        };
+        assert_eq!(
+            twice.validate_with("webhooks", env).expect_err("refused").to_string(),
+            "webhooks.endpoints[1].name: `ops` names two endpoints"
+        );
+    }
+}
