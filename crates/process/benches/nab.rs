@@ -3,6 +3,9 @@
 //! NAB-layout result CSVs to a temporary directory, scores them with the NAB v1.1 scorer in
 //! `../shared/bench/nab-scorer` (run as a subprocess, so the workspace never depends on it) and
 //! prints the standard, reward_low_FP_rate and reward_low_FN_rate scores plus rows/s per core.
+//! Each profile is scored twice: at the pipeline's own threshold (`DetectAnomaliesConfig`'s
+//! default, the one that sets `is_anomaly`), and at the threshold NAB's optimiser picks for the
+//! profile (how NAB's scoreboard is computed).
 //!
 //! `cargo bench -p signalcraft-process --bench nab`. Environment:
 //! - `SIGNALCRAFT_NAB_DIR`: NAB root with `data/` and `labels/` (default `../shared/bench/nab`
@@ -20,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{NaiveDateTime, Utc};
 use signalcraft_model::KpiPoint;
-use signalcraft_process::anomaly::{AnomalyDetector, DetectAnomalies, DetectAnomaliesConfig};
+use signalcraft_process::anomaly::{AnomalyDetector, DetectAnomalies, DetectAnomaliesConfig, DEFAULT_THRESHOLD};
 use signalcraft_process::Processor;
 
 const DETECTOR_DIR: &str = "signalcraft";
@@ -157,7 +160,8 @@ fn write_results(root: &Path, files: &[DataFile], scores: &[Vec<f64>]) -> BenchR
     Ok(())
 }
 
-fn run_scorer(nab: &Path, results: &Path) -> BenchResult<String> {
+/// Runs the scorer CLI; `threshold`: score every profile there instead of optimising it.
+fn run_scorer(nab: &Path, results: &Path, threshold: Option<f64>) -> BenchResult<String> {
     let manifest = nab.join("../nab-scorer/Cargo.toml");
     if !manifest.is_file() {
         return Err(format!("no NAB scorer at {}", manifest.display()));
@@ -177,6 +181,7 @@ fn run_scorer(nab: &Path, results: &Path) -> BenchResult<String> {
         .arg("--results")
         .arg(results)
         .args(["--detector", DETECTOR_DIR])
+        .args(threshold.map(|t| vec!["--threshold".to_string(), t.to_string()]).unwrap_or_default())
         .env("CARGO_TARGET_DIR", &target)
         .output()
         .map_err(|e| format!("running the scorer: {e}"))?;
@@ -203,19 +208,30 @@ fn run() -> BenchResult<()> {
         std::env::temp_dir().join(unique)
     });
     write_results(&results, &files, &scores)?;
-    let scored = run_scorer(&nab, &results);
+    let pipeline_threshold = DetectAnomaliesConfig::default().threshold;
+    let scored = run_scorer(&nab, &results, Some(pipeline_threshold))
+        .and_then(|fixed| Ok((fixed, run_scorer(&nab, &results, None)?)));
     // The CSVs are only an exchange format; keep the temp dir only if scoring failed.
     if scored.is_ok() && keep.is_none() {
         let _ = fs::remove_dir_all(&results);
     }
-    let scored = scored?;
+    let (at_pipeline_threshold, optimised) = scored?;
 
-    println!("detector: {} (threshold optimised by the NAB scorer per profile)", AnomalyDetector::NAME);
-    println!("{:<20} {:>10} {:>10} {:>5} {:>5} {:>5}", "profile", "score", "threshold", "TP", "FP", "FN");
-    for line in scored.lines() {
-        let cols: Vec<&str> = line.split_whitespace().collect();
-        if let [DETECTOR_DIR, profile, threshold, _raw, score, _published, tp, fp, fn_] = cols.as_slice() {
-            println!("{profile:<20} {score:>10} {threshold:>10} {tp:>5} {fp:>5} {fn_:>5}");
+    println!("detector: {}", AnomalyDetector::NAME);
+    for (title, scored) in [
+        (
+            format!("at the pipeline's threshold {pipeline_threshold} (DEFAULT_THRESHOLD {DEFAULT_THRESHOLD})"),
+            at_pipeline_threshold,
+        ),
+        ("at the threshold optimised by the NAB scorer per profile (NAB's scoreboard)".to_string(), optimised),
+    ] {
+        println!("{title}");
+        println!("{:<20} {:>10} {:>10} {:>5} {:>5} {:>5}", "profile", "score", "threshold", "TP", "FP", "FN");
+        for line in scored.lines() {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            if let [DETECTOR_DIR, profile, threshold, _raw, score, _published, tp, fp, fn_] = cols.as_slice() {
+                println!("{profile:<20} {score:>10} {threshold:>10} {tp:>5} {fp:>5} {fn_:>5}");
+            }
         }
     }
     // The detector runs on one thread, so rows/s is already per core.

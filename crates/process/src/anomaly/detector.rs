@@ -20,7 +20,9 @@
 //!   the MAD of past such differences; of the candidate periods (a day, a week) the one whose
 //!   residuals have been smallest — the best seasonal predictor so far — is used, so the period
 //!   is found online from the timestamps, and irregular sampling is fine;
-//! - **range**: a value beyond the extremes of the long window by a margin — a new high or low.
+//! - **range**: a value beyond the extremes of the long window by a margin — a new high or low,
+//!   scored higher the further it goes beyond them (relative to the window's range), so a far
+//!   excursion outranks a marginal new extreme.
 //!
 //! Every statistic lives in a fixed-size window or table, so the memory of one detector is
 //! constant (a few tens of kilobytes) whatever the length of the series.
@@ -59,10 +61,18 @@ pub struct DetectorParams {
     /// construction, and averaging it with ordinary points would hide exactly the level shifts
     /// it is there to catch.
     pub range_score: f64,
+    /// Excess beyond the margin, as a fraction of the long window's range, at which a new
+    /// extreme scores halfway between `range_score` and 1; 0 gives every new extreme exactly
+    /// `range_score`.
+    pub range_gain: f64,
     /// Moving-average length W' of the anomaly likelihood.
     pub likelihood_short: usize,
     /// History W of moving averages behind the likelihood's Gaussian.
     pub likelihood_long: usize,
+    /// Smallest standard deviation of the likelihood's Gaussian: how much the averaged raw
+    /// surprise must move, at least, to count as one standard deviation. Too small, and a series
+    /// whose surprise has been flat turns its first small wobble into near certainty.
+    pub likelihood_sigma_floor: f64,
     /// Points after a report during which later scores are damped by it.
     pub refractory: usize,
     /// Candidate seasonal periods in seconds (a day, a week): each point is also compared with
@@ -84,14 +94,16 @@ impl Default for DetectorParams {
             long_window: 1024,
             warmup: 64,
             z_dead: 3.0,
-            z_half: 4.0,
+            z_half: 3.5,
             bins: 8,
             context_cap: 64.0,
             weights: [0.0, 1.0, 0.0],
             range_margin: 0.05,
             range_score: 0.95,
+            range_gain: 0.1,
             likelihood_short: 10,
             likelihood_long: 1024,
+            likelihood_sigma_floor: super::likelihood::SIGMA_FLOOR,
             refractory: 100,
             season_periods: vec![86_400, 7 * 86_400],
             season_history: 4096,
@@ -128,8 +140,9 @@ pub struct AnomalyDetector {
     /// The last `refractory` reported scores.
     reported: Ring,
     seen: u64,
-    /// Whether the point being scored is a new high or low (set by `raw_surprise`).
-    new_extreme: bool,
+    /// Score of the point being scored as a new high or low, 0 if it is none (set by
+    /// `surprises`).
+    extreme_score: f64,
 }
 
 impl Default for AnomalyDetector {
@@ -141,7 +154,7 @@ impl Default for AnomalyDetector {
 impl AnomalyDetector {
     /// Name and version written on every output, so scores from different detectors (or
     /// different tunings) are never mixed up downstream.
-    pub const NAME: &'static str = "signalcraft-ensemble-likelihood/2";
+    pub const NAME: &'static str = "signalcraft-ensemble-likelihood/3";
 
     pub fn new(params: DetectorParams) -> Self {
         AnomalyDetector {
@@ -156,11 +169,14 @@ impl AnomalyDetector {
                 .collect(),
             weights: [params.weights[0], params.weights[1], params.weights[2], params.season_weight],
             likelihoods: (0..COMPONENTS)
-                .map(|_| AnomalyLikelihood::new(params.likelihood_short, params.likelihood_long))
+                .map(|_| {
+                    AnomalyLikelihood::new(params.likelihood_short, params.likelihood_long)
+                        .with_sigma_floor(params.likelihood_sigma_floor)
+                })
                 .collect(),
             reported: Ring::new(params.refractory),
             seen: 0,
-            new_extreme: false,
+            extreme_score: 0.0,
             params,
         }
     }
@@ -203,9 +219,7 @@ impl AnomalyDetector {
             }
         }
         let mut score = if self.seen <= self.params.warmup as u64 { 0.0 } else { log_scale(ln_tail) };
-        if self.new_extreme {
-            score = score.max(self.params.range_score);
-        }
+        score = score.max(self.extreme_score);
         // Report an ongoing anomaly at its onset: for `refractory` points after a high score,
         // scores are damped by how high the recent reports were, so one event is one detection
         // rather than a run of them (a stronger event still gets through).
@@ -216,14 +230,14 @@ impl AnomalyDetector {
     }
 
     /// Surprise in [0, 1] of each component (local, long, context, seasonal) at `value` given
-    /// the windows before it; a component with weight 0 is not computed. Sets `new_extreme`.
+    /// the windows before it; a component with weight 0 is not computed. Sets `extreme_score`.
     fn surprises(&mut self, ts: i64, value: f64) -> [f64; COMPONENTS] {
         let mut surprises = [0.0; COMPONENTS];
         let (Some(long_median), Some(lo), Some(hi)) = (self.long.median(), self.long.min(), self.long.max()) else {
             if self.weights[CONTEXT] > 0.0 {
                 self.context.observe(0);
             }
-            self.new_extreme = false;
+            self.extreme_score = 0.0;
             return surprises;
         };
         let range = hi - lo;
@@ -252,9 +266,26 @@ impl AnomalyDetector {
         if self.weights[SEASON] > 0.0 {
             surprises[SEASON] = self.season_z(ts, value, floor).map_or(0.0, squash);
         }
-        let margin = self.params.range_margin * range;
-        self.new_extreme = self.long.len() >= self.params.warmup && (value > hi + margin || value < lo - margin);
+        self.extreme_score = self.extreme_score(value, lo, hi, floor);
         surprises
+    }
+
+    /// Score of `value` as a new high or low of the long window `[lo, hi]`: 0 within the
+    /// margin, else `range_score` plus a share of the way to 1 that grows with the excess beyond
+    /// the margin (relative to the range, so the rule is scale-free).
+    fn extreme_score(&self, value: f64, lo: f64, hi: f64, floor: f64) -> f64 {
+        let range = hi - lo;
+        let margin = self.params.range_margin * range;
+        if self.long.len() < self.params.warmup || (value <= hi + margin && value >= lo - margin) {
+            return 0.0;
+        }
+        let base = self.params.range_score;
+        let gain = self.params.range_gain;
+        if gain <= 0.0 {
+            return base;
+        }
+        let excess = ((value - hi).max(lo - value) - margin).max(0.0) / range.max(floor);
+        base + (1.0 - base) * excess / (excess + gain)
     }
 
     /// Robust z-score of `value` against its seasonal reference, using the period whose recent

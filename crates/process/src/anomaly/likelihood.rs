@@ -13,7 +13,7 @@ use super::window::Ring;
 
 /// Standard deviations below this are treated as this: a series whose raw scores were constant
 /// would otherwise turn the tiniest change into certainty.
-const SIGMA_FLOOR: f64 = 0.01;
+pub const SIGMA_FLOOR: f64 = 0.01;
 
 /// Past averages needed before a tail probability means anything; until then it reports 1
 /// (no evidence of an anomaly).
@@ -29,6 +29,8 @@ pub struct AnomalyLikelihood {
     sum_sq: f64,
     /// Running sums drift by rounding; they are recomputed exactly once per window length.
     updates_since_resum: usize,
+    /// Smallest standard deviation the Gaussian is given.
+    sigma_floor: f64,
 }
 
 impl AnomalyLikelihood {
@@ -41,7 +43,15 @@ impl AnomalyLikelihood {
             sum: 0.0,
             sum_sq: 0.0,
             updates_since_resum: 0,
+            sigma_floor: SIGMA_FLOOR,
         }
+    }
+
+    /// The same with another floor under the Gaussian's standard deviation (default
+    /// [`SIGMA_FLOOR`]): the smallest spread of averaged raw scores that counts as noise.
+    pub fn with_sigma_floor(mut self, sigma_floor: f64) -> Self {
+        self.sigma_floor = sigma_floor.max(f64::MIN_POSITIVE);
+        self
     }
 
     /// Values held in its two windows.
@@ -70,7 +80,7 @@ impl AnomalyLikelihood {
         } else {
             let mean = self.sum / n as f64;
             let variance = ((self.sum_sq - n as f64 * mean * mean) / (n - 1) as f64).max(0.0);
-            let sigma = variance.sqrt().max(SIGMA_FLOOR);
+            let sigma = variance.sqrt().max(self.sigma_floor);
             ln_gaussian_tail((average - mean) / sigma)
         };
 

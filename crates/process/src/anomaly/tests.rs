@@ -149,3 +149,42 @@ fn a_value_ordinary_for_the_series_but_not_for_the_time_of_day_is_found() {
     let before = scores[per_day * 2..anomaly].iter().copied().fold(0.0, f64::max);
     assert!(scores[anomaly] > 0.5 && scores[anomaly] > before, "anomaly {} vs {before} before", scores[anomaly]);
 }
+
+#[test]
+fn a_far_excursion_outranks_a_marginal_new_high() {
+    // Same history, then either a value just beyond the margin of the window's range or one far
+    // beyond it: both are new highs, and the far one must score higher so that a threshold can
+    // tell them apart.
+    let values = noisy(1500, 17);
+    let (lo, hi) = values.iter().fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    let score_after_history = |last: f64| {
+        let mut detector = AnomalyDetector::default();
+        for (i, v) in values.iter().enumerate() {
+            detector.score(start() + Duration::minutes(i as i64), *v);
+        }
+        detector.score(start() + Duration::minutes(values.len() as i64), last)
+    };
+    let marginal = score_after_history(hi + 0.1 * (hi - lo));
+    let far = score_after_history(hi + 5.0 * (hi - lo));
+    // Both scores carry the same damping from the same history, so their order is the range
+    // rule's alone.
+    assert!(marginal > 0.9, "marginal new high scored {marginal}");
+    assert!(far > marginal && far < 1.0, "far {far} vs marginal {marginal}");
+}
+
+#[test]
+fn the_likelihood_sigma_floor_tempers_a_first_wobble_after_a_flat_history() {
+    // A raw surprise that has been exactly flat has no spread; the floor decides how unlikely
+    // the first small rise looks. A higher floor must make it less extreme, never more.
+    let run = |floor: f64| {
+        let mut likelihood = likelihood::AnomalyLikelihood::new(10, 500).with_sigma_floor(floor);
+        for _ in 0..400 {
+            likelihood.update(0.0);
+        }
+        likelihood.update(0.2)
+    };
+    let (tight, loose) = (run(0.01), run(0.03));
+    assert!(tight < loose && loose < 0.0, "ln tail {tight} (floor 0.01) vs {loose} (floor 0.03)");
+    // 0.2 / 10 = 0.02 average: 2 sigma under the tight floor, 2/3 sigma under the loose one.
+    assert!((tight - likelihood::ln_gaussian_tail(2.0)).abs() < 1e-6);
+}
