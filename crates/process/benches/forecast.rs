@@ -1,7 +1,10 @@
 //! Forecast benchmark: the rolling-origin protocol of `../shared/bench/forecast/SOURCE.txt`
 //! applied to its five series with the same [`Forecaster`] the `ForecastSeries` processor runs.
 //! Prints MASE (scaled by the in-sample seasonal-naive MAE at the primary period) and sMAPE (%)
-//! averaged over origins, for ours and for seasonal-naive at each candidate period.
+//! averaged over origins, for ours and for each baseline of the protocol's README: seasonal-naive
+//! at each candidate period, augurs MSTL + AutoETS on the values and on their logarithm. Each
+//! baseline line says whether ours beats it on MASE and on sMAPE; each series ends with the
+//! verdict against the best baseline per metric, and the run with the total time.
 //!
 //! The series are read at run time, never built in: from
 //! `$CARGO_MANIFEST_DIR/../../../shared/bench/forecast` (override with
@@ -12,6 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+use augurs::ets::AutoETS;
+use augurs::mstl::MSTLModel;
+use augurs::{Fit, Predict};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use signalcraft_process::forecast::{Forecaster, ForecasterConfig, Horizon};
 
@@ -109,10 +115,9 @@ fn run() -> Result<(), String> {
 
     let forecaster_for =
         |h: usize| Forecaster::new(ForecasterConfig { horizon: Horizon::Steps(h), ..Default::default() });
-    println!(
-        "{:<15} {:>22} {:>22} {:>22}  {:>7}  model (last origin)",
-        "series", "ours MASE / sMAPE", "snaive(m)", "snaive(longest)", "fit s"
-    );
+    let started_all = Instant::now();
+    let mut wins = 0;
+    println!("{:<15} {:<24} {:>7} {:>8}  ours vs it (MASE, sMAPE)", "series", "method", "MASE", "sMAPE %");
     for spec in &specs {
         let series = load(&spec.path)?;
         let n = series.y.len();
@@ -129,10 +134,13 @@ fn run() -> Result<(), String> {
             .checked_sub((spec.origins - 1) * spec.horizon)
             .ok_or_else(|| format!("{}: not enough rows for {} origins", spec.name, spec.origins))?;
         let forecaster = forecaster_for(spec.horizon);
-        let mut baseline_periods = vec![spec.m];
-        baseline_periods.extend_from_slice(spec.extra_periods);
-        let mut ours = (0.0, 0.0);
-        let mut baselines = vec![(0.0, 0.0); baseline_periods.len()];
+        let mut periods = vec![spec.m];
+        periods.extend_from_slice(spec.extra_periods);
+        let mut baselines: Vec<Baseline> = periods.iter().map(|&p| Baseline::SeasonalNaive(p)).collect();
+        baselines.push(Baseline::Mstl { log: false });
+        baselines.push(Baseline::Mstl { log: true });
+        let mut ours = Score::default();
+        let mut scores = vec![Score::default(); baselines.len()];
         let mut model = String::new();
         let mut fit_secs = 0.0;
         for o in 0..spec.origins {
@@ -149,33 +157,104 @@ fn run() -> Result<(), String> {
             if mean.len() != spec.horizon {
                 return Err(format!("{}: {} forecast points, expected {}", spec.name, mean.len(), spec.horizon));
             }
-            ours.0 += mae(&mean, actual) / scale;
-            ours.1 += smape(&mean, actual);
+            ours.add(&mean, actual, scale);
             model = forecast.model;
-            for (acc, &p) in baselines.iter_mut().zip(&baseline_periods) {
-                let naive: Vec<f64> = (0..spec.horizon).map(|k| train[train.len() - p + k % p]).collect();
-                acc.0 += mae(&naive, actual) / scale;
-                acc.1 += smape(&naive, actual);
+            for (score, baseline) in scores.iter_mut().zip(&baselines) {
+                let forecast =
+                    baseline.forecast(train, &periods, spec.horizon).map_err(|e| format!("{}: {e}", spec.name))?;
+                score.add(&forecast, actual, scale);
             }
         }
         let k = spec.origins as f64;
-        let cell = |(mase, smape): (f64, f64)| format!("{:.3} / {:.2}", mase / k, smape / k);
-        let longest = if baselines.len() > 1 {
-            format!("{} ({})", cell(baselines[baselines.len() - 1]), baseline_periods[baselines.len() - 1])
-        } else {
-            "—".into()
-        };
+        let (ours_mase, ours_smape) = (ours.mase / k, ours.smape / k);
+        let verdict = |ours: f64, theirs: f64| if ours < theirs { "win" } else { "lose" };
         println!(
-            "{:<15} {:>22} {:>22} {:>22}  {:>7.2}  {}",
+            "{:<15} {:<24} {:>7.3} {:>8.2}  fit {:.2} s per origin, model at the last origin: {}",
             spec.name,
-            cell(ours),
-            cell(baselines[0]),
-            longest,
+            "ours",
+            ours_mase,
+            ours_smape,
             fit_secs / k,
             model
         );
+        for (baseline, score) in baselines.iter().zip(&scores) {
+            let (mase, smape) = (score.mase / k, score.smape / k);
+            println!(
+                "{:<15} {:<24} {:>7.3} {:>8.2}  {}, {}",
+                "",
+                baseline.name(),
+                mase,
+                smape,
+                verdict(ours_mase, mase),
+                verdict(ours_smape, smape)
+            );
+        }
+        let best_mase = scores.iter().map(|s| s.mase / k).fold(f64::INFINITY, f64::min);
+        let best_smape = scores.iter().map(|s| s.smape / k).fold(f64::INFINITY, f64::min);
+        let won = ours_mase < best_mase && ours_smape < best_smape;
+        wins += usize::from(won);
+        println!(
+            "{:<15} {:<24} {:>7.3} {:>8.2}  {}, {} => {}",
+            "",
+            "best baseline",
+            best_mase,
+            best_smape,
+            verdict(ours_mase, best_mase),
+            verdict(ours_smape, best_smape),
+            if won { "WIN" } else { "LOSE" }
+        );
     }
+    println!(
+        "ours beats the best baseline on both metrics on {wins} of {} series; total {:.1} s",
+        specs.len(),
+        started_all.elapsed().as_secs_f64()
+    );
     Ok(())
+}
+
+/// Sums of per-origin MASE and sMAPE.
+#[derive(Debug, Clone, Copy, Default)]
+struct Score {
+    mase: f64,
+    smape: f64,
+}
+
+impl Score {
+    fn add(&mut self, forecast: &[f64], actual: &[f64], scale: f64) {
+        self.mase += mae(forecast, actual) / scale;
+        self.smape += smape(forecast, actual);
+    }
+}
+
+/// The reference forecasts of the protocol's README.
+enum Baseline {
+    /// The last cycle of this period, repeated.
+    SeasonalNaive(usize),
+    /// augurs' MSTL at the protocol's periods with an AutoETS trend, on `y` or `ln y`.
+    Mstl { log: bool },
+}
+
+impl Baseline {
+    fn name(&self) -> String {
+        match self {
+            Baseline::SeasonalNaive(period) => format!("seasonal-naive({period})"),
+            Baseline::Mstl { log: false } => "mstl+autoets".into(),
+            Baseline::Mstl { log: true } => "mstl+autoets on log".into(),
+        }
+    }
+
+    fn forecast(&self, train: &[f64], periods: &[usize], horizon: usize) -> Result<Vec<f64>, String> {
+        match *self {
+            Baseline::SeasonalNaive(p) => Ok((0..horizon).map(|k| train[train.len() - p + k % p]).collect()),
+            Baseline::Mstl { log } => {
+                let y: Vec<f64> = if log { train.iter().map(|v| v.ln()).collect() } else { train.to_vec() };
+                let model = MSTLModel::new(periods.to_vec(), AutoETS::non_seasonal().into_trend_model());
+                let fitted = model.fit(&y).map_err(|e| format!("{}: {e}", self.name()))?;
+                let point = fitted.predict(horizon, None).map_err(|e| format!("{}: {e}", self.name()))?.point;
+                Ok(if log { point.into_iter().map(f64::exp).collect() } else { point })
+            }
+        }
+    }
 }
 
 fn load(path: &Path) -> Result<Series, String> {

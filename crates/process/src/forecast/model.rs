@@ -4,33 +4,30 @@
 //! 1. the step is the median spacing of the timestamps (robust to the odd gap or duplicate);
 //!    month-spaced series step by calendar months;
 //! 2. seasonal periods are detected ([`super::seasons`]);
-//! 3. base models — MSTL + AutoETS trend, plain and with robust (outlier-downweighting) STL, each
-//!    on the values and on their logarithm (only for strictly positive series, where seasonal
-//!    swings often grow with the level), seasonal-naive and the airline model (seasonal ARIMA,
-//!    on the values and their logarithm) at the longest period — forecast held-out tails of the
+//! 3. base models ([`super::bases`]) — the MSTL-adjusted series forecast by AutoETS or by the
+//!    Theta method, with plain and robust (outlier-downweighting) STL, each on the values, on
+//!    their logarithm and on a Box-Cox power chosen by Guerrero's method (the last two only for
+//!    strictly positive series, where seasonal swings often grow with the level; the power only
+//!    when it differs from both), seasonal-naive and the airline model (seasonal ARIMA, on the
+//!    values and their logarithm) at the longest period — forecast held-out tails of the
 //!    training data from the data before each;
 //! 4. the two bases with the lowest held-out error are refit on all the data and averaged.
 //!
 //! Why validation instead of one model: MSTL + ETS is strong when the seasonal shape is stable
-//! and the trend smooth, the log variant when the swings are multiplicative, robust STL when
-//! one-off spikes would otherwise leak into the seasonal shape, and a repeat of the last cycle
-//! (plain or smoothed, as in the airline model) when the long cycle dominates. Which case holds
+//! and the trend smooth, Theta when the trend is steady but noisy, a transform when the swings
+//! are multiplicative, robust STL when one-off spikes would otherwise leak into the seasonal
+//! shape, and a repeat of the last cycle (plain or smoothed, as in the airline model) when the
+//! long cycle dominates. Which case holds
 //! is a property of the series, measurable on its own past. Why average two: the held-out tails
 //! are short, so the winner is partly luck; the mean of the two best rarely loses much to the
 //! better one and often beats both, where averaging in every base would dilute the good ones.
 
-use augurs::ets::AutoETS;
-use augurs::mstl::stlrs::{MstlParams, StlParams};
-use augurs::mstl::MSTLModel;
-use augurs::{Fit, Predict};
 use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, Utc};
 use signalcraft_model::ForecastPoint;
 
+use super::bases::{forecast_bases, Base, Paths, Scale, Trend};
 use super::seasons::detect_periods;
-
-/// Standard normal quantiles for the two interval levels.
-const Z80: f64 = 1.281_551_565_545;
-const Z95: f64 = 1.959_963_984_540;
+use super::transform::Transform;
 
 /// Held-out tails scored per base, at least: one tail is too noisy to choose between close
 /// models, each more costs one fit of every base.
@@ -39,6 +36,9 @@ const VALIDATION_FOLDS: usize = 5;
 /// Held-out tails at most. Between the two, when one tail is shorter than the longest cycle,
 /// enough tails to cover every phase of it (each day of the week for a weekly cycle).
 const MAX_VALIDATION_FOLDS: usize = 2 * VALIDATION_FOLDS;
+
+/// A Box-Cox λ within this distance of 0 (the log) or 1 (no transform) adds no base of its own.
+const DISTINCT_LAMBDA: f64 = 0.1;
 
 /// How many of the best-validated bases are averaged.
 const BLEND_SIZE: usize = 2;
@@ -107,39 +107,6 @@ pub struct SeriesForecast {
     pub points: Vec<ForecastPoint>,
 }
 
-/// Mean and interval paths, before timestamps are attached.
-#[derive(Debug, Clone, Default)]
-struct Paths {
-    mean: Vec<f64>,
-    lower_80: Vec<f64>,
-    upper_80: Vec<f64>,
-    lower_95: Vec<f64>,
-    upper_95: Vec<f64>,
-}
-
-/// The base models.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Base {
-    /// MSTL with the detected periods (plain AutoETS when there are none), AutoETS trend;
-    /// optionally on `ln y` and with robust STL.
-    Mstl { log: bool, robust: bool },
-    /// The last cycle of the longest period, repeated.
-    SeasonalNaive,
-    /// The airline model at the longest period, optionally on `ln y`.
-    Airline { log: bool },
-}
-
-impl Base {
-    fn name(self) -> String {
-        let log = |log: bool| if log { "log-" } else { "" };
-        match self {
-            Base::Mstl { log: l, robust } => format!("{}mstl{}", log(l), if robust { "-robust" } else { "" }),
-            Base::SeasonalNaive => "seasonal-naive".into(),
-            Base::Airline { log: l } => format!("{}airline", log(l)),
-        }
-    }
-}
-
 /// A weighted average of base models, weights summing to one.
 #[derive(Debug, Clone, PartialEq)]
 struct Candidate(Vec<(Base, f64)>);
@@ -161,7 +128,7 @@ impl Candidate {
             // Without a season MSTL is plain AutoETS.
             return bases.replace("mstl", "autoets");
         }
-        let uses_mstl = self.0.iter().any(|(b, _)| matches!(b, Base::Mstl { .. }));
+        let uses_mstl = self.0.iter().any(|(b, _)| matches!(b, Base::Decomposed { .. }));
         format!("{bases}[{list}]{}", if uses_mstl { "+autoets" } else { "" })
     }
 }
@@ -284,25 +251,7 @@ impl Forecaster {
     /// forecasts `horizon` steps with intervals.
     fn fit_best(&self, y: &[f64], horizon: usize) -> Result<(Candidate, Vec<usize>, Paths), ForecastError> {
         let periods = detect_periods(y, self.config.max_periods);
-        let positive = y.iter().all(|&v| v > 0.0);
-        let mut bases = Vec::new();
-        for log in [false, true] {
-            if log && !positive {
-                continue;
-            }
-            bases.push(Base::Mstl { log, robust: false });
-            // Without a season there is no STL, robust or not.
-            if !periods.is_empty() {
-                bases.push(Base::Mstl { log, robust: true });
-            }
-        }
-        if !periods.is_empty() {
-            bases.push(Base::SeasonalNaive);
-            bases.push(Base::Airline { log: false });
-            if positive {
-                bases.push(Base::Airline { log: true });
-            }
-        }
+        let bases = candidate_bases(y, &periods);
         let chosen = match self.validate(y, &periods, &bases, horizon) {
             Some(validation) => validation.blend(&bases),
             // Too short to hold anything out: the plain model.
@@ -312,15 +261,16 @@ impl Forecaster {
         // others reweighted; if none can, the bases are tried alone in turn.
         let mut fitted = Vec::new();
         let mut last_error = None;
-        for &(base, w) in &chosen.0 {
-            match fit_predict(base, y, &periods, horizon, true) {
+        let members: Vec<Base> = chosen.0.iter().map(|(b, _)| *b).collect();
+        for (&(base, w), result) in chosen.0.iter().zip(forecast_bases(&members, y, &periods, horizon, true)) {
+            match result {
                 Ok(paths) => fitted.push((base, w, paths)),
                 Err(error) => last_error = Some(error),
             }
         }
         if fitted.is_empty() {
-            for &base in &bases {
-                match fit_predict(base, y, &periods, horizon, true) {
+            for (&base, result) in bases.iter().zip(forecast_bases(&bases, y, &periods, horizon, true)) {
+                match result {
                     Ok(paths) => return Ok((Candidate::single(base), periods, paths)),
                     Err(error) => last_error = Some(error),
                 }
@@ -350,9 +300,9 @@ impl Forecaster {
             if train_len < min_train {
                 break;
             }
-            let forecasts = bases
-                .iter()
-                .map(|&base| fit_predict(base, &y[..train_len], periods, holdout, false).ok().map(|p| p.mean))
+            let forecasts = forecast_bases(bases, &y[..train_len], periods, holdout, false)
+                .into_iter()
+                .map(|result| result.ok().map(|p| p.mean))
                 .collect();
             folds.push(Fold { test: &y[train_len..train_len + holdout], forecasts });
         }
@@ -361,6 +311,41 @@ impl Forecaster {
         }
         Some(Validation { folds, scale })
     }
+}
+
+/// The bases validated for a series with these periods. Transforms that do not apply to the
+/// data (a log of a negative value) fail their fits and drop out of the validation.
+fn candidate_bases(y: &[f64], periods: &[usize]) -> Vec<Base> {
+    let mut scales = vec![Scale::Identity];
+    if y.iter().all(|&v| v > 0.0) {
+        scales.push(Scale::Log);
+        // A Box-Cox power next to the log and the identity only when it differs from both;
+        // an identical twin would count twice in the blend.
+        if let Some(Transform::BoxCox(lambda)) = Transform::guerrero(y, periods.first().copied().unwrap_or(1)) {
+            if (DISTINCT_LAMBDA..=1.0 - DISTINCT_LAMBDA).contains(&lambda) {
+                scales.push(Scale::BoxCox);
+            }
+        }
+    }
+    let mut bases = Vec::new();
+    for &scale in &scales {
+        for robust in [false, true] {
+            // Without a season there is no STL, robust or not.
+            if robust && periods.is_empty() {
+                continue;
+            }
+            for trend in [Trend::AutoEts, Trend::Theta] {
+                bases.push(Base::Decomposed { scale, robust, trend });
+            }
+        }
+    }
+    if !periods.is_empty() {
+        bases.push(Base::SeasonalNaive);
+        for &scale in scales.iter().filter(|&&s| s != Scale::BoxCox) {
+            bases.push(Base::Airline { scale });
+        }
+    }
+    bases
 }
 
 /// The weighted pointwise mean of several forecasts (bounds averaged like the means).
@@ -436,181 +421,6 @@ fn naive_mae(y: &[f64], period: usize) -> f64 {
     (period..y.len()).map(|i| (y[i] - y[i - period]).abs()).sum::<f64>() / diffs as f64
 }
 
-/// Fits one base model on `y` and forecasts `horizon` steps; intervals only when asked.
-fn fit_predict(
-    base: Base,
-    y: &[f64],
-    periods: &[usize],
-    horizon: usize,
-    intervals: bool,
-) -> Result<Paths, ForecastError> {
-    match base {
-        Base::Mstl { .. } => mstl(base, y, periods, horizon, intervals),
-        Base::SeasonalNaive => Ok(seasonal_naive(y, periods.last().copied().unwrap_or(1), horizon)),
-        Base::Airline { log } => airline(y, periods.last().copied().unwrap_or(1), horizon, log).ok_or_else(|| {
-            ForecastError::Model { model: base.name(), reason: "too short for the airline model".into() }
-        }),
-    }
-}
-
-/// MSTL decomposition with an AutoETS (non-seasonal) trend, optionally on `ln y` and with
-/// robust STL (iteratively reweighted, so outliers do not bend the seasonal shape or the trend).
-fn mstl(base: Base, y: &[f64], periods: &[usize], horizon: usize, intervals: bool) -> Result<Paths, ForecastError> {
-    let Base::Mstl { log, robust } = base else {
-        return Err(ForecastError::Model { model: base.name(), reason: "not an MSTL model".into() });
-    };
-    let name = Candidate::single(base).name(periods);
-    let failed = |reason: String| ForecastError::Model { model: name.clone(), reason };
-    let series: Vec<f64> = if log { y.iter().map(|v| v.ln()).collect() } else { y.to_vec() };
-    // MSTL needs at least two full cycles of every period.
-    let usable: Vec<usize> = periods.iter().copied().filter(|&p| p >= 2 && 2 * p < series.len()).collect();
-    let back = |v: Vec<f64>| if log { v.into_iter().map(f64::exp).collect() } else { v };
-
-    let predict = |level: Option<f64>| -> Result<augurs::Forecast, ForecastError> {
-        if usable.is_empty() {
-            let fitted = AutoETS::non_seasonal().fit(&series).map_err(|e| failed(e.to_string()))?;
-            fitted.predict(horizon, level).map_err(|e| failed(e.to_string()))
-        } else {
-            let mut stl = StlParams::new();
-            stl.robust(robust);
-            let mut params = MstlParams::new();
-            params.stl_params(stl);
-            let model = MSTLModel::new(usable.clone(), AutoETS::non_seasonal().into_trend_model()).mstl_params(params);
-            let fitted = model.fit(&series).map_err(|e| failed(e.to_string()))?;
-            fitted.predict(horizon, level).map_err(|e| failed(e.to_string()))
-        }
-    };
-    if !intervals {
-        let forecast = predict(None)?;
-        return Ok(Paths { mean: back(forecast.point), ..Paths::default() });
-    }
-    // Refitting per level costs one more fit but keeps the code on augurs' public API; the
-    // fit is deterministic, so both calls share the same mean.
-    let f95 = predict(Some(0.95))?;
-    let f80 = predict(Some(0.80))?;
-    let (Some(i95), Some(i80)) = (f95.intervals, f80.intervals) else {
-        return Err(failed("no prediction intervals".into()));
-    };
-    let paths = Paths {
-        mean: back(f95.point),
-        lower_80: back(i80.lower),
-        upper_80: back(i80.upper),
-        lower_95: back(i95.lower),
-        upper_95: back(i95.upper),
-    };
-    if paths.mean.iter().chain(&paths.lower_95).chain(&paths.upper_95).any(|v| !v.is_finite()) {
-        return Err(failed("forecast is not finite".into()));
-    }
-    Ok(paths)
-}
-
-/// The airline model (Box and Jenkins): `(1 - B)(1 - B^m) y = (1 + θB)(1 + ΘB^m) e`, the
-/// moving-average terms fitted by conditional least squares over a grid, refined once. It is
-/// seasonal-naive with the level and the seasonal shape smoothed instead of copied, and fits
-/// trending series whose seasonal swings drift. Intervals from the model's ψ weights.
-fn airline(y: &[f64], period: usize, horizon: usize, log: bool) -> Option<Paths> {
-    let m = period.max(2);
-    let n = y.len();
-    if n < 2 * m + 2 {
-        return None;
-    }
-    let z: Vec<f64> = if log { y.iter().map(|v| v.ln()).collect() } else { y.to_vec() };
-    // w_t = (1 - B)(1 - B^m) z_t for t > m.
-    let w: Vec<f64> = (m + 1..n).map(|t| z[t] - z[t - 1] - z[t - m] + z[t - m - 1]).collect();
-    let residuals = |theta: f64, big: f64| -> Vec<f64> {
-        let mut e = vec![0.0; w.len()];
-        for t in 0..w.len() {
-            let at = |lag: usize| if t >= lag { e[t - lag] } else { 0.0 };
-            e[t] = w[t] - theta * at(1) - big * at(m) - theta * big * at(m + 1);
-        }
-        e
-    };
-    let sse = |theta: f64, big: f64| residuals(theta, big).iter().map(|e| e * e).sum::<f64>();
-    let search = |centre: (f64, f64), step: f64, half: i32| {
-        let mut best = (f64::INFINITY, centre.0, centre.1);
-        for i in -half..=half {
-            for j in -half..=half {
-                let (theta, big) = (centre.0 + i as f64 * step, centre.1 + j as f64 * step);
-                if theta.abs() >= 0.99 || big.abs() >= 0.99 {
-                    continue;
-                }
-                let value = sse(theta, big);
-                if value < best.0 {
-                    best = (value, theta, big);
-                }
-            }
-        }
-        best
-    };
-    let coarse = search((0.0, 0.0), 0.1, 9);
-    let (_, theta, big) = search((coarse.1, coarse.2), 0.01, 9);
-    if !theta.is_finite() || !big.is_finite() {
-        return None;
-    }
-    let e = residuals(theta, big);
-    let sigma = (e.iter().map(|v| v * v).sum::<f64>() / e.len().max(1) as f64).sqrt();
-
-    // Forecast: future shocks are zero, past ones are the residuals.
-    let mut z_ext = z.clone();
-    let mut e_ext: Vec<f64> = vec![0.0; m + 1];
-    e_ext.extend(&e);
-    for _ in 0..horizon {
-        let t = z_ext.len();
-        let te = e_ext.len();
-        let w_hat = theta * e_ext[te - 1] + big * e_ext[te - m] + theta * big * e_ext[te - m - 1];
-        z_ext.push(z_ext[t - 1] + z_ext[t - m] - z_ext[t - m - 1] + w_hat);
-        e_ext.push(0.0);
-    }
-    // ψ weights of the ARIMA form, for the forecast variance.
-    let mut psi = vec![0.0; horizon];
-    for j in 0..horizon {
-        let ma = match j {
-            0 => 1.0,
-            1 if m > 1 => theta,
-            _ if j == m => big,
-            _ if j == m + 1 => theta * big,
-            _ => 0.0,
-        };
-        let back = |lag: usize| if j >= lag { psi[j - lag] } else { 0.0 };
-        psi[j] = ma + back(1) + back(m) - back(m + 1);
-    }
-    let back = |v: f64| if log { v.exp() } else { v };
-    let mut paths = Paths::default();
-    let mut variance = 0.0;
-    for k in 0..horizon {
-        variance += psi[k] * psi[k];
-        let sd = sigma * variance.sqrt();
-        let mean = z_ext[n + k];
-        paths.mean.push(back(mean));
-        paths.lower_80.push(back(mean - Z80 * sd));
-        paths.upper_80.push(back(mean + Z80 * sd));
-        paths.lower_95.push(back(mean - Z95 * sd));
-        paths.upper_95.push(back(mean + Z95 * sd));
-    }
-    paths.mean.iter().chain(&paths.lower_95).chain(&paths.upper_95).all(|v| v.is_finite()).then_some(paths)
-}
-
-/// Repeats the last cycle; intervals from the in-sample seasonal differences, widening with the
-/// square root of the number of cycles ahead (the random-walk-in-cycles model behind it).
-fn seasonal_naive(y: &[f64], period: usize, horizon: usize) -> Paths {
-    let period = period.clamp(1, y.len().max(1));
-    let start = y.len() - period;
-    let diffs: Vec<f64> = (period..y.len()).map(|i| y[i] - y[i - period]).collect();
-    let sigma =
-        if diffs.is_empty() { 0.0 } else { (diffs.iter().map(|d| d * d).sum::<f64>() / diffs.len() as f64).sqrt() };
-    let mut paths = Paths::default();
-    for k in 0..horizon {
-        let mean = y[start + k % period];
-        let sd = sigma * (((k / period) + 1) as f64).sqrt();
-        paths.mean.push(mean);
-        paths.lower_80.push(mean - Z80 * sd);
-        paths.upper_80.push(mean + Z80 * sd);
-        paths.lower_95.push(mean - Z95 * sd);
-        paths.upper_95.push(mean + Z95 * sd);
-    }
-    paths
-}
-
 /// One forecast point whose intervals nest around the mean whatever the model returned (a
 /// back-transformed or blended bound can cross by rounding).
 fn nested_point(ts: DateTime<Utc>, paths: &Paths, k: usize) -> ForecastPoint {
@@ -627,34 +437,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn airline_follows_a_trending_seasonal_series() {
-        // The log variant fits this additive season only approximately, hence 2%.
-        let truth = |i: usize| 50.0 + 0.5 * i as f64 + 10.0 * (2.0 * std::f64::consts::PI * i as f64 / 12.0).sin();
-        let y: Vec<f64> = (0..120).map(truth).collect();
-        for log in [false, true] {
-            let paths = airline(&y, 12, 24, log).expect("fits");
-            for (k, mean) in paths.mean.iter().enumerate() {
-                assert!(
-                    (mean - truth(120 + k)).abs() < 0.02 * truth(120 + k),
-                    "log {log}, step {k}: {mean} vs {}",
-                    truth(120 + k)
-                );
-                assert!(paths.lower_95[k] <= paths.lower_80[k] && paths.upper_80[k] <= paths.upper_95[k]);
-            }
-        }
-        assert!(airline(&y[..20], 12, 12, false).is_none(), "needs two cycles and more");
-    }
-
-    #[test]
     fn the_two_best_validated_bases_are_averaged() {
-        let bases = [Base::Mstl { log: false, robust: false }, Base::SeasonalNaive, Base::Airline { log: false }];
+        let ets = Base::Decomposed { scale: Scale::Identity, robust: false, trend: Trend::AutoEts };
+        let bases = [ets, Base::SeasonalNaive, Base::Airline { scale: Scale::Identity }];
         let test = [1.0, 2.0];
         let validation = Validation {
             folds: vec![Fold { test: &test, forecasts: vec![Some(vec![1.5, 2.5]), Some(vec![1.0, 2.1]), None] }],
             scale: 1.0,
         };
         let blend = validation.blend(&bases);
-        assert_eq!(blend.0, vec![(Base::SeasonalNaive, 0.5), (Base::Mstl { log: false, robust: false }, 0.5)]);
+        assert_eq!(blend.0, vec![(Base::SeasonalNaive, 0.5), (ets, 0.5)]);
         assert!((validation.score(&[0.5, 0.5, 0.0]) - 0.275).abs() < 1e-12);
+    }
+
+    #[test]
+    fn transforms_join_the_pool_only_for_positive_series_and_a_distinct_power() {
+        let periods = [12];
+        let scales = |y: &[f64]| {
+            let mut scales: Vec<Scale> = candidate_bases(y, &periods)
+                .into_iter()
+                .filter_map(|b| match b {
+                    Base::Decomposed { scale, .. } => Some(scale),
+                    _ => None,
+                })
+                .collect();
+            scales.dedup();
+            scales
+        };
+        // Swings proportional to the level: Guerrero picks the log, so no separate power.
+        let multiplicative: Vec<f64> =
+            (0..120).map(|i| 100.0 * (1 + i / 12) as f64 * (1.0 + 0.3 * ((i % 12) as f64 - 5.5) / 5.5)).collect();
+        assert_eq!(scales(&multiplicative), vec![Scale::Identity, Scale::Log]);
+        let negative: Vec<f64> = multiplicative.iter().map(|v| v - 500.0).collect();
+        assert_eq!(scales(&negative), vec![Scale::Identity]);
+        assert!(candidate_bases(&negative, &[]).iter().all(|b| matches!(b, Base::Decomposed { robust: false, .. })));
     }
 }
