@@ -160,8 +160,7 @@ pub async fn run(
         let cycles = options.exit_when_done.then_some(1);
         let spawn = |tasks: &mut RoleTasks, source: SourceRun| tasks.spawn(source(producer.clone(), shutdown.clone()));
         let ingest = &config.ingest;
-        for provider in ingest.fx.providers.clone() {
-            let source = FxSource::new(provider).context("building an exchange-rate source")?;
+        for source in FxSource::from_config(&ingest.fx).context("building the exchange-rate sources")? {
             spawn(&mut ingestors, run_boxed(source, ingest.fx.interval(), cycles));
         }
         if !ingest.gdelt.queries.is_empty() {

@@ -511,8 +511,8 @@ fn a_provider_table_fills_its_base_url_from_its_kind_and_round_trips() {
 fn unknown_keys_and_kinds_are_rejected() {
     let unknown = toml::from_str::<FxConfig>("[[providers]]\nkind = \"frankfurter\"\nbase = \"USD\"\n");
     assert!(unknown.is_err_and(|e| e.to_string().contains("unknown field `base`")));
-    let kind = toml::from_str::<FxConfig>("[[providers]]\nkind = \"exchangerate-host\"\n");
-    assert!(kind.is_err_and(|e| e.to_string().contains("exchangerate-host")));
+    let kind = toml::from_str::<FxConfig>("[[providers]]\nkind = \"fixer\"\n");
+    assert!(kind.is_err_and(|e| e.to_string().contains("fixer")));
     let top = toml::from_str::<FxConfig>("interval = 5\n");
     assert!(top.is_err_and(|e| e.to_string().contains("unknown field `interval`")));
 }
