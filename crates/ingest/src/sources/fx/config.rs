@@ -8,7 +8,7 @@
 use crate::{config::Secret, InvalidConfig};
 use std::{collections::BTreeMap, fmt, time::Duration};
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::poller::FetchPolicy;
 
@@ -32,8 +32,10 @@ pub struct FxConfig {
     /// first that answers (after its own retries) supplies that base's rates for the cycle; the
     /// others are not asked. A base listed here is fetched only through its chain, whatever the
     /// providers' `bases` say; each kind named must be configured exactly once in `providers`
-    /// (its `symbols`, pacing and retries apply). Empty (the default): no chains.
-    #[serde(default)]
+    /// (its `symbols`, pacing and retries apply). Base codes are read in any case and kept
+    /// upper-case, because an environment variable (`SIGNALCRAFT_INGEST__FX__FALLBACK__USD`)
+    /// reaches us lower-cased. Empty (the default): no chains.
+    #[serde(default, deserialize_with = "upper_case_bases")]
     pub fallback: BTreeMap<String, Vec<FxProviderKind>>,
 
     /// The providers to poll. A provider polls the `bases` it lists on its own, yielding its
@@ -58,6 +60,21 @@ impl Default for FxConfig {
             exchangerate_host_access_key: None,
         }
     }
+}
+
+/// The `fallback` table with its base codes upper-cased; two spellings of one code are refused.
+fn upper_case_bases<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, Vec<FxProviderKind>>, D::Error> {
+    let written = BTreeMap::<String, Vec<FxProviderKind>>::deserialize(deserializer)?;
+    let mut bases = BTreeMap::new();
+    for (base, chain) in written {
+        let upper = base.to_ascii_uppercase();
+        if bases.insert(upper.clone(), chain).is_some() {
+            return Err(serde::de::Error::custom(format!("`{base}` and another key both name base {upper}")));
+        }
+    }
+    Ok(bases)
 }
 
 fn default_interval_secs() -> u64 {

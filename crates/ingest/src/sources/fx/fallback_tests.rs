@@ -542,9 +542,15 @@ fn validation_names_the_missing_key_and_bad_chains() {
          tell them apart"
     );
     assert_eq!(
-        error_of(&format!("fallback = {{ usd = [\"frankfurter\"] }}\n{frankfurter}")),
-        "ingest.fx.fallback.usd: `usd` is not a 3-letter upper-case ISO-4217 code"
+        error_of(&format!("fallback = {{ US1 = [\"frankfurter\"] }}\n{frankfurter}")),
+        "ingest.fx.fallback.US1: `US1` is not a 3-letter upper-case ISO-4217 code"
     );
+    // Environment variables arrive lower-cased: base codes are read in any case.
+    let lower: FxConfig =
+        toml::from_str(&format!("fallback = {{ usd = [\"frankfurter\"] }}\n{frankfurter}")).expect("parses");
+    assert_eq!(lower.fallback.keys().collect::<Vec<_>>(), ["USD"]);
+    let twice = toml::from_str::<FxConfig>("fallback = { usd = [\"frankfurter\"], USD = [\"frankfurter\"] }\n");
+    assert!(twice.is_err_and(|e| e.to_string().contains("both name base USD")));
     assert_eq!(
         error_of(&format!("fallback = {{ USD = [] }}\n{frankfurter}")),
         "ingest.fx.fallback.USD: must list at least one provider"
