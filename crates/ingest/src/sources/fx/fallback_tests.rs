@@ -232,6 +232,7 @@ async fn a_primary_answering_500s_is_retried_then_the_secondary_lands() {
         None,
     );
     let before = fallbacks("GBP", "exchangerate-api", "frankfurter");
+    let logs = logs();
 
     let records = only_source(&config).poll(now()).await.expect("the secondary answers");
 
@@ -239,6 +240,14 @@ async fn a_primary_answering_500s_is_retried_then_the_secondary_lands() {
     assert!(records.iter().all(|r| r.base == "GBP" && r.provider == "frankfurter"));
     assert_eq!(server.uris(), ["/primary/v4/latest/GBP", "/primary/v4/latest/GBP", "/secondary/latest?base=GBP"]);
     assert_eq!(fallbacks("GBP", "exchangerate-api", "frankfurter") - before, 1.0);
+    let logged = logs.lines_with(&server.base_url);
+    let fell_back = logged
+        .iter()
+        .find(|line| line.contains("exchange-rate provider failed; falling back to the next"))
+        .unwrap_or_else(|| panic!("no fall-back logged: {logged:?}"));
+    for part in ["WARN", r#"base="GBP""#, r#"provider="exchangerate-api""#, r#"next="frankfurter""#, "(HTTP 500)"] {
+        assert!(fell_back.contains(part), "{part} missing: {fell_back}");
+    }
 }
 
 #[tokio::test]
@@ -371,7 +380,10 @@ async fn one_exhausted_base_spares_the_others() {
 
 // ---- the access key stays secret ----
 
-/// A `tracing` writer into a shared buffer.
+/// Every log line of this test process, DEBUG and up. One global subscriber rather than one
+/// per test: scoped subscribers race with other tests' threads over tracing's callsite cache,
+/// and an event can go unseen. Tests pick their own lines by something only they use (their
+/// server's address).
 #[derive(Clone, Default)]
 struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
 
@@ -386,9 +398,27 @@ impl Write for CapturedLogs {
 }
 
 impl CapturedLogs {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("not poisoned")).into_owned()
+    /// The lines logged so far that contain `marker`.
+    fn lines_with(&self, marker: &str) -> Vec<String> {
+        let text = String::from_utf8_lossy(&self.0.lock().expect("not poisoned")).into_owned();
+        text.lines().filter(|line| line.contains(marker)).map(str::to_string).collect()
     }
+}
+
+/// The process's log capture, installed as the global subscriber on first use.
+fn logs() -> &'static CapturedLogs {
+    static LOGS: std::sync::OnceLock<CapturedLogs> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = CapturedLogs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("no other test sets a global subscriber");
+        logs
+    })
 }
 
 #[tokio::test]
@@ -409,17 +439,12 @@ async fn the_access_key_appears_in_no_error_log_line_or_metric() {
     .await;
     let (silent, silent_url) = crate::sources::test_server::silent().await;
     let host = |url: String| FxProviderConfig { timeout_ms: 200, ..provider(FxProviderKind::ExchangerateHost, url, 2) };
-    let logs = CapturedLogs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = logs();
 
     let mut errors = Vec::new();
-    for base_url in [server.base_url.clone(), server.base_url.clone(), silent_url, "http://127.0.0.1:1".to_string()] {
+    for base_url in
+        [server.base_url.clone(), server.base_url.clone(), silent_url.clone(), "http://127.0.0.1:1".to_string()]
+    {
         let config = FxConfig {
             providers: vec![host(base_url)],
             exchangerate_host_access_key: Some(Secret::new(KEY)),
@@ -440,9 +465,12 @@ async fn the_access_key_appears_in_no_error_log_line_or_metric() {
     }
     // The echoed bodies are kept, with the key replaced.
     assert!(errors[0].to_string().contains("bad key in /live?access_key=REDACTED&source=USD"), "{}", errors[0]);
-    let logged = logs.text();
-    assert!(logged.contains("access_key=REDACTED"), "requests are logged: {logged}");
-    assert!(!logged.contains(KEY), "the key leaked into the logs: {logged}");
+    let logged = [logs.lines_with(&server.base_url), logs.lines_with(&silent_url), logs.lines_with("127.0.0.1:1/")];
+    for lines in &logged {
+        assert!(lines.iter().any(|line| line.contains("access_key=REDACTED")), "requests are logged: {lines:?}");
+    }
+    let all = logs.lines_with("");
+    assert!(!all.iter().any(|line| line.contains(KEY)), "the key leaked into the logs: {all:?}");
     let metrics = prometheus::TextEncoder::new().encode_to_string(&prometheus::gather()).expect("metrics encode");
     assert!(!metrics.contains(KEY), "the key leaked into the metrics");
 }
