@@ -699,6 +699,27 @@ mod tests {
     }
 
     #[test]
+    fn causes_are_redacted_and_new_kinds_classified() {
+        let echoed =
+            FetchCause::Server { status: 500, body_excerpt: "bad key k-9 in /x?key=k-9".into(), retry_after: None };
+        assert_eq!(echoed.redact("k-9").to_string(), "server error (HTTP 500): bad key REDACTED in /x?key=REDACTED");
+        assert_eq!(FetchCause::Rejected("k-9".into()).redact("").to_string(), "rejected by the upstream: k-9");
+        let unavailable = FetchCause::Unavailable("error 106".into());
+        assert!(unavailable.is_retryable());
+        assert_eq!(unavailable.kind(), "unavailable");
+        let one = FetchError::without_request("a", Method::GET, "http://a/x", FetchCause::Request("no".into()));
+        let two = FetchError::without_request("b", Method::GET, "http://b/y", FetchCause::Request("nope".into()));
+        let exhausted = FetchError::exhausted("chain", "USD rates", vec![one, two]);
+        assert!(!exhausted.cause().is_retryable());
+        assert_eq!(exhausted.kind(), "exhausted");
+        assert_eq!(
+            exhausted.to_string(),
+            "chain: USD rates: every provider failed: 1) a: GET http://a/x failed after 0 attempts; last error: \
+             request failed: no 2) b: GET http://b/y failed after 0 attempts; last error: request failed: nope"
+        );
+    }
+
+    #[test]
     fn excerpts_are_one_bounded_line() {
         assert_eq!(excerpt(b"  line one\n\n  line two "), "line one line two");
         assert_eq!(excerpt(b""), "(empty body)");
