@@ -58,3 +58,51 @@ fn a_missing_config_file_is_named() {
     assert!(!output.status.success());
     assert!(stderr(&output).contains("/nonexistent/signalcraft.toml does not exist"), "{}", stderr(&output));
 }
+
+#[test]
+fn an_exchangerate_host_provider_without_its_access_key_is_refused_by_name() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("signalcraft.toml");
+    std::fs::write(&path, "[[ingest.fx.providers]]\nkind = \"exchangerate-host\"\n").expect("written");
+    let output = signalcraft(&["--config", path.to_str().expect("utf-8 path"), "migrate"], &[]);
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(
+        text.contains(
+            "ingest.fx.exchangerate_host_access_key: must be set: ingest.fx.providers[0] is an exchangerate-host \
+             provider, which needs an access key"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+#[allow(clippy::result_large_err)] // figment::Jail's closure type, not ours
+fn the_access_key_and_a_fallback_chain_come_from_the_environment() {
+    figment::Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.create_file(
+            "signalcraft.toml",
+            "[[ingest.fx.providers]]\nkind = \"exchangerate-host\"\n[[ingest.fx.providers]]\nkind = \"frankfurter\"\n",
+        )?;
+        jail.set_env("SIGNALCRAFT_INGEST__FX__EXCHANGERATE_HOST_ACCESS_KEY", "k-from-env");
+        jail.set_env("SIGNALCRAFT_INGEST__FX__FALLBACK__USD", "[exchangerate-host, frankfurter]");
+        let config = signalcraft::Config::load(Some(std::path::Path::new("signalcraft.toml")))
+            .map_err(|error| error.to_string())?;
+        let fx = &config.ingest.fx;
+        assert_eq!(fx.exchangerate_host_access_key.as_ref().map(|key| key.expose()), Some("k-from-env"));
+        let chain: Vec<&str> = fx.fallback["USD"].iter().map(|kind| kind.as_str()).collect();
+        assert_eq!(chain, ["exchangerate-host", "frankfurter"]);
+        assert!(!format!("{config:?}").contains("k-from-env"), "Debug shows the key");
+
+        // A key that looks like a number is refused without being repeated.
+        jail.set_env("SIGNALCRAFT_INGEST__FX__EXCHANGERATE_HOST_ACCESS_KEY", "90210");
+        let error = signalcraft::Config::load(Some(std::path::Path::new("signalcraft.toml")))
+            .expect_err("a number is not a key")
+            .to_string();
+        assert!(error.contains("ingest.fx.exchangerate_host_access_key"), "{error}");
+        assert!(error.contains("SIGNALCRAFT_INGEST__FX__EXCHANGERATE_HOST_ACCESS_KEY"), "{error}");
+        assert!(!error.contains("90210"), "{error}");
+        Ok(())
+    });
+}

@@ -5,11 +5,12 @@
 //! error classification, telemetry) are written once, in [`HttpFetcher`].
 //!
 //! # Layout
-//! - [`config`]: [`InvalidConfig`], the error every source's configuration check returns.
+//! - [`config`]: [`InvalidConfig`], the error every source's configuration check returns, and
+//!   [`Secret`], how an access key is held so that it is never logged.
 //! - [`poller`]: [`HttpFetcher`], one per provider: pacing, timeout, redirects, retries.
 //! - [`source`]: the [`Source`] trait and the [`run_source`] loop: poll → produce → wait.
 //! - [`sources`]: one folder per upstream (config, client, tests): [`sources::fx`] (exchange
-//!   rates), [`sources::gdelt`] (news, with per-query high-water marks), [`sources::openmeteo`]
+//!   rates from three providers, with per-base fall-back chains), [`sources::gdelt`] (news, with per-query high-water marks), [`sources::openmeteo`]
 //!   (weather forecast and archive backfill), [`sources::digicadence`] (DQ brand scores).
 //! - [`replay`]: [`ReplayServer`], recorded upstream payloads served locally for `--replay`.
 //! - [`watch`]: the watch list (businesses, read afresh every cycle) and how each source
@@ -24,12 +25,12 @@ pub mod sources;
 pub mod telemetry;
 pub mod watch;
 
-pub use config::InvalidConfig;
+pub use config::{InvalidConfig, Secret};
 pub use poller::{ClientBuildError, ErrorClassifier, FetchCause, FetchError, FetchPolicy, HttpFetcher};
 pub use replay::{ReplayError, ReplayServer};
 pub use source::{run_source, RunError, RunSummary, Source};
 pub use sources::digicadence::{DigiCadenceConfig, DigiCadenceSource, DqEndpoint, DqProjectConfig};
-pub use sources::fx::{parse_rates, FxConfig, FxProviderConfig, FxProviderKind, FxSource};
+pub use sources::fx::{parse_rates, FxConfig, FxProviderConfig, FxProviderKind, FxSource, FALLBACK_SOURCE_NAME};
 pub use sources::gdelt::{
     parse_artlist, parse_timeline_tone, GdeltConfig, GdeltQueryConfig, GdeltSource, HighWaterMark, HighWaterMarks,
     InMemoryHighWaterMarks, MarkStoreError,

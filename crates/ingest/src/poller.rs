@@ -33,6 +33,8 @@ const EXCERPT_CHARS: usize = 200;
 /// Most of an error response's body that is read: enough for an excerpt, and an HTML error page
 /// of megabytes is not worth downloading.
 const ERROR_BODY_LIMIT: usize = 8 * 1024;
+/// What replaces a secret in URLs, logs and errors.
+const REDACTED: &str = "REDACTED";
 /// Query parameters whose values are secrets and never appear in logs or errors.
 const SECRET_PARAMS: &[&str] = &["access_key", "api_key", "apikey", "appid", "key", "token"];
 
@@ -103,6 +105,22 @@ pub enum FetchCause {
     /// Not retried: the same request gets the same answer, at least for a long while.
     #[error("rejected by the upstream: {0}")]
     Rejected(String),
+    /// The upstream reported, inside a successful response, a condition that can clear within
+    /// seconds (e.g. exchangerate.host's error 106, which it also sends when requests come in
+    /// quick succession). Retried, like a 429.
+    #[error("temporarily refused by the upstream: {0}")]
+    Unavailable(String),
+    /// Every provider of a fall-back chain failed; their errors, in the order they were tried.
+    /// Not retried: each provider was retried on its own already.
+    #[error("every provider failed: {}", numbered(.0))]
+    Exhausted(Vec<FetchError>),
+}
+
+/// `errors` as one line: "1) … 2) …".
+fn numbered(errors: &[FetchError]) -> String {
+    let parts: Vec<String> =
+        errors.iter().enumerate().map(|(index, error)| format!("{}) {error}", index + 1)).collect();
+    parts.join(" ")
 }
 
 impl FetchCause {
@@ -118,6 +136,8 @@ impl FetchCause {
             FetchCause::Parse(_) => "parse",
             FetchCause::Request(_) => "request",
             FetchCause::Rejected(_) => "rejected",
+            FetchCause::Unavailable(_) => "unavailable",
+            FetchCause::Exhausted(_) => "exhausted",
         }
     }
 
@@ -128,10 +148,38 @@ impl FetchCause {
             | FetchCause::Server { .. }
             | FetchCause::Timeout { .. }
             | FetchCause::Connect(_)
-            | FetchCause::Body(_) => true,
-            FetchCause::Client { .. } | FetchCause::Parse(_) | FetchCause::Request(_) | FetchCause::Rejected(_) => {
-                false
+            | FetchCause::Body(_)
+            | FetchCause::Unavailable(_) => true,
+            FetchCause::Client { .. }
+            | FetchCause::Parse(_)
+            | FetchCause::Request(_)
+            | FetchCause::Rejected(_)
+            | FetchCause::Exhausted(_) => false,
+        }
+    }
+
+    /// This cause with every occurrence of `secret` in its text replaced, for upstreams that
+    /// echo what they were sent (an access key in an error body). An empty secret changes nothing.
+    pub fn redact(self, secret: &str) -> FetchCause {
+        if secret.is_empty() {
+            return self;
+        }
+        let clean = |text: String| if text.contains(secret) { text.replace(secret, REDACTED) } else { text };
+        match self {
+            FetchCause::Server { status, body_excerpt, retry_after } => {
+                FetchCause::Server { status, body_excerpt: clean(body_excerpt), retry_after }
             }
+            FetchCause::Client { status, body_excerpt } => {
+                FetchCause::Client { status, body_excerpt: clean(body_excerpt) }
+            }
+            FetchCause::Connect(text) => FetchCause::Connect(clean(text)),
+            FetchCause::Body(text) => FetchCause::Body(clean(text)),
+            FetchCause::Parse(text) => FetchCause::Parse(clean(text)),
+            FetchCause::Request(text) => FetchCause::Request(clean(text)),
+            FetchCause::Rejected(text) => FetchCause::Rejected(clean(text)),
+            FetchCause::Unavailable(text) => FetchCause::Unavailable(clean(text)),
+            // Built from errors that were redacted when they were made.
+            cause @ (FetchCause::RateLimited { .. } | FetchCause::Timeout { .. } | FetchCause::Exhausted(_)) => cause,
         }
     }
 
@@ -148,12 +196,9 @@ fn describe_retry_after(retry_after: Option<Duration>) -> String {
     retry_after.map(|wait| format!(", retry after {wait:?}")).unwrap_or_default()
 }
 
-/// A fetch that failed for good: after its last attempt, or at once when retrying cannot help.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "{provider}: {method} {url} failed after {attempts} attempt{}; last error: {cause}",
-    plural(*.attempts)
-)]
+/// A fetch that failed for good: after its last attempt, or at once when retrying cannot help;
+/// or, built by [`FetchError::exhausted`], a fall-back chain whose every provider failed.
+#[derive(Debug)]
 pub struct FetchError {
     provider: String,
     method: Method,
@@ -162,6 +207,27 @@ pub struct FetchError {
     attempts: u32,
     cause: FetchCause,
 }
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.cause {
+            // `url` names what was fetched; each error inside names its own request.
+            FetchCause::Exhausted(_) => write!(f, "{}: {}: {}", self.provider, self.url, self.cause),
+            cause => write!(
+                f,
+                "{}: {} {} failed after {} attempt{}; last error: {cause}",
+                self.provider,
+                self.method,
+                self.url,
+                self.attempts,
+                plural(self.attempts)
+            ),
+        }
+    }
+}
+
+// No `source()`: the message already ends with the cause, and a chain would print it twice.
+impl std::error::Error for FetchError {}
 
 fn plural(count: u32) -> &'static str {
     if count == 1 {
@@ -178,12 +244,27 @@ impl FetchError {
         FetchError { provider: provider.into(), method, url: redact_url(url), attempts: 0, cause }
     }
 
+    /// The error of a fall-back chain whose every provider failed: `source` is the chain's
+    /// source, `what` says what it was fetching (e.g. `USD rates`), and `errors` are the
+    /// providers' errors in the order they were tried. Its attempts are theirs, summed.
+    pub fn exhausted(source: impl Into<String>, what: impl Into<String>, errors: Vec<FetchError>) -> Self {
+        let attempts = errors.iter().map(|error| error.attempts).sum();
+        FetchError {
+            provider: source.into(),
+            method: Method::GET,
+            url: what.into(),
+            attempts,
+            cause: FetchCause::Exhausted(errors),
+        }
+    }
+
     /// The provider whose fetcher failed.
     pub fn provider(&self) -> &str {
         &self.provider
     }
 
-    /// The URL requested (secret query parameters redacted).
+    /// The URL requested (secret query parameters redacted); for [`FetchError::exhausted`],
+    /// what the chain was fetching.
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -229,6 +310,8 @@ pub struct HttpFetcher {
     policy: FetchPolicy,
     /// `None`: statuses are classified by [`cause_for_status`] alone.
     error_classifier: Option<ErrorClassifier>,
+    /// Redacted from every cause's text before it is logged or returned (see [`HttpFetcher::with_secret`]).
+    secret: Option<String>,
 }
 
 impl fmt::Debug for HttpFetcher {
@@ -249,13 +332,22 @@ impl HttpFetcher {
             .map_err(|source| ClientBuildError { provider: provider.clone(), source })?;
         // Burst 1: the configured spacing holds between any two requests, not just on average.
         let limiter = Quota::with_period(policy.min_interval).map(RateLimiter::direct);
-        Ok(HttpFetcher { provider, client, limiter, policy, error_classifier: None })
+        Ok(HttpFetcher { provider, client, limiter, policy, error_classifier: None, secret: None })
     }
 
     /// This fetcher, with unsuccessful responses classified by `classify` (see
     /// [`ErrorClassifier`]); whether a cause is retried still follows [`FetchCause::is_retryable`].
     pub fn with_error_classifier(mut self, classify: ErrorClassifier) -> Self {
         self.error_classifier = Some(classify);
+        self
+    }
+
+    /// This fetcher, with `secret` (an access key sent in the URL) replaced by `REDACTED` in the
+    /// text of every failure it logs or returns, should the upstream echo it back. URLs are
+    /// redacted by parameter name regardless (see [`redact_url`]).
+    pub fn with_secret(mut self, secret: impl Into<String>) -> Self {
+        let secret = secret.into();
+        self.secret = (!secret.is_empty()).then_some(secret);
         self
     }
 
@@ -317,7 +409,11 @@ impl HttpFetcher {
             (self, &method, &body, &parse, &attempts, shown_url.as_str());
         let attempt = move || async move {
             let attempt = attempts_ref.fetch_add(1, Ordering::Relaxed) + 1;
-            this.attempt(method_ref, url, shown_ref, attempt, body_ref.as_ref(), parse_ref).await
+            let result = this.attempt(method_ref, url, shown_ref, attempt, body_ref.as_ref(), parse_ref).await;
+            result.map_err(|cause| match &this.secret {
+                Some(secret) => cause.redact(secret),
+                None => cause,
+            })
         };
         let result = attempt
             .retry(self.backoff())
@@ -514,7 +610,7 @@ pub fn redact_url(url: &str) -> String {
         .split('&')
         .map(|param| match param.split_once('=') {
             Some((name, _)) if SECRET_PARAMS.iter().any(|secret| name.eq_ignore_ascii_case(secret)) => {
-                format!("{name}=REDACTED")
+                format!("{name}={REDACTED}")
             }
             _ => param.to_string(),
         })
@@ -600,6 +696,27 @@ mod tests {
         let error = FetchError::without_request("p", Method::GET, "https://api.example/x?key=secret", rejected);
         assert_eq!(error.attempts(), 0);
         assert_eq!(error.url(), "https://api.example/x?key=REDACTED");
+    }
+
+    #[test]
+    fn causes_are_redacted_and_new_kinds_classified() {
+        let echoed =
+            FetchCause::Server { status: 500, body_excerpt: "bad key k-9 in /x?key=k-9".into(), retry_after: None };
+        assert_eq!(echoed.redact("k-9").to_string(), "server error (HTTP 500): bad key REDACTED in /x?key=REDACTED");
+        assert_eq!(FetchCause::Rejected("k-9".into()).redact("").to_string(), "rejected by the upstream: k-9");
+        let unavailable = FetchCause::Unavailable("error 106".into());
+        assert!(unavailable.is_retryable());
+        assert_eq!(unavailable.kind(), "unavailable");
+        let one = FetchError::without_request("a", Method::GET, "http://a/x", FetchCause::Request("no".into()));
+        let two = FetchError::without_request("b", Method::GET, "http://b/y", FetchCause::Request("nope".into()));
+        let exhausted = FetchError::exhausted("chain", "USD rates", vec![one, two]);
+        assert!(!exhausted.cause().is_retryable());
+        assert_eq!(exhausted.kind(), "exhausted");
+        assert_eq!(
+            exhausted.to_string(),
+            "chain: USD rates: every provider failed: 1) a: GET http://a/x failed after 0 attempts; last error: \
+             request failed: no 2) b: GET http://b/y failed after 0 attempts; last error: request failed: nope"
+        );
     }
 
     #[test]

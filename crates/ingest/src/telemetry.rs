@@ -34,6 +34,15 @@ static RECORDS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
     .expect("metric registers once")
 });
+static FALLBACKS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "signalcraft_source_fallbacks_total",
+        "Providers of a fall-back chain that failed for a base currency, by the provider tried next \
+         (`to` is `none` when the chain ran out).",
+        &["source", "base", "from", "to"]
+    )
+    .expect("metric registers once")
+});
 static LAST_SUCCESS: LazyLock<GaugeVec> = LazyLock::new(|| {
     register_gauge_vec!(
         "signalcraft_source_last_success_timestamp_seconds",
@@ -161,6 +170,43 @@ impl WatchListUnavailable<'_> {
     }
 }
 
+/// A provider of a fall-back chain failed for a base currency (after its own retries); the next
+/// provider is tried, or, with `next: None`, the chain has run out.
+pub struct ProviderFellBack<'a> {
+    pub source: &'a str,
+    pub base: &'a str,
+    pub failed: &'a str,
+    pub next: Option<&'a str>,
+    pub error: &'a dyn std::fmt::Display,
+}
+
+/// The `to` label when a chain has no provider left.
+pub const NO_PROVIDER_LEFT: &str = "none";
+
+impl ProviderFellBack<'_> {
+    pub fn emit(self) {
+        match self.next {
+            Some(next) => tracing::warn!(
+                source = self.source,
+                base = self.base,
+                provider = self.failed,
+                next,
+                error = %self.error,
+                "exchange-rate provider failed; falling back to the next"
+            ),
+            None => tracing::error!(
+                source = self.source,
+                base = self.base,
+                provider = self.failed,
+                error = %self.error,
+                "exchange-rate provider failed and the chain has no provider left"
+            ),
+        }
+        let to = self.next.unwrap_or(NO_PROVIDER_LEFT);
+        FALLBACKS.with_label_values(&[self.source, self.base, self.failed, to]).inc();
+    }
+}
+
 /// The broker did not acknowledge a poll's records; they are sent again after `retry_in`.
 pub struct ProduceFailed<'a> {
     pub source: &'a str,
@@ -197,22 +243,23 @@ impl PollDelivered<'_> {
     }
 }
 
+/// The current value of one labelled series in the default registry (tests read metrics with it).
+#[cfg(test)]
+pub(crate) fn metric_value(name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let families = prometheus::gather();
+    let family = families.iter().find(|family| family.name() == name)?;
+    let gauge = name.ends_with("_seconds");
+    family.get_metric().iter().find_map(|metric| {
+        let matches = labels
+            .iter()
+            .all(|(k, v)| metric.get_label().iter().any(|label| label.name() == *k && label.value() == *v));
+        matches.then(|| if gauge { metric.get_gauge().get_value() } else { metric.get_counter().get_value() })
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    /// The current value of one labelled series in the default registry.
-    fn value(name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        let families = prometheus::gather();
-        let family = families.iter().find(|family| family.name() == name)?;
-        let gauge = name.ends_with("_seconds");
-        family.get_metric().iter().find_map(|metric| {
-            let matches = labels
-                .iter()
-                .all(|(k, v)| metric.get_label().iter().any(|label| label.name() == *k && label.value() == *v));
-            matches.then(|| if gauge { metric.get_gauge().get_value() } else { metric.get_counter().get_value() })
-        })
-    }
+    use super::{metric_value as value, *};
 
     #[test]
     fn events_count_under_the_documented_names() {
@@ -222,6 +269,8 @@ mod tests {
         InvalidRecordSkipped { source, item: "USD/XYZ", reason: "rate is NaN" }.emit();
         let at = DateTime::from_timestamp(1_663_632_002, 0).expect("valid timestamp");
         PollDelivered { source, records: 7, at }.emit();
+        ProviderFellBack { source, base: "USD", failed: "a", next: Some("b"), error: &"boom" }.emit();
+        ProviderFellBack { source, base: "USD", failed: "b", next: None, error: &"boom" }.emit();
 
         assert_eq!(value("signalcraft_source_requests_total", &[("source", source)]), Some(1.0));
         assert_eq!(value("signalcraft_source_errors_total", &[("source", source), ("kind", "server")]), Some(1.0));
@@ -234,5 +283,13 @@ mod tests {
             value("signalcraft_source_last_success_timestamp_seconds", &[("source", source)]),
             Some(1_663_632_002.0)
         );
+        let fallbacks = |from, to| {
+            value(
+                "signalcraft_source_fallbacks_total",
+                &[("source", source), ("base", "USD"), ("from", from), ("to", to)],
+            )
+        };
+        assert_eq!(fallbacks("a", "b"), Some(1.0));
+        assert_eq!(fallbacks("b", NO_PROVIDER_LEFT), Some(1.0));
     }
 }

@@ -181,13 +181,13 @@ pub async fn run(
         let cycles = options.exit_when_done.then_some(1);
         let spawn = |tasks: &mut RoleTasks, source: SourceRun| tasks.spawn(source(producer.clone(), shutdown.clone()));
         let ingest = &config.ingest;
-        for provider in ingest.fx.providers.clone() {
-            let source = FxSource::new(provider).context("building an exchange-rate source")?;
+        // Every source reads the watch list at the start of each cycle. News and weather run
+        // even with nothing configured: businesses added later are picked up by their next cycle.
+        let watch_list = WatchListReader::new(Arc::new(PgWatchList::new(pool.clone())));
+        for source in FxSource::from_config(&ingest.fx).context("building the exchange-rate sources")? {
+            let source = source.with_watch_list(watch_list.clone());
             spawn(&mut ingestors, run_boxed(source, ingest.fx.interval(), cycles));
         }
-        // News and weather run even with nothing configured: businesses added to the watch
-        // list later are picked up by their next cycle.
-        let watch_list = WatchListReader::new(Arc::new(PgWatchList::new(pool.clone())));
         let marks: Arc<dyn HighWaterMarks> = Arc::new(PgHighWaterMarks::new(pool.clone(), "gdelt"));
         let source = GdeltSource::new(ingest.gdelt.clone(), marks)
             .context("building the GDELT source")?

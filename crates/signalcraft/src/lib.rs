@@ -1,9 +1,11 @@
 //! The `signalcraft` binary as a library: configuration, the roles a process runs, the
-//! operational HTTP endpoints and the run summary. `main.rs` only parses the command line.
+//! operational HTTP endpoints, the run summary and the archive backfill. `main.rs` only parses
+//! the command line.
 //!
 //! # Layout
 //! - [`config`]: TOML file + `SIGNALCRAFT_*` environment overrides; errors name the key.
 //! - [`app`]: `run`: embedded stand-ins when nothing is configured, roles as tasks, shutdown.
+//! - [`backfill`]: `backfill weather`: the Open-Meteo archive onto raw.weather, with a progress bar.
 //! - [`marks`]: GDELT's per-query high-water marks in PostgreSQL.
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz`.
 //! - [`progress`]: "drained" detection for replay runs, and the closing summary.
@@ -13,6 +15,7 @@
 //! - [`registry`]: registers our schemas with a Confluent schema registry when one is configured.
 
 pub mod app;
+pub mod backfill;
 pub mod config;
 pub mod http;
 pub mod marks;

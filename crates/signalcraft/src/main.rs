@@ -1,11 +1,13 @@
 //! The signalcraft command line: `run` the pipeline (all roles or some), edit the `watch` list,
-//! `migrate` the database, or start a standalone embedded `broker`.
+//! `backfill` an upstream's archive, `migrate` the database, or start a standalone embedded `broker`.
 
 use std::{path::PathBuf, process::ExitCode};
 
+use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use signalcraft::{
     app::{self, PrivateServer},
+    backfill,
     watchlist::{self, PgWatchList},
     Config, Roles, RunOptions,
 };
@@ -56,6 +58,11 @@ enum Command {
     Watch {
         #[command(subcommand)]
         action: WatchAction,
+    },
+    /// Fetch an upstream's history onto its raw topic, with a progress bar, and exit.
+    Backfill {
+        #[command(subcommand)]
+        what: Backfill,
     },
     /// Apply the database migrations and exit.
     Migrate,
@@ -173,10 +180,33 @@ async fn watch(config: &Config, action: WatchAction) -> anyhow::Result<()> {
     outcome
 }
 
+#[derive(Subcommand)]
+enum Backfill {
+    /// Hourly weather from the Open-Meteo archive API for the watched locations, onto raw.weather.
+    Weather {
+        /// First day (UTC), YYYY-MM-DD.
+        #[arg(long)]
+        from: NaiveDate,
+        /// Last day (UTC, included), YYYY-MM-DD.
+        #[arg(long)]
+        to: NaiveDate,
+        /// Id of a watched location (ingest.openmeteo.locations) to backfill; repeat or
+        /// comma-separate for several. Every watched location when absent.
+        #[arg(long = "location", value_name = "NAME", value_delimiter = ',')]
+        locations: Vec<String>,
+        /// Serve the recorded payloads in DIR (see DIR/replay.toml) instead of the internet;
+        /// DIR/signalcraft.toml, if present, is loaded first.
+        #[arg(long, value_name = "DIR")]
+        replay: Option<PathBuf>,
+    },
+}
+
 fn init_tracing(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,librdkafka=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Standard error, written around a backfill's progress bar while one is drawn.
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(signalcraft::backfill::stderr_around_progress);
     if json {
         builder.json().init();
     } else {
@@ -210,7 +240,11 @@ fn cancel_on_signals(token: CancellationToken) {
 /// list its recordings answer), then `--config`.
 fn config_files(cli: &Cli) -> Vec<PathBuf> {
     let mut files = Vec::new();
-    if let Command::Run { replay: Some(dir), .. } = &cli.command {
+    let replay = match &cli.command {
+        Command::Run { replay, .. } | Command::Backfill { what: Backfill::Weather { replay, .. } } => replay.as_ref(),
+        Command::Watch { .. } | Command::Migrate | Command::Broker { .. } => None,
+    };
+    if let Some(dir) = replay {
         let recorded = dir.join(REPLAY_CONFIG);
         if recorded.is_file() {
             files.push(recorded);
@@ -248,6 +282,11 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Watch { action } => watch(&config, action).await?,
+        Command::Backfill { what: Backfill::Weather { from, to, locations, replay } } => {
+            let request = backfill::WeatherBackfill { from, to, locations, replay };
+            let summary = backfill::backfill_weather(config, request, shutdown).await?;
+            println!("{summary}");
+        }
         Command::Migrate => {
             let (pool, _private) = app::connect_database_with(&config, PrivateServer::Share).await?;
             pool.close().await;

@@ -58,29 +58,36 @@ impl PrivatePostgres {
     /// when none runs: for commands (`watch`, `migrate`) that must not take the server away
     /// from a pipeline using it. An attached server is left running when the handle is dropped.
     pub async fn attach_or_start(base_dir: &Path, database: &str) -> Result<Self, PrivatePostgresError> {
-        let bin_dir = find_bin_dir().ok_or(PrivatePostgresError::BinariesMissing)?;
+        match Self::attach(base_dir, database).await {
+            Some(attached) => Ok(attached),
+            None => Self::start(base_dir, database).await,
+        }
+    }
+
+    /// The server another process runs under `base_dir`, if one runs and answers; left running
+    /// when the handle is dropped.
+    pub async fn attach(base_dir: &Path, database: &str) -> Option<Self> {
+        let bin_dir = find_bin_dir()?;
         let run_as = if is_root() { Some("postgres".to_string()) } else { None };
         let data_dir = base_dir.join("data");
-        let port = std::fs::read_to_string(data_dir.join("postmaster.pid"))
-            .ok()
-            .and_then(|pid_file| pid_file.lines().nth(3).and_then(|line| line.trim().parse::<u16>().ok()));
+        let pid_file = std::fs::read_to_string(data_dir.join("postmaster.pid")).ok()?;
+        let port = pid_file.lines().nth(3).and_then(|line| line.trim().parse::<u16>().ok())?;
         let attached = PrivatePostgres {
             bin_dir,
             data_dir,
             run_as,
-            port: port.unwrap_or_default(),
+            port,
             database: database.to_string(),
             owned: false,
             _temp: None,
         };
-        if port.is_some() && attached.pg_ctl_status_running() {
-            if let Ok(connection) = PgConnection::connect(&attached.url()).await {
-                let _ = connection.close().await;
-                tracing::info!(port = attached.port, "attached to the running private PostgreSQL");
-                return Ok(attached);
-            }
+        if !attached.pg_ctl_status_running() {
+            return None;
         }
-        Self::start(base_dir, database).await
+        let connection = PgConnection::connect(&attached.url()).await.ok()?;
+        let _ = connection.close().await;
+        tracing::info!(port = attached.port, "attached to the running private PostgreSQL");
+        Some(attached)
     }
 
     /// Starts a throwaway server in a new temporary directory, tuned for speed over durability

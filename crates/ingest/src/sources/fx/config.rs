@@ -1,12 +1,14 @@
-//! Configuration of the exchange-rate source (`[ingest.fx]`): how often to poll, and which
-//! providers to call for which currencies. Plain serde data; [`FxConfig::validate`] checks it
-//! and names the offending key, and [`FxProviderConfig::fetch_policy`] turns a provider's knobs
-//! into the shared poller's [`FetchPolicy`].
+//! Configuration of the exchange-rate source (`[ingest.fx]`): how often to poll, which
+//! providers to call for which currencies, the fall-back chains (per base currency, providers
+//! tried in order until one answers) and the exchangerate.host access key. Plain serde data;
+//! [`FxConfig::validate`] checks it and names the offending key, and
+//! [`FxProviderConfig::fetch_policy`] turns a provider's knobs into the shared poller's
+//! [`FetchPolicy`].
 
-use crate::InvalidConfig;
-use std::{fmt, time::Duration};
+use crate::{config::Secret, InvalidConfig};
+use std::{collections::BTreeMap, fmt, time::Duration};
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::poller::FetchPolicy;
 
@@ -19,8 +21,25 @@ pub struct FxConfig {
     #[serde(default = "default_interval_secs")]
     pub interval_secs: u64,
 
-    /// The providers to poll; each one yields its own records (the provider is part of every
-    /// record, so two providers never overwrite each other's rates).
+    /// The exchangerate.host (APILayer) access key, needed when an `exchangerate-host` provider
+    /// is configured. Best set in the environment
+    /// (`SIGNALCRAFT_INGEST__FX__EXCHANGERATE_HOST_ACCESS_KEY`) rather than in a file; it is
+    /// never logged and is redacted from URLs and errors.
+    #[serde(default)]
+    pub exchangerate_host_access_key: Option<Secret>,
+
+    /// Fall-back chains: per base currency, the provider kinds to try in order each cycle. The
+    /// first that answers (after its own retries) supplies that base's rates for the cycle; the
+    /// others are not asked. A base listed here is fetched only through its chain, whatever the
+    /// providers' `bases` say; each kind named must be configured exactly once in `providers`
+    /// (its `symbols`, pacing and retries apply). Base codes are read in any case and kept
+    /// upper-case, because an environment variable (`SIGNALCRAFT_INGEST__FX__FALLBACK__USD`)
+    /// reaches us lower-cased. Empty (the default): no chains.
+    #[serde(default, deserialize_with = "upper_case_bases")]
+    pub fallback: BTreeMap<String, Vec<FxProviderKind>>,
+
+    /// The providers to poll. A provider polls the `bases` it lists on its own, yielding its
+    /// own records (every record names its provider), except bases that have a `fallback` chain.
     #[serde(default = "default_providers")]
     pub providers: Vec<FxProviderConfig>,
 }
@@ -34,8 +53,28 @@ impl FxConfig {
 
 impl Default for FxConfig {
     fn default() -> Self {
-        FxConfig { interval_secs: default_interval_secs(), providers: default_providers() }
+        FxConfig {
+            interval_secs: default_interval_secs(),
+            providers: default_providers(),
+            fallback: BTreeMap::new(),
+            exchangerate_host_access_key: None,
+        }
     }
+}
+
+/// The `fallback` table with its base codes upper-cased; two spellings of one code are refused.
+fn upper_case_bases<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, Vec<FxProviderKind>>, D::Error> {
+    let written = BTreeMap::<String, Vec<FxProviderKind>>::deserialize(deserializer)?;
+    let mut bases = BTreeMap::new();
+    for (base, chain) in written {
+        let upper = base.to_ascii_uppercase();
+        if bases.insert(upper.clone(), chain).is_some() {
+            return Err(serde::de::Error::custom(format!("`{base}` and another key both name base {upper}")));
+        }
+    }
+    Ok(bases)
 }
 
 fn default_interval_secs() -> u64 {
@@ -54,6 +93,9 @@ pub enum FxProviderKind {
     ExchangerateApi,
     /// Frankfurter (ECB reference rates, keyless): `GET {base_url}/latest?base={BASE}`.
     Frankfurter,
+    /// exchangerate.host (APILayer, access key required):
+    /// `GET {base_url}/live?access_key=…&source={BASE}&currencies=…`.
+    ExchangerateHost,
 }
 
 impl FxProviderKind {
@@ -62,7 +104,13 @@ impl FxProviderKind {
         match self {
             FxProviderKind::ExchangerateApi => "exchangerate-api",
             FxProviderKind::Frankfurter => "frankfurter",
+            FxProviderKind::ExchangerateHost => "exchangerate-host",
         }
+    }
+
+    /// Whether requests need `ingest.fx.exchangerate_host_access_key`.
+    pub fn needs_access_key(self) -> bool {
+        matches!(self, FxProviderKind::ExchangerateHost)
     }
 
     /// The public endpoint used when `base_url` is not set.
@@ -71,6 +119,7 @@ impl FxProviderKind {
             FxProviderKind::ExchangerateApi => "https://api.exchangerate-api.com",
             // Pinned to /v1: v2 has a different, row-oriented shape.
             FxProviderKind::Frankfurter => "https://api.frankfurter.dev/v1",
+            FxProviderKind::ExchangerateHost => "https://api.exchangerate.host",
         }
     }
 }
@@ -85,12 +134,12 @@ impl fmt::Display for FxProviderKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(from = "RawProviderConfig")]
 pub struct FxProviderConfig {
-    /// Which API this is: `"exchangerate-api"` or `"frankfurter"`.
+    /// Which API this is: `"exchangerate-api"`, `"frankfurter"` or `"exchangerate-host"`.
     pub kind: FxProviderKind,
 
     /// Root of the API. Defaults to the provider's public endpoint
-    /// (`https://api.exchangerate-api.com`, `https://api.frankfurter.dev/v1`); replay runs point
-    /// it at the local replay server.
+    /// (`https://api.exchangerate-api.com`, `https://api.frankfurter.dev/v1`,
+    /// `https://api.exchangerate.host`); replay runs point it at the local replay server.
     pub base_url: String,
 
     /// Base currencies to poll, one request each (upper-case ISO-4217 codes). Default `["USD"]`.
@@ -213,8 +262,48 @@ impl FxConfig {
         if self.interval_secs == 0 {
             return bad(format!("{prefix}.interval_secs"), "must be at least 1 second".into());
         }
+        let key_name = format!("{prefix}.exchangerate_host_access_key");
+        let has_key = self.exchangerate_host_access_key.as_ref().is_some_and(|key| !key.is_blank());
         for (index, provider) in self.providers.iter().enumerate() {
-            provider.validate(&format!("{prefix}.providers[{index}]"))?;
+            let at = format!("{prefix}.providers[{index}]");
+            provider.validate(&at)?;
+            if provider.kind.needs_access_key() && !has_key {
+                return bad(
+                    key_name,
+                    format!(
+                        "must be set: {at} is an {} provider, which needs an access key \
+                         (set it in the configuration file or its environment variable)",
+                        provider.kind
+                    ),
+                );
+            }
+        }
+        for (base, chain) in &self.fallback {
+            let key = format!("{prefix}.fallback.{base}");
+            if !is_currency_code(base) {
+                return bad(key, format!("`{base}` is not a 3-letter upper-case ISO-4217 code"));
+            }
+            if chain.is_empty() {
+                return bad(key, "must list at least one provider".into());
+            }
+            for (index, kind) in chain.iter().enumerate() {
+                let key = format!("{key}[{index}]");
+                if chain[..index].contains(kind) {
+                    return bad(key, format!("`{kind}` is listed twice"));
+                }
+                match self.providers.iter().filter(|provider| provider.kind == *kind).count() {
+                    1 => {}
+                    0 => return bad(key, format!("`{kind}` is not configured in {prefix}.providers")),
+                    n => {
+                        return bad(
+                            key,
+                            format!(
+                            "`{kind}` is configured {n} times in {prefix}.providers; a chain cannot tell them apart"
+                        ),
+                        )
+                    }
+                }
+            }
         }
         Ok(())
     }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 
 use super::RateSheet;
@@ -26,8 +26,8 @@ pub(super) fn url(root: &str, base: &str) -> String {
     format!("{root}/v4/latest/{base}")
 }
 
-/// Reads a complete v4 answer.
-pub(super) fn parse(body: &[u8]) -> Result<RateSheet, FetchCause> {
+/// Reads a complete v4 answer (it carries its own date).
+pub(super) fn parse(body: &[u8], _fetched_at: DateTime<Utc>) -> Result<RateSheet, FetchCause> {
     let latest: LatestV4 = parse_json(body)?;
     // Out of range only if the upstream sends garbage; the rates are still good without it.
     let published_at = latest.time_last_updated.and_then(|secs| DateTime::from_timestamp(secs, 0));

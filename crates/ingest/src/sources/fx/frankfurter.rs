@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 
 use super::RateSheet;
@@ -41,8 +41,8 @@ pub(super) fn url(root: &str, base: &str, symbols: &[String]) -> Option<String> 
     Some(url)
 }
 
-/// Reads a complete `latest` answer.
-pub(super) fn parse(body: &[u8]) -> Result<RateSheet, FetchCause> {
+/// Reads a complete `latest` answer (it carries its own date).
+pub(super) fn parse(body: &[u8], _fetched_at: DateTime<Utc>) -> Result<RateSheet, FetchCause> {
     let latest: Latest = parse_json(body)?;
     if !(latest.amount.is_finite() && latest.amount > 0.0) {
         return Err(FetchCause::Parse(format!("amount {} is not a positive number", latest.amount)));

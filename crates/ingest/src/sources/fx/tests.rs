@@ -204,6 +204,34 @@ async fn symbols_keep_only_the_requested_quotes() {
     assert_eq!(server.uris().last().map(String::as_str), Some("/v1/latest?base=USD&symbols=EUR,JPY"));
 }
 
+#[tokio::test]
+async fn watched_businesses_widen_the_symbols_with_their_home_currencies() {
+    let server = TestServer::start(|uri, _| match uri.path() {
+        "/v1/latest" => json(200, FRANKFURTER_USD),
+        _ => json(404, r#"{"message":"not found"}"#),
+    })
+    .await;
+    let symbols: Vec<String> = ["EUR"].map(String::from).to_vec();
+    let frankfurter =
+        FxProviderConfig { symbols, ..provider(FxProviderKind::Frankfurter, format!("{}/v1", server.base_url), 1) };
+    let business = |tenant: &str, currency: Option<&str>| crate::WatchedBusiness {
+        tenant_id: tenant.into(),
+        name: tenant.into(),
+        location: None,
+        currency: currency.map(String::from),
+        gdelt_queries: Vec::new(),
+        dq_projects: Vec::new(),
+        dq_brand_ids: Vec::new(),
+    };
+    let watched = vec![business("tokyo-shop", Some("JPY")), business("eu-shop", Some("EUR")), business("x", None)];
+    let source = source(frankfurter).with_watch_list(crate::WatchListReader::new(std::sync::Arc::new(watched)));
+    let records = source.poll(now()).await.expect("poll succeeds");
+    let mut quotes: Vec<&str> = records.iter().map(|r| r.quote.as_str()).collect();
+    quotes.sort_unstable();
+    assert_eq!(quotes, ["EUR", "JPY"]);
+    assert_eq!(server.uris().last().map(String::as_str), Some("/v1/latest?base=USD&symbols=EUR,JPY"));
+}
+
 // ---- fault tests ----
 
 /// 429 (Retry-After: 1), then 500, then a 200 whose JSON stops halfway, then the real payload.
@@ -511,8 +539,8 @@ fn a_provider_table_fills_its_base_url_from_its_kind_and_round_trips() {
 fn unknown_keys_and_kinds_are_rejected() {
     let unknown = toml::from_str::<FxConfig>("[[providers]]\nkind = \"frankfurter\"\nbase = \"USD\"\n");
     assert!(unknown.is_err_and(|e| e.to_string().contains("unknown field `base`")));
-    let kind = toml::from_str::<FxConfig>("[[providers]]\nkind = \"exchangerate-host\"\n");
-    assert!(kind.is_err_and(|e| e.to_string().contains("exchangerate-host")));
+    let kind = toml::from_str::<FxConfig>("[[providers]]\nkind = \"fixer\"\n");
+    assert!(kind.is_err_and(|e| e.to_string().contains("fixer")));
     let top = toml::from_str::<FxConfig>("interval = 5\n");
     assert!(top.is_err_and(|e| e.to_string().contains("unknown field `interval`")));
 }

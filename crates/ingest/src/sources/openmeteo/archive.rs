@@ -120,6 +120,12 @@ impl ArchiveBackfill {
     pub fn is_done(&self) -> bool {
         self.chunks_done() == self.chunks.len()
     }
+
+    /// First and last day (included) of the chunk the next poll fetches; `None` once done. A
+    /// caller that gives up on a failing chunk can say where a new backfill should start.
+    pub fn next_window(&self) -> Option<(NaiveDate, NaiveDate)> {
+        self.chunks.get(self.next.load(Ordering::SeqCst)).map(|chunk| (chunk.start, chunk.end))
+    }
 }
 
 /// The chunks covering `start..=end` for `locations` locations: date windows in order, each

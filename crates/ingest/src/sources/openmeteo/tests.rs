@@ -499,8 +499,10 @@ async fn a_failed_chunk_is_fetched_again() {
     let backfill = source(config(&server.base_url, vec![berlin("a")])).archive_backfill(day, day, |_| {});
     assert!(backfill.poll(now()).await.is_err());
     assert_eq!(backfill.chunks_done(), 0);
+    assert_eq!(backfill.next_window(), Some((day, day)), "the failed chunk is next again");
     assert_eq!(backfill.poll(now()).await.expect("second try").len(), 3);
     assert!(backfill.is_done());
+    assert_eq!(backfill.next_window(), None);
 }
 
 // ---- through the replay server ----
