@@ -17,14 +17,14 @@ use signalcraft_process::{
     forecast::ForecastSeries,
     kpi::{BrandToKpi, FxToKpi, SentimentToKpi, WeatherToKpi},
     sentiment::ScoreArticles,
-    Processor, ProcessorStage,
+    Processor, ProcessorStage, SeriesHistory, WarmUpSettings,
 };
 use signalcraft_sink::{PgOffsetStore, PostgresSink, PrivatePostgres};
 use sqlx::{postgres::PgPoolOptions, PgPool};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::{config::Config, http, marks::PgHighWaterMarks, progress, registry, rules};
+use crate::{config::Config, history::PgSeriesHistory, http, marks::PgHighWaterMarks, progress, registry, rules};
 
 /// Which parts of the data path this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,12 +183,18 @@ pub async fn run(
     // Every processor, its own consumer group: (group, input topic) for the drain check.
     let mut processor_groups = Vec::new();
     if options.roles.process {
+        // Stateful processors rebuild a series' state from the points the sink stored.
+        let history = config.process.warmup_settings().map(|settings| {
+            let store = PgSeriesHistory::new(pool.clone(), config.sink.group_id.clone(), cluster_id.clone());
+            (Arc::new(store) as Arc<dyn SeriesHistory>, settings)
+        });
         let context = ProcessorContext {
             kafka: &kafka,
             producer: &producer,
             group_prefix: &config.process.group_prefix,
             session_timeout,
             shutdown: &shutdown,
+            history,
         };
         processor_groups.push(context.spawn(FxToKpi, &mut consumers));
         processor_groups.push(context.spawn(WeatherToKpi, &mut consumers));
@@ -274,6 +280,8 @@ struct ProcessorContext<'a> {
     group_prefix: &'a str,
     session_timeout: Duration,
     shutdown: &'a CancellationToken,
+    /// Where stateful processors rebuild per-series state from; `None`: warm-up is off.
+    history: Option<(Arc<dyn SeriesHistory>, WarmUpSettings)>,
 }
 
 impl ProcessorContext<'_> {
@@ -284,6 +292,9 @@ impl ProcessorContext<'_> {
         let mut settings = ConsumerSettings::new(processor.name(), group.clone(), vec![input.name().into()]);
         settings.session_timeout = self.session_timeout;
         let mut stage = ProcessorStage::new(processor, self.producer.clone());
+        if let Some((history, settings)) = &self.history {
+            stage = stage.with_history(history.clone(), settings.clone());
+        }
         if let Some(&id) = self.kafka.registry_ids.get(&input) {
             stage = stage.accept_schema_id(id);
         }

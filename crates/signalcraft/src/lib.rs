@@ -5,6 +5,7 @@
 //! - [`config`]: TOML file + `SIGNALCRAFT_*` environment overrides; errors name the key.
 //! - [`app`]: `run`: embedded stand-ins when nothing is configured, roles as tasks, shutdown.
 //! - [`marks`]: GDELT's per-query high-water marks in PostgreSQL.
+//! - [`history`]: the stored past of KPI series, from which processors rebuild their state.
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz`.
 //! - [`progress`]: "drained" detection for replay runs, and the closing summary.
 //! - [`rules`]: loads `alert_rules` into the alerting processor, at start and on a timer.
@@ -12,6 +13,7 @@
 
 pub mod app;
 pub mod config;
+pub mod history;
 pub mod http;
 pub mod marks;
 pub mod progress;
