@@ -3,11 +3,11 @@
 //! rebalance or an eviction ([`signalcraft_process::history`]).
 //!
 //! One statement answers a whole batch of series (UNNEST of the requests, LATERAL look-ups per
-//! series on the primary key `(series_id, ts)`): per series, the count of finite points before
-//! the instant (index-only, minus the non-finite ones from a partial index), the last points as
-//! [`HistoryDepth`](signalcraft_process::HistoryDepth) asks, the latest tenant, and whether the
-//! sink's stored offset on the input's partition has passed the input, i.e. whether the table
-//! holds every point read before it.
+//! series): per series, the count of finite points before the instant and the last of them as
+//! [`HistoryDepth`](signalcraft_process::HistoryDepth) asks (both index-only scans of the
+//! partial covering index `kpi_points_finite_values`), the latest tenant, and whether the sink's
+//! stored offset on the input's partition has passed the input, i.e. whether the table holds
+//! every point read before it.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -24,10 +24,9 @@ const SERIES_PER_QUERY: usize = 256;
 const LOAD_HISTORY: &str = r#"
 WITH requests AS MATERIALIZED (
     SELECT r.*,
-           (SELECT count(*) FROM kpi_points k WHERE k.series_id = r.series_id AND k.ts < r.before)
-         - (SELECT count(*) FROM kpi_points k
+           (SELECT count(*) FROM kpi_points k
              WHERE k.series_id = r.series_id AND k.ts < r.before
-               AND NOT (k.value > '-Infinity'::float8 AND k.value < 'Infinity'::float8)) AS points_before
+               AND k.value > '-Infinity'::float8 AND k.value < 'Infinity'::float8) AS points_before
     FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::bigint[], $5::text[], $6::int[], $7::bigint[])
          WITH ORDINALITY AS r(series_id, before, max_points, align_to, topic, kafka_partition, kafka_offset, ord)
 )
