@@ -10,6 +10,20 @@
 //! already stored once, effectively once, by the sink, and a snapshot format would have to
 //! follow every change of the detector's and forecaster's internals.
 //!
+//! Why lazily, per series, and not when partitions are assigned: the stage neither sees
+//! rebalances nor knows which series a partition carries, and the same path then also serves a
+//! series the processor evicted (bounded memory) and a partition that came back.
+//!
+//! What keeps it exact: only points strictly before the incoming one count (after a crash the
+//! re-consumed points are already stored, but the uninterrupted run had not seen them yet); the
+//! replay depth covers every window the processor keeps, aligned where rounding depends on it
+//! ([`HistoryDepth`]); and the store is checked to hold everything read before the input. What
+//! does not: a point that arrived late (older than its series' latest) or was revised is
+//! skipped or kept by the live processor but stored by the sink, so a rebuild replays it; a
+//! history the sink has not finished writing within the wait is used as it is (counted in
+//! `signalcraft_state_rebuilds_total{history="incomplete"}`). Either way the difference fades
+//! as the processor's windows turn over.
+//!
 //! The pieces:
 //! - [`RebuildableState`]: what a processor offers the stage (which series an input belongs
 //!   to, whether that series is held, how deep its history must go, seeding and forgetting);

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use rdkafka::message::{Message, OwnedMessage};
 use signalcraft_kafka::{BatchHandler, DeadLetter, HandlerError, RecordProducer};
 use signalcraft_model::{RecordCodec, WireFormat};
+use tokio_util::sync::CancellationToken;
 
 use crate::history::SeriesHistory;
 use crate::warmup::{WarmUp, WarmUpSettings};
@@ -54,6 +55,15 @@ impl<P: Processor> ProcessorStage<P> {
         self
     }
 
+    /// Ends a wait for the sink (see [`WarmUpSettings::wait_for_store`]) when `shutdown` is
+    /// cancelled, so a stopping stage does not sit out the wait.
+    pub fn stop_waiting_on(mut self, shutdown: CancellationToken) -> Self {
+        if let Some(warm_up) = &mut self.core.warm_up {
+            warm_up.stop_waiting_on(shutdown);
+        }
+        self
+    }
+
     /// Accepts Confluent-framed inputs carrying this registry id.
     pub fn accept_schema_id(mut self, schema_id: u32) -> Self {
         self.core.input_codec = self.core.input_codec.accept_schema_id(schema_id);
@@ -66,7 +76,7 @@ pub(crate) struct StageCore<P: Processor> {
     pub(crate) processor: P,
     input_codec: RecordCodec<P::Input>,
     /// Rebuilds per-series state from stored history (stateful processors, when configured).
-    warm_up: Option<WarmUp>,
+    pub(crate) warm_up: Option<WarmUp>,
 }
 
 impl<P: Processor> StageCore<P> {

@@ -28,6 +28,7 @@ use std::{
 use prometheus::{register_histogram_vec, register_int_counter_vec, HistogramVec, IntCounterVec};
 use rdkafka::message::{Message, OwnedMessage};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::history::{HistoryError, HistoryRequest, RebuildableState, SeriesHistory, SeriesPast, StreamPosition};
 
@@ -164,6 +165,8 @@ pub(crate) struct WarmUp {
     preloaded: HashMap<String, SeriesPast>,
     /// Series whose state the batch in hand changed.
     touched: HashSet<String>,
+    /// Cancelled on shutdown: a wait for the sink ends at once.
+    shutdown: CancellationToken,
 }
 
 const MIN_PRUNE_AT: usize = 1024;
@@ -179,7 +182,14 @@ impl WarmUp {
             prune_at: MIN_PRUNE_AT,
             preloaded: HashMap::new(),
             touched: HashSet::new(),
+            shutdown: CancellationToken::new(),
         }
+    }
+
+    /// Stops waiting for the sink when `shutdown` is cancelled: the batch then fails, and its
+    /// offsets stay unstored for the next owner of its partitions.
+    pub(crate) fn stop_waiting_on(&mut self, shutdown: CancellationToken) {
+        self.shutdown = shutdown;
     }
 
     /// Before the batch's first input: forgets series of partitions that jumped, then loads the
@@ -324,7 +334,12 @@ impl WarmUp {
             if waiting.is_empty() || Instant::now() + self.settings.poll_every > deadline {
                 break;
             }
-            tokio::time::sleep(self.settings.poll_every).await;
+            tokio::select! {
+                _ = self.shutdown.cancelled() => {
+                    return Err(HistoryError("shutting down while waiting for the sink to store the history".into()));
+                }
+                _ = tokio::time::sleep(self.settings.poll_every) => {}
+            }
             let again: Vec<HistoryRequest> = waiting.iter().map(|&i| requests[i].clone()).collect();
             let reloaded = self.history.load(&again).await?;
             if reloaded.len() != again.len() {

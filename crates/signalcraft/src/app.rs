@@ -293,7 +293,7 @@ impl ProcessorContext<'_> {
         settings.session_timeout = self.session_timeout;
         let mut stage = ProcessorStage::new(processor, self.producer.clone());
         if let Some((history, settings)) = &self.history {
-            stage = stage.with_history(history.clone(), settings.clone());
+            stage = stage.with_history(history.clone(), settings.clone()).stop_waiting_on(self.shutdown.clone());
         }
         if let Some(&id) = self.kafka.registry_ids.get(&input) {
             stage = stage.accept_schema_id(id);

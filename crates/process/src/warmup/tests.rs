@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use rdkafka::{message::OwnedMessage, Timestamp};
 use signalcraft_model::{KpiAnomaly, KpiPoint, RecordCodec, WireFormat};
+use tokio_util::sync::CancellationToken;
 
 use super::*;
 use crate::anomaly::{DetectAnomalies, DetectAnomaliesConfig};
@@ -202,6 +203,31 @@ async fn when_the_sink_stays_behind_what_is_stored_is_used_and_counted() {
     assert_eq!(incomplete() - before, SERIES as u64, "each series rebuilt from a history with a hole");
     assert_eq!(outputs.len(), 300, "the stage goes on rather than stall");
     assert_ne!(outputs, expected[900..]);
+}
+
+#[tokio::test]
+async fn shutdown_ends_a_wait_for_the_sink_and_fails_the_batch() {
+    let points = inputs(1_200);
+    let messages = messages(&points);
+    let history = MemoryHistory::default();
+    history.sink_writes(&points, 600);
+    let shutdown = CancellationToken::new();
+    let mut stage = stage(&history, DetectAnomaliesConfig::default(), Duration::from_secs(120));
+    if let Some(warm_up) = &mut stage.warm_up {
+        warm_up.stop_waiting_on(shutdown.clone());
+    }
+    let cancel = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            shutdown.cancel();
+        })
+    };
+    let started = tokio::time::Instant::now();
+    assert!(stage.compute(&messages[900..1_000]).await.is_err(), "nothing of the batch counts as done");
+    assert!(started.elapsed() < Duration::from_secs(10), "the wait ended with the shutdown");
+    cancel.await.expect("cancelled");
+    assert!(!stage.processor.holds("s0"), "no state kept from a batch that did not complete");
 }
 
 #[tokio::test]
