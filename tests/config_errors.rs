@@ -106,3 +106,20 @@ fn the_access_key_and_a_fallback_chain_come_from_the_environment() {
         Ok(())
     });
 }
+
+#[test]
+fn warm_up_settings_are_checked_by_name() {
+    let output = signalcraft(&["migrate"], &[("SIGNALCRAFT_PROCESS__WARMUP_MAX_POINTS", "0")]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("process.warmup_max_points: must be at least 1"), "{}", stderr(&output));
+
+    let output = signalcraft(&["migrate"], &[("SIGNALCRAFT_PROCESS__WARMUP_SINK_WAIT_MS", "600000")]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("process.warmup_sink_wait_ms: 600000 is above 120000"), "{}", stderr(&output));
+
+    let output = signalcraft(&["migrate"], &[("SIGNALCRAFT_PROCESS__WARMUP", "sometimes")]);
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(text.contains("process.warmup: invalid type"), "{text}");
+    assert!(text.contains("SIGNALCRAFT_PROCESS__WARMUP)"), "{text}");
+}

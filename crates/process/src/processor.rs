@@ -2,6 +2,8 @@
 
 use signalcraft_model::Record;
 
+use crate::history::RebuildableState;
+
 /// Why one input record could not be processed (it goes to the dead-letter topic).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{0}")]
@@ -20,4 +22,11 @@ pub trait Processor: Send + 'static {
 
     /// Derives the outputs of one input.
     fn process(&mut self, input: Self::Input) -> Result<Vec<Self::Output>, ProcessError>;
+
+    /// The per-series state the stage rebuilds from stored history after a restart, a rebalance
+    /// or an eviction ([`crate::history`]), for processors that keep one; `None` (the default)
+    /// for stateless processors.
+    fn rebuildable(&mut self) -> Option<&mut dyn RebuildableState<Self::Input>> {
+        None
+    }
 }

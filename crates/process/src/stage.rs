@@ -2,12 +2,21 @@
 //! acknowledged before the loop stores the batch's offsets. If producing fails the loop hands
 //! the same batch again; the stage then re-sends the outputs it already computed instead of
 //! processing the inputs twice, so stateful processors never count an input twice.
+//!
+//! Given a [`SeriesHistory`] ([`ProcessorStage::with_history`]), the stage also rebuilds the
+//! per-series state of a stateful processor from stored history whenever it meets a series the
+//! processor does not hold ([`crate::history`], mechanics in `warmup`).
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use rdkafka::message::{Message, OwnedMessage};
 use signalcraft_kafka::{BatchHandler, DeadLetter, HandlerError, RecordProducer};
 use signalcraft_model::{RecordCodec, WireFormat};
+use tokio_util::sync::CancellationToken;
 
+use crate::history::SeriesHistory;
+use crate::warmup::{WarmUp, WarmUpSettings};
 use crate::Processor;
 
 /// Identity of a batch: its first and last message positions.
@@ -28,8 +37,7 @@ fn batch_id(batch: &[OwnedMessage]) -> Option<BatchId> {
 
 /// A processor wired to its input codec and output producer.
 pub struct ProcessorStage<P: Processor> {
-    processor: P,
-    input_codec: RecordCodec<P::Input>,
+    core: StageCore<P>,
     producer: RecordProducer,
     /// Outputs computed for a batch whose produce has not yet succeeded.
     pending: Option<(BatchId, Vec<P::Output>, Vec<DeadLetter>)>,
@@ -37,29 +45,94 @@ pub struct ProcessorStage<P: Processor> {
 
 impl<P: Processor> ProcessorStage<P> {
     pub fn new(processor: P, producer: RecordProducer) -> Self {
-        ProcessorStage { processor, input_codec: RecordCodec::new(WireFormat::SingleObject), producer, pending: None }
+        ProcessorStage { core: StageCore::new(processor), producer, pending: None }
+    }
+
+    /// Rebuilds the processor's per-series state from `history` when it meets a series it does
+    /// not hold. No effect on a processor without per-series state.
+    pub fn with_history(mut self, history: Arc<dyn SeriesHistory>, settings: WarmUpSettings) -> Self {
+        self.core = self.core.with_history(history, settings);
+        self
+    }
+
+    /// Ends a wait for the sink (see [`WarmUpSettings::wait_for_store`]) when `shutdown` is
+    /// cancelled, so a stopping stage does not sit out the wait.
+    pub fn stop_waiting_on(mut self, shutdown: CancellationToken) -> Self {
+        if let Some(warm_up) = &mut self.core.warm_up {
+            warm_up.stop_waiting_on(shutdown);
+        }
+        self
     }
 
     /// Accepts Confluent-framed inputs carrying this registry id.
     pub fn accept_schema_id(mut self, schema_id: u32) -> Self {
-        self.input_codec = self.input_codec.accept_schema_id(schema_id);
+        self.core.input_codec = self.core.input_codec.accept_schema_id(schema_id);
+        self
+    }
+}
+
+/// Everything of a stage but the producer: decode, rebuild state, process (testable without Kafka).
+pub(crate) struct StageCore<P: Processor> {
+    pub(crate) processor: P,
+    input_codec: RecordCodec<P::Input>,
+    /// Rebuilds per-series state from stored history (stateful processors, when configured).
+    pub(crate) warm_up: Option<WarmUp>,
+}
+
+impl<P: Processor> StageCore<P> {
+    pub(crate) fn new(processor: P) -> Self {
+        StageCore { processor, input_codec: RecordCodec::new(WireFormat::SingleObject), warm_up: None }
+    }
+
+    pub(crate) fn with_history(mut self, history: Arc<dyn SeriesHistory>, settings: WarmUpSettings) -> Self {
+        if self.processor.rebuildable().is_some() {
+            self.warm_up = Some(WarmUp::new(self.processor.name(), history, settings));
+        }
         self
     }
 
-    fn compute(&mut self, batch: &[OwnedMessage]) -> (Vec<P::Output>, Vec<DeadLetter>) {
-        let mut outputs = Vec::with_capacity(batch.len());
-        let mut dead = Vec::new();
-        for message in batch {
-            let decoded = self.input_codec.decode(message.payload().unwrap_or_default());
-            match decoded {
-                Ok(input) => match self.processor.process(input) {
-                    Ok(derived) => outputs.extend(derived),
-                    Err(error) => dead.push(DeadLetter::new(message, format!("{}: {error}", self.processor.name()))),
-                },
-                Err(error) => dead.push(DeadLetter::new(message, error.to_string())),
+    /// The outputs and dead letters of one batch; an error when its series' history could not be
+    /// loaded (the batch is then handed again, and the series it touched are rebuilt afresh).
+    pub(crate) async fn compute(
+        &mut self,
+        batch: &[OwnedMessage],
+    ) -> Result<(Vec<P::Output>, Vec<DeadLetter>), HandlerError> {
+        let name = self.processor.name();
+        let history_failed = |error| HandlerError(format!("{name}: loading series history: {error}"));
+        let decoded: Vec<_> =
+            batch.iter().map(|message| self.input_codec.decode(message.payload().unwrap_or_default())).collect();
+        if let (Some(warm_up), Some(state)) = (&mut self.warm_up, self.processor.rebuildable()) {
+            let inputs: Vec<Option<&P::Input>> = decoded.iter().map(|d| d.as_ref().ok()).collect();
+            if let Err(error) = warm_up.begin_batch(state, batch, &inputs).await {
+                warm_up.abandon_batch(state);
+                return Err(history_failed(error));
             }
         }
-        (outputs, dead)
+        let mut outputs = Vec::with_capacity(batch.len());
+        let mut dead = Vec::new();
+        for (message, decoded) in batch.iter().zip(decoded) {
+            let input = match decoded {
+                Ok(input) => input,
+                Err(error) => {
+                    dead.push(DeadLetter::new(message, error.to_string()));
+                    continue;
+                }
+            };
+            if let (Some(warm_up), Some(state)) = (&mut self.warm_up, self.processor.rebuildable()) {
+                if let Err(error) = warm_up.before_input(state, message, &input).await {
+                    warm_up.abandon_batch(state);
+                    return Err(history_failed(error));
+                }
+            }
+            match self.processor.process(input) {
+                Ok(derived) => outputs.extend(derived),
+                Err(error) => dead.push(DeadLetter::new(message, format!("{name}: {error}"))),
+            }
+        }
+        if let (Some(warm_up), Some(state)) = (&mut self.warm_up, self.processor.rebuildable()) {
+            warm_up.end_batch(state, batch);
+        }
+        Ok((outputs, dead))
     }
 }
 
@@ -69,13 +142,13 @@ impl<P: Processor> BatchHandler for ProcessorStage<P> {
         let id = batch_id(batch);
         let (outputs, dead) = match self.pending.take() {
             Some((pending_id, outputs, dead)) if Some(&pending_id) == id.as_ref() => (outputs, dead),
-            _ => self.compute(batch),
+            _ => self.core.compute(batch).await?,
         };
         if let Err(error) = self.producer.send_all(&outputs).await {
             if let Some(id) = id {
                 self.pending = Some((id, outputs, dead));
             }
-            return Err(HandlerError(format!("{}: producing outputs: {error}", self.processor.name())));
+            return Err(HandlerError(format!("{}: producing outputs: {error}", self.core.processor.name())));
         }
         Ok(dead)
     }

@@ -18,14 +18,17 @@ use signalcraft_process::{
     forecast::ForecastSeries,
     kpi::{BrandToKpi, FxToKpi, SentimentToKpi, WeatherToKpi},
     sentiment::ScoreArticles,
-    Processor, ProcessorStage,
+    Processor, ProcessorStage, SeriesHistory, WarmUpSettings,
 };
 use signalcraft_sink::{PgOffsetStore, PostgresSink, PrivatePostgres, WebhookDeliverer};
 use sqlx::{postgres::PgPoolOptions, PgPool};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::{config::Config, http, marks::PgHighWaterMarks, progress, registry, rules, watchlist::PgWatchList};
+use crate::{
+    config::Config, history::PgSeriesHistory, http, marks::PgHighWaterMarks, progress, registry, rules,
+    watchlist::PgWatchList,
+};
 
 /// Which parts of the data path this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,12 +213,18 @@ pub async fn run(
     // Every processor, its own consumer group: (group, input topic) for the drain check.
     let mut processor_groups = Vec::new();
     if options.roles.process {
+        // Stateful processors rebuild a series' state from the points the sink stored.
+        let history = config.process.warmup_settings().map(|settings| {
+            let store = PgSeriesHistory::new(pool.clone(), config.sink.group_id.clone(), cluster_id.clone());
+            (Arc::new(store) as Arc<dyn SeriesHistory>, settings)
+        });
         let context = ProcessorContext {
             kafka: &kafka,
             producer: &producer,
             group_prefix: &config.process.group_prefix,
             session_timeout,
             shutdown: &shutdown,
+            history,
         };
         processor_groups.push(context.spawn(FxToKpi, &mut consumers));
         processor_groups.push(context.spawn(WeatherToKpi, &mut consumers));
@@ -323,6 +332,8 @@ struct ProcessorContext<'a> {
     group_prefix: &'a str,
     session_timeout: Duration,
     shutdown: &'a CancellationToken,
+    /// Where stateful processors rebuild per-series state from; `None`: warm-up is off.
+    history: Option<(Arc<dyn SeriesHistory>, WarmUpSettings)>,
 }
 
 impl ProcessorContext<'_> {
@@ -333,6 +344,9 @@ impl ProcessorContext<'_> {
         let mut settings = ConsumerSettings::new(processor.name(), group.clone(), vec![input.name().into()]);
         settings.session_timeout = self.session_timeout;
         let mut stage = ProcessorStage::new(processor, self.producer.clone());
+        if let Some((history, settings)) = &self.history {
+            stage = stage.with_history(history.clone(), settings.clone()).stop_waiting_on(self.shutdown.clone());
+        }
         if let Some(&id) = self.kafka.registry_ids.get(&input) {
             stage = stage.accept_schema_id(id);
         }

@@ -154,9 +154,26 @@ pub struct ProcessConfig {
     /// Points of history kept per series for forecasting.
     #[serde(default = "default_forecast_history_cap")]
     pub forecast_history_cap: usize,
-    /// A series is refitted and forecast again after this many new points.
+    /// A series is refitted and forecast again on every this-many-th point of the series.
     #[serde(default = "default_forecast_refit_every")]
     pub forecast_refit_every: usize,
+    /// Series whose forecasting history is held in memory (least recently seen dropped).
+    #[serde(default = "default_forecast_max_series")]
+    pub forecast_max_series: usize,
+    /// Rebuild the anomaly detector's and the forecaster's state of a series from its points in
+    /// `kpi_points` when they meet it without state (after a restart, a rebalance, an eviction),
+    /// so their outputs equal an uninterrupted run's. Off: such a series learns afresh.
+    #[serde(default = "default_warmup")]
+    pub warmup: bool,
+    /// Most points replayed per series. Unset: as many as each processor needs to rebuild its
+    /// state exactly (the detector up to 12,249 with default parameters, the forecaster
+    /// `forecast_history_cap`). Lower is faster; the rebuilt state is then approximate.
+    #[serde(default)]
+    pub warmup_max_points: Option<usize>,
+    /// How long a batch waits, in milliseconds, for the sink to store the points a rebuild
+    /// needs before using what is stored (counted in `signalcraft_state_rebuilds_total`).
+    #[serde(default = "default_warmup_sink_wait_ms")]
+    pub warmup_sink_wait_ms: u64,
     /// An anomaly score at or above this opens an alert.
     #[serde(default = "default_alert_open_score")]
     pub alert_open_score: f64,
@@ -196,6 +213,19 @@ fn default_forecast_history_cap() -> usize {
 fn default_forecast_refit_every() -> usize {
     signalcraft_process::forecast::ForecastSeriesConfig::default().refit_every
 }
+fn default_forecast_max_series() -> usize {
+    signalcraft_process::forecast::ForecastSeriesConfig::default().max_series
+}
+fn default_warmup() -> bool {
+    true
+}
+fn default_warmup_sink_wait_ms() -> u64 {
+    10_000
+}
+
+/// Longest `process.warmup_sink_wait_ms`: the consumer does not poll while a batch waits, and
+/// Kafka drops a member that has not polled for `max.poll.interval.ms` (300 s by default).
+const MAX_WARMUP_SINK_WAIT_MS: u64 = 120_000;
 
 impl ProcessConfig {
     /// The anomaly processor's configuration.
@@ -222,8 +252,18 @@ impl ProcessConfig {
         signalcraft_process::forecast::ForecastSeriesConfig {
             history_cap: self.forecast_history_cap,
             refit_every: self.forecast_refit_every,
+            max_series: self.forecast_max_series,
             ..Default::default()
         }
+    }
+
+    /// How stateful processors rebuild a series' state; `None` when `warmup` is off.
+    pub fn warmup_settings(&self) -> Option<signalcraft_process::WarmUpSettings> {
+        self.warmup.then(|| signalcraft_process::WarmUpSettings {
+            max_points: self.warmup_max_points,
+            wait_for_store: std::time::Duration::from_millis(self.warmup_sink_wait_ms),
+            ..Default::default()
+        })
     }
 }
 
@@ -239,6 +279,10 @@ impl Default for ProcessConfig {
             anomaly_max_series: default_anomaly_max_series(),
             forecast_history_cap: default_forecast_history_cap(),
             forecast_refit_every: default_forecast_refit_every(),
+            forecast_max_series: default_forecast_max_series(),
+            warmup: default_warmup(),
+            warmup_max_points: None,
+            warmup_sink_wait_ms: default_warmup_sink_wait_ms(),
             alert_open_score: default_alert_open_score(),
             alert_resolve_after: default_alert_resolve_after(),
             alert_cooldown_secs: default_alert_cooldown_secs(),
@@ -340,10 +384,27 @@ impl Config {
                 self.process.anomaly_threshold
             )));
         }
-        if self.process.anomaly_max_series == 0 || self.process.forecast_refit_every == 0 {
+        if self.process.anomaly_max_series == 0
+            || self.process.forecast_refit_every == 0
+            || self.process.forecast_max_series == 0
+        {
             return Err(ConfigError::Invalid(
-                "process.anomaly_max_series and process.forecast_refit_every must be at least 1".into(),
+                "process.anomaly_max_series, process.forecast_refit_every and process.forecast_max_series must be at \
+                 least 1"
+                    .into(),
             ));
+        }
+        if self.process.warmup_max_points == Some(0) {
+            return Err(ConfigError::Invalid(
+                "process.warmup_max_points: must be at least 1 (process.warmup = false turns the rebuild off)".into(),
+            ));
+        }
+        if self.process.warmup_sink_wait_ms > MAX_WARMUP_SINK_WAIT_MS {
+            return Err(ConfigError::Invalid(format!(
+                "process.warmup_sink_wait_ms: {} is above {MAX_WARMUP_SINK_WAIT_MS} (the consumer does not poll \
+                 Kafka while a batch waits)",
+                self.process.warmup_sink_wait_ms
+            )));
         }
         if self.sink.batch_max_rows == 0 {
             return Err(ConfigError::Invalid("sink.batch_max_rows: must be at least 1".into()));

@@ -7,6 +7,7 @@
 //! - [`app`]: `run`: embedded stand-ins when nothing is configured, roles as tasks, shutdown.
 //! - [`backfill`]: `backfill weather`: the Open-Meteo archive onto raw.weather, with a progress bar.
 //! - [`marks`]: GDELT's per-query high-water marks in PostgreSQL.
+//! - [`history`]: the stored past of KPI series, from which processors rebuild their state.
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz`.
 //! - [`progress`]: "drained" detection for replay runs, and the closing summary.
 //! - [`rules`]: loads `alert_rules` into the alerting processor, at start and on a timer.
@@ -17,6 +18,7 @@
 pub mod app;
 pub mod backfill;
 pub mod config;
+pub mod history;
 pub mod http;
 pub mod marks;
 pub mod progress;

@@ -1,9 +1,10 @@
 //! Behaviour of the detector and the processor: bounded state, determinism, spikes, bad input.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use signalcraft_model::KpiPoint;
+use signalcraft_model::{KpiAnomaly, KpiPoint};
 
 use super::*;
+use crate::history::{PastPoint, RebuildableState, SeriesPast};
 use crate::Processor;
 
 fn start() -> DateTime<Utc> {
@@ -187,4 +188,82 @@ fn the_likelihood_sigma_floor_tempers_a_first_wobble_after_a_flat_history() {
     assert!(tight < loose && loose < 0.0, "ln tail {tight} (floor 0.01) vs {loose} (floor 0.03)");
     // 0.2 / 10 = 0.02 average: 2 sigma under the tight floor, 2/3 sigma under the loose one.
     assert!((tight - likelihood::ln_gaussian_tail(2.0)).abs() < 1e-6);
+}
+
+/// What the stage hands the processor after a restart: the series' stored points strictly before
+/// `restart`, as many as the processor's depth asks for.
+fn stored_past(inputs: &[KpiPoint], restart: usize, processor: &DetectAnomalies) -> SeriesPast {
+    let replayed = processor.history_depth().points_to_replay(restart as u64);
+    SeriesPast {
+        series_id: inputs[restart].series_id.clone(),
+        before: inputs[restart].ts,
+        points_before: restart as u64,
+        points: inputs[restart - replayed..restart].iter().map(|p| PastPoint { ts: p.ts, value: p.value }).collect(),
+        tenant_id: inputs[restart].tenant_id.clone(),
+        complete: true,
+    }
+}
+
+#[test]
+fn a_processor_seeded_with_the_stored_past_scores_exactly_as_an_uninterrupted_one() {
+    // Ten weeks of 5-minute points with a daily cycle and a spike every ~17 days: the seasonal,
+    // long-window, likelihood and damping state all matter.
+    let per_day = 288;
+    let inputs: Vec<KpiPoint> = noisy(20_000, 17)
+        .into_iter()
+        .enumerate()
+        .map(|(i, noise)| {
+            let cycle = 20.0 * (std::f64::consts::TAU * i as f64 / per_day as f64).sin();
+            point("s", i as i64, noise + cycle + if i % 5_000 == 4_321 { 40.0 } else { 0.0 })
+        })
+        .collect();
+    let mut uninterrupted = DetectAnomalies::new(DetectAnomaliesConfig::default());
+    let expected: Vec<KpiAnomaly> =
+        inputs.iter().cloned().flat_map(|p| uninterrupted.process(p).expect("finite input")).collect();
+    assert_eq!(expected.len(), inputs.len());
+
+    let depth = uninterrupted.history_depth();
+    // A restart within the first depth replays the whole past; a later one an aligned suffix.
+    for restart in [2_500, 16_000] {
+        let mut restarted = DetectAnomalies::new(DetectAnomaliesConfig::default());
+        let past = stored_past(&inputs, restart, &restarted);
+        assert_eq!(past.points.len() == restart, restart <= depth.max_points);
+        restarted.seed(&past);
+        assert!(restarted.holds("s"));
+        let after: Vec<KpiAnomaly> =
+            inputs[restart..].iter().cloned().flat_map(|p| restarted.process(p).expect("finite input")).collect();
+        assert_eq!(after.len(), expected.len() - restart);
+        for (got, want) in after.iter().zip(&expected[restart..]) {
+            assert_eq!(got, want);
+            assert_eq!(got.score.to_bits(), want.score.to_bits(), "score at {}", got.ts);
+        }
+        assert!(after.iter().any(|a| a.is_anomaly), "the spike after {restart} is flagged in both runs");
+    }
+}
+
+#[test]
+fn without_its_past_a_restarted_detector_scores_differently() {
+    // The control for the test above: the seeding is what makes the scores equal.
+    let inputs: Vec<KpiPoint> =
+        noisy(3_000, 19).into_iter().enumerate().map(|(i, v)| point("s", i as i64, v)).collect();
+    let mut uninterrupted = DetectAnomalies::new(DetectAnomaliesConfig::default());
+    let expected: Vec<KpiAnomaly> =
+        inputs.iter().cloned().flat_map(|p| uninterrupted.process(p).expect("finite input")).collect();
+    let mut fresh = DetectAnomalies::new(DetectAnomaliesConfig::default());
+    let after: Vec<KpiAnomaly> =
+        inputs[2_000..].iter().cloned().flat_map(|p| fresh.process(p).expect("finite input")).collect();
+    assert_ne!(after, expected[2_000..]);
+}
+
+#[test]
+fn forgetting_a_series_drops_its_state_and_the_depth_covers_the_detector_windows() {
+    let mut processor = DetectAnomalies::new(DetectAnomaliesConfig::default());
+    processor.process(point("a", 0, 1.0)).expect("finite input");
+    processor.forget("a");
+    assert!(!processor.holds("a"));
+    assert_eq!(processor.series_count(), 0);
+    let params = DetectorParams::default();
+    let depth = processor.history_depth();
+    assert_eq!(depth.align_to, 5_120, "lcm of the likelihood's windows (1,024 and 10)");
+    assert!(depth.max_points - depth.align_to + 1 >= params.season_history + params.likelihood_long);
 }

@@ -1,7 +1,7 @@
 //! Forecaster and processor tests on synthetic series with known truth.
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use signalcraft_model::KpiPoint;
+use signalcraft_model::{KpiForecast, KpiPoint};
 
 use super::*;
 use crate::Processor;
@@ -116,6 +116,7 @@ fn small_config() -> ForecastSeriesConfig {
         history_cap: 200,
         refit_every: 50,
         refit_interval: None,
+        max_series: 100,
     }
 }
 
@@ -166,11 +167,70 @@ fn processor_waits_quietly_on_a_short_series_and_follows_the_schedule() {
     config.refit_every = 1000;
     config.refit_interval = Some(TimeDelta::hours(24));
     let mut processor = ForecastSeries::new(config);
-    let mut emitted = 0;
+    let mut issued = Vec::new();
     for i in 0..200 {
-        emitted += processor.process(point("sched", i)).expect("processes").len();
+        issued.extend(processor.process(point("sched", i)).expect("processes").into_iter().map(|f| f.issued_at));
     }
-    // No first fit by count (1000), so the schedule has no anchor: the first fit needs the count.
-    assert_eq!(emitted, 0);
+    // Never by count (1000); by schedule on the first point of every UTC day after the first.
+    let midnights: Vec<DateTime<Utc>> = (1..=8).map(|day| start() + TimeDelta::days(day)).collect();
+    assert_eq!(issued, midnights);
     assert!(processor.process(KpiPoint { value: f64::INFINITY, ..point("sched", 300) }).is_err());
+}
+
+#[test]
+fn a_processor_seeded_with_the_stored_past_forecasts_exactly_as_an_uninterrupted_one() {
+    use crate::history::{PastPoint, RebuildableState, SeriesPast};
+    let config = ForecastSeriesConfig {
+        forecaster: ForecasterConfig { horizon: Horizon::Steps(6), ..Default::default() },
+        history_cap: 120,
+        refit_every: 40,
+        refit_interval: Some(TimeDelta::hours(72)),
+        max_series: 10,
+    };
+    let inputs: Vec<KpiPoint> = (0..260).map(|i| point("s", i)).collect();
+    let mut uninterrupted = ForecastSeries::new(config.clone());
+    let expected: Vec<Vec<KpiForecast>> =
+        inputs.iter().cloned().map(|p| uninterrupted.process(p).expect("processes")).collect();
+    let issued: Vec<usize> = (0..inputs.len()).filter(|&i| !expected[i].is_empty()).collect();
+    // Every 40th point, and the first point of each 72 hours counted from the Unix epoch
+    // (2024-01-03, -06 and -09 at midnight).
+    assert_eq!(issued, [39, 48, 79, 119, 120, 159, 192, 199, 239]);
+
+    // Restarts before the history is full (the whole past is replayed) and after it (the last
+    // `history_cap` points); neither on a refit boundary.
+    for restart in [90, 211] {
+        let mut restarted = ForecastSeries::new(config.clone());
+        let depth = restarted.history_depth();
+        let replayed = depth.points_to_replay(restart as u64);
+        assert_eq!(replayed, restart.min(120));
+        restarted.seed(&SeriesPast {
+            series_id: "s".into(),
+            before: inputs[restart].ts,
+            points_before: restart as u64,
+            points: inputs[restart - replayed..restart]
+                .iter()
+                .map(|p| PastPoint { ts: p.ts, value: p.value })
+                .collect(),
+            tenant_id: Some("acme".into()),
+            complete: true,
+        });
+        assert_eq!(restarted.history_len("s"), replayed);
+        for (i, input) in inputs.iter().enumerate().skip(restart) {
+            let got = restarted.process(input.clone()).expect("processes");
+            assert_eq!(got, expected[i], "output of point {i} after a restart at {restart}");
+        }
+    }
+}
+
+#[test]
+fn series_held_for_forecasting_are_capped() {
+    let mut config = small_config();
+    config.max_series = 2;
+    let mut processor = ForecastSeries::new(config);
+    for series in ["a", "b", "a", "c"] {
+        processor.process(point(series, 0)).expect("processes");
+    }
+    assert_eq!(processor.series_count(), 2);
+    // "b" was least recently seen when "c" arrived.
+    assert_eq!((processor.history_len("a"), processor.history_len("b"), processor.history_len("c")), (1, 0, 1));
 }
