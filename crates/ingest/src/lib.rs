@@ -32,8 +32,8 @@ pub use source::{run_source, RunError, RunSummary, Source};
 pub use sources::digicadence::{DigiCadenceConfig, DigiCadenceSource, DqEndpoint, DqProjectConfig};
 pub use sources::fx::{parse_rates, FxConfig, FxProviderConfig, FxProviderKind, FxSource, FALLBACK_SOURCE_NAME};
 pub use sources::gdelt::{
-    parse_artlist, parse_timeline_tone, GdeltConfig, GdeltQueryConfig, GdeltSource, HighWaterMark, HighWaterMarks,
-    InMemoryHighWaterMarks, MarkStoreError,
+    parse_artlist, parse_timeline_tone, GdeltConfig, GdeltQueryConfig, GdeltSource, GdeltToneSource, HighWaterMark,
+    HighWaterMarks, InMemoryHighWaterMarks, MarkStoreError,
 };
 pub use sources::openmeteo::{
     parse_weather, ArchiveBackfill, BackfillProgress, OpenMeteoConfig, OpenMeteoSource, WeatherLocationConfig,

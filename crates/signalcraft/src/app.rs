@@ -195,6 +195,10 @@ pub async fn run(
         let source = GdeltSource::new(ingest.gdelt.clone(), marks)
             .context("building the GDELT source")?
             .with_watch_list(watch_list.clone());
+        // The tone timelines share the article source's limiter: one request per 5 s in all.
+        if ingest.gdelt.tone {
+            spawn(&mut ingestors, run_boxed(source.tone_source(), ingest.gdelt.interval(), cycles));
+        }
         spawn(&mut ingestors, run_boxed(source, ingest.gdelt.interval(), cycles));
         let source = OpenMeteoSource::new(ingest.openmeteo.clone())
             .context("building the Open-Meteo source")?

@@ -67,6 +67,11 @@ pub struct GdeltConfig {
     #[serde(default = "default_initial_lookback_hours")]
     pub initial_lookback_hours: u32,
 
+    /// Also poll each query's average-tone timeline (`mode=timelinetone`) into the KPI series
+    /// `gdelt_tone:<tenant>:<query>`. Default true.
+    #[serde(default = "default_tone")]
+    pub tone: bool,
+
     /// The watched queries. Empty (the default): the source has nothing to poll.
     #[serde(default)]
     pub queries: Vec<GdeltQueryConfig>,
@@ -104,6 +109,7 @@ impl Default for GdeltConfig {
             max_records: default_max_records(),
             max_pages: default_max_pages(),
             initial_lookback_hours: default_initial_lookback_hours(),
+            tone: default_tone(),
             queries: Vec::new(),
         }
     }
@@ -111,6 +117,10 @@ impl Default for GdeltConfig {
 
 fn default_base_url() -> String {
     PUBLIC_BASE_URL.to_string()
+}
+
+fn default_tone() -> bool {
+    true
 }
 
 fn default_interval_secs() -> u64 {

@@ -17,6 +17,7 @@ mod marks;
 mod parse;
 #[cfg(test)]
 mod tests;
+mod tone;
 
 use std::{
     collections::{BTreeSet, HashSet},
@@ -29,6 +30,7 @@ use reqwest::Method;
 use signalcraft_model::NewsArticle;
 
 use self::parse::RawArticle;
+pub use self::tone::{tone_series_id, GdeltToneSource, TONE_SOURCE_NAME};
 pub use self::{
     client::timeline_tone_url,
     config::{GdeltConfig, GdeltQueryConfig},
@@ -48,7 +50,8 @@ pub const SOURCE_NAME: &str = "gdelt";
 /// Polls GDELT for every configured query.
 pub struct GdeltSource {
     config: GdeltConfig,
-    fetcher: HttpFetcher,
+    /// Shared with the tone source ([`GdeltSource::tone_source`]): one limiter for every request.
+    fetcher: Arc<HttpFetcher>,
     marks: Arc<dyn HighWaterMarks>,
     /// Businesses whose queries are polled besides the configured ones.
     watch_list: WatchListReader,
@@ -76,7 +79,7 @@ impl GdeltSource {
         policy: FetchPolicy,
         marks: Arc<dyn HighWaterMarks>,
     ) -> Result<Self, ClientBuildError> {
-        let fetcher = HttpFetcher::new(SOURCE_NAME, policy)?;
+        let fetcher = Arc::new(HttpFetcher::new(SOURCE_NAME, policy)?);
         Ok(GdeltSource {
             config,
             fetcher,
@@ -90,6 +93,12 @@ impl GdeltSource {
     pub fn with_watch_list(mut self, watch_list: WatchListReader) -> Self {
         self.watch_list = watch_list;
         self
+    }
+
+    /// The source of the queries' average-tone timelines (`mode=timelinetone`), paced by this
+    /// source's limiter and reading the same watch list.
+    pub fn tone_source(&self) -> GdeltToneSource {
+        GdeltToneSource::new(self.config.clone(), self.fetcher.clone(), self.watch_list.clone())
     }
 
     /// The configuration this source polls.

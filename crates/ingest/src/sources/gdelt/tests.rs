@@ -233,6 +233,43 @@ fn tone_timelines_accept_compact_dates_irregular_buckets_and_empty_forms() {
     );
 }
 
+#[tokio::test]
+async fn tone_timelines_become_kpi_points_of_closed_buckets_once_each() {
+    // The documented timelinetone shape (no untrimmed real capture exists; see SOURCE.txt).
+    let first = r#"{"timeline":[{"series":"Average Tone","data":[
+        {"date":"20240715T231500Z","value":-1.25},{"date":"20240715T233000Z","value":0.5},
+        {"date":"20240715T234500Z","value":2.0}]}]}"#;
+    let second = r#"{"timeline":[{"series":"Average Tone","data":[
+        {"date":"20240715T233000Z","value":0.5},{"date":"20240715T234500Z","value":2.25},
+        {"date":"20240716T000000Z","value":-0.75},{"date":"20240716T001500Z","value":1.0}]}]}"#;
+    let answers = [first.to_string(), second.to_string()];
+    let server = TestServer::start(move |_, index| json(200, &answers[index.min(1)])).await;
+    let articles = source(config(&server.base_url, vec![query("vizhinjam-port", "Vizhinjam port")]));
+    let tone = articles.tone_source();
+
+    let points = tone.poll(now()).await.expect("first poll");
+    // The newest bucket (23:45) is still filling: only 23:15 and 23:30 are emitted.
+    let got: Vec<(DateTime<Utc>, f64)> = points.iter().map(|p| (p.ts, p.value)).collect();
+    assert_eq!(got, [(utc(2024, 7, 15, 23, 15, 0), -1.25), (utc(2024, 7, 15, 23, 30, 0), 0.5)]);
+    let point = &points[0];
+    assert_eq!(point.series_id, "gdelt_tone:vizhinjam-port:vizhinjam-port");
+    assert_eq!(
+        (point.tenant_id.as_deref(), point.metric.as_str(), point.unit.as_str()),
+        (Some("vizhinjam-port"), "news_tone", "tone")
+    );
+    assert!(
+        server.uris()[0].contains("mode=timelinetone") && server.uris()[0].contains("startdatetime=20240715000000")
+    );
+
+    // Not acknowledged yet: the mark has not moved, the next poll asks from the same start.
+    tone.delivered().await;
+    let points = tone.poll(now()).await.expect("second poll");
+    // From the 23:30 mark on: 23:45 (now closed, its final value) and 00:00; 00:15 is filling.
+    let got: Vec<(DateTime<Utc>, f64)> = points.iter().map(|p| (p.ts, p.value)).collect();
+    assert_eq!(got, [(utc(2024, 7, 15, 23, 45, 0), 2.25), (utc(2024, 7, 16, 0, 0, 0), -0.75)]);
+    assert!(server.uris()[1].contains("startdatetime=20240715233000"), "{}", server.uris()[1]);
+}
+
 #[test]
 fn seendates_parse_in_both_forms_and_nothing_else() {
     assert_eq!(parse_gdelt_time("20240615T170000Z"), Some(utc(2024, 6, 15, 17, 0, 0)));
