@@ -29,7 +29,7 @@ impl Default for DetectAnomaliesConfig {
 }
 
 /// See [`DetectAnomaliesConfig::threshold`].
-pub const DEFAULT_THRESHOLD: f64 = 0.49819;
+pub const DEFAULT_THRESHOLD: f64 = 0.49845;
 
 struct Series {
     detector: AnomalyDetector,
