@@ -20,9 +20,10 @@
 //!   leaves many scores just under one half; none of the reporting rules tried instead (damping
 //!   by undamped scores, by decaying or squared reports, by reports that were not themselves
 //!   damped, letting much stronger evidence through) scored within two points of it. Each
-//!   component alone (and the range rule alone): long residual 32.7, seasonal residual 44.2,
-//!   range rule 56.7, context novelty 50.2 (16 buckets, undiscounted), the order-2 context
-//!   transitions 2.6. Also measured and not kept: the novelty through its own likelihood instead
+//!   component alone (standard profile, optimised threshold): long residual 32.7, seasonal
+//!   residual 44.2, range rule 56.7, context novelty 45.8 (50.2 without the discount and the
+//!   dead zone, which production needs: see the spike tests), the order-2 context transitions
+//!   2.6; range rule and context novelty together 62.8. Also measured and not kept: the novelty through its own likelihood instead
 //!   of by maximum (65.8 fused, 29.8 alone), the novelty gating or boosting the range rule
 //!   (50-63), a spectral-residual component (Ren et al. 2019: 20.5 alone, +0.2 fused at half
 //!   the speed), and range extremes over a longer horizon (63-67).
