@@ -5,7 +5,10 @@
 //! prints the standard, reward_low_FP_rate and reward_low_FN_rate scores plus rows/s per core.
 //! Each profile is scored twice: at the pipeline's own threshold (`DetectAnomaliesConfig`'s
 //! default, the one that sets `is_anomaly`), and at the threshold NAB's optimiser picks for the
-//! profile (how NAB's scoreboard is computed).
+//! profile (how NAB's scoreboard is computed). Then two honesty checks on the standard profile:
+//! a leave-out check (the threshold optimised on the even-indexed files is scored on the odd
+//! ones, and the reverse, so the threshold never sees the files it is judged on) and the score at
+//! thresholds slightly off the optimised one (how close to a knife edge the optimum sits).
 //!
 //! `cargo bench -p signalcraft-process --bench nab`. Environment:
 //! - `SIGNALCRAFT_NAB_DIR`: NAB root with `data/` and `labels/` (default `../shared/bench/nab`
@@ -160,8 +163,9 @@ fn write_results(root: &Path, files: &[DataFile], scores: &[Vec<f64>]) -> BenchR
     Ok(())
 }
 
-/// Runs the scorer CLI; `threshold`: score every profile there instead of optimising it.
-fn run_scorer(nab: &Path, results: &Path, threshold: Option<f64>) -> BenchResult<String> {
+/// Runs the scorer CLI; `threshold`: score every profile there instead of optimising it;
+/// `labels`: a label file naming the files to score (default: NAB's, every file).
+fn run_scorer(nab: &Path, results: &Path, threshold: Option<f64>, labels: Option<&Path>) -> BenchResult<String> {
     let manifest = nab.join("../nab-scorer/Cargo.toml");
     if !manifest.is_file() {
         return Err(format!("no NAB scorer at {}", manifest.display()));
@@ -182,6 +186,7 @@ fn run_scorer(nab: &Path, results: &Path, threshold: Option<f64>) -> BenchResult
         .arg(results)
         .args(["--detector", DETECTOR_DIR])
         .args(threshold.map(|t| vec!["--threshold".to_string(), t.to_string()]).unwrap_or_default())
+        .args(labels.map(|l| vec!["--labels".into(), l.as_os_str().to_owned()]).unwrap_or_default())
         .env("CARGO_TARGET_DIR", &target)
         .output()
         .map_err(|e| format!("running the scorer: {e}"))?;
@@ -209,13 +214,16 @@ fn run() -> BenchResult<()> {
     });
     write_results(&results, &files, &scores)?;
     let pipeline_threshold = DetectAnomaliesConfig::default().threshold;
-    let scored = run_scorer(&nab, &results, Some(pipeline_threshold))
-        .and_then(|fixed| Ok((fixed, run_scorer(&nab, &results, None)?)));
+    let scored = run_scorer(&nab, &results, Some(pipeline_threshold), None).and_then(|fixed| {
+        let optimised = run_scorer(&nab, &results, None, None)?;
+        let checks = honesty_checks(&nab, &results, &files, &optimised)?;
+        Ok((fixed, optimised, checks))
+    });
     // The CSVs are only an exchange format; keep the temp dir only if scoring failed.
     if scored.is_ok() && keep.is_none() {
         let _ = fs::remove_dir_all(&results);
     }
-    let (at_pipeline_threshold, optimised) = scored?;
+    let (at_pipeline_threshold, optimised, checks) = scored?;
 
     println!("detector: {}", AnomalyDetector::NAME);
     for (title, scored) in [
@@ -234,6 +242,7 @@ fn run() -> BenchResult<()> {
             }
         }
     }
+    println!("{checks}");
     // The detector runs on one thread, so rows/s is already per core.
     println!(
         "speed: {rows} rows in {:.3} s = {:.0} rows/s per core (detector only)",
@@ -241,4 +250,95 @@ fn run() -> BenchResult<()> {
         rows as f64 / elapsed.as_secs_f64().max(1e-9)
     );
     Ok(())
+}
+
+/// Threshold and normalised score of the standard profile in the scorer's output.
+fn standard_row(scorer_output: &str) -> BenchResult<(f64, f64)> {
+    scorer_output
+        .lines()
+        .find_map(|line| match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+            [DETECTOR_DIR, "standard", threshold, _raw, score, ..] => {
+                Some((threshold.parse().ok()?, score.parse().ok()?))
+            }
+            _ => None,
+        })
+        .ok_or_else(|| format!("no standard-profile row in the scorer output:\n{scorer_output}"))
+}
+
+/// The leave-out check and the threshold sensitivity of the standard profile, as printable text.
+fn honesty_checks(nab: &Path, results: &Path, files: &[DataFile], optimised: &str) -> BenchResult<String> {
+    let labels_path = nab.join("labels/combined_windows.json");
+    let labels = fs::read_to_string(&labels_path).map_err(|e| format!("reading {}: {e}", labels_path.display()))?;
+    let entries = label_entries(&labels).map_err(|e| format!("{}: {e}", labels_path.display()))?;
+    let mut halves = Vec::new();
+    for parity in 0..2 {
+        let names: Vec<String> = files
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 2 == parity)
+            .map(|(_, f)| format!("{}/{}", f.category, f.name))
+            .collect();
+        let subset: Vec<String> = entries
+            .iter()
+            .filter(|(name, _)| names.contains(name))
+            .map(|(name, windows)| format!("\"{name}\": {windows}"))
+            .collect();
+        let path = results.join(format!("labels-{}.json", ["even", "odd"][parity]));
+        fs::write(&path, format!("{{{}}}", subset.join(", ")))
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+        let (threshold, score) = standard_row(&run_scorer(nab, results, None, Some(&path))?)?;
+        halves.push((path, threshold, score));
+    }
+    let mut text = String::from("standard profile, threshold chosen on one half of the files, scored on the other:\n");
+    for (from, to) in [(0, 1), (1, 0)] {
+        let (_, threshold, _) = &halves[from];
+        let (path, _, own_optimum) = &halves[to];
+        let (_, score) = standard_row(&run_scorer(nab, results, Some(*threshold), Some(path))?)?;
+        let (from_name, to_name) = (["even", "odd"][from], ["even", "odd"][to]);
+        text += &format!(
+            "  {from_name} -> {to_name}: {score:.2} at {threshold} ({to_name} files at their own optimum: {own_optimum:.2})\n"
+        );
+    }
+    let (best, best_score) = standard_row(optimised)?;
+    text += &format!("standard profile near its optimised threshold {best} ({best_score:.2}):");
+    for offset in [-0.003, -0.001, 0.001, 0.003] {
+        let (_, score) = standard_row(&run_scorer(nab, results, Some(best + offset), None)?)?;
+        text += &format!(" {offset:+}: {score:.2}");
+    }
+    Ok(text)
+}
+
+/// The entries of NAB's label file, a JSON object of file name -> list of windows, as (name,
+/// raw JSON of the windows), in file order. Only this shape is understood: the benchmark has no
+/// JSON dependency, and re-emitting the windows verbatim keeps them exactly as NAB wrote them.
+fn label_entries(json: &str) -> Result<Vec<(String, String)>, String> {
+    let body = json.trim().strip_prefix('{').and_then(|b| b.strip_suffix('}')).ok_or("not a JSON object")?;
+    let mut entries = Vec::new();
+    let mut rest = body.trim_start();
+    while !rest.is_empty() {
+        let after_quote = rest.strip_prefix('"').ok_or("expected a quoted file name")?;
+        let end = after_quote.find('"').ok_or("unterminated file name")?;
+        let name = after_quote[..end].to_string();
+        let value = after_quote[end + 1..].trim_start().strip_prefix(':').ok_or("expected ':'")?.trim_start();
+        if !value.starts_with('[') {
+            return Err(format!("{name}: expected a list of windows"));
+        }
+        // The windows are lists of timestamp strings: no brackets inside strings to skip.
+        let mut depth = 0usize;
+        let close = value
+            .char_indices()
+            .find_map(|(i, c)| {
+                match c {
+                    '[' => depth += 1,
+                    ']' => depth -= 1,
+                    _ => {}
+                }
+                (depth == 0).then_some(i)
+            })
+            .ok_or_else(|| format!("{name}: unterminated list"))?;
+        entries.push((name, value[..=close].to_string()));
+        rest = value[close + 1..].trim_start();
+        rest = rest.strip_prefix(',').unwrap_or(rest).trim_start();
+    }
+    Ok(entries)
 }

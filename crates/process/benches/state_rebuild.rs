@@ -29,7 +29,7 @@ use signalcraft_process::{
 
 type BenchResult<T> = Result<T, String>;
 
-/// NAB files longer than the default depth (12,249 points), so the replay is a suffix.
+/// NAB files longer than the default depth (17,641 points), so the replay is a suffix.
 const FILES: [&str; 2] = [
     "realKnownCause/machine_temperature_system_failure.csv",
     "realKnownCause/cpu_utilization_asg_misconfiguration.csv",

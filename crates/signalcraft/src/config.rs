@@ -166,7 +166,7 @@ pub struct ProcessConfig {
     #[serde(default = "default_warmup")]
     pub warmup: bool,
     /// Most points replayed per series. Unset: as many as each processor needs to rebuild its
-    /// state exactly (the detector up to 12,249 with default parameters, the forecaster
+    /// state exactly (the detector up to 17,641 with default parameters, the forecaster
     /// `forecast_history_cap`). Lower is faster; the rebuilt state is then approximate.
     #[serde(default)]
     pub warmup_max_points: Option<usize>,

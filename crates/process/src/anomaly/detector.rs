@@ -4,17 +4,17 @@
 //! predictors that look at different kinds of change. Every component's surprise goes through
 //! its own anomaly likelihood ([`super::likelihood`]), and the score is the strongest weighted
 //! evidence (the smallest weighted log tail probability) — a quiet component cannot dilute the
-//! one that sees the anomaly. A component of weight 0 is off; by default (tuned on the whole NAB
-//! corpus) the long and seasonal residuals plus the range rule are on:
+//! one that sees the anomaly. Two rules bypass the likelihood and join by maximum: the range rule
+//! and the context novelty. A component of weight 0 is off; by default (tuned on the whole NAB
+//! corpus) the long and seasonal residuals, the range rule and the context novelty are on:
 //!
 //! - **local residual**: distance from the median of the last `short_window` values in units of
 //!   their MAD — spikes and dips against the recent level;
 //! - **long residual**: the same against the last `long_window` values — level shifts that the
 //!   short window has already absorbed still stand out here;
-//! - **context novelty** (the contextual idea of CAD OSE): values are discretised into
-//!   equal-depth bins of the long window, and a table counts which bin follows each pair of bins;
-//!   a transition the series has rarely or never made is surprising even when the value itself
-//!   is ordinary (a broken rhythm, a pattern change);
+//! - **context transitions** (off by default): values are discretised into equal-depth bins of
+//!   the long window, and a table counts which bin follows each pair of bins; a transition the
+//!   series has rarely or never made is surprising even when the value itself is ordinary;
 //! - **seasonal residual**: difference from the value one period earlier (the point nearest
 //!   `ts - period` in a timestamped history, median of it and its two neighbours), in units of
 //!   the MAD of past such differences; of the candidate periods (a day, a week) the one whose
@@ -22,13 +22,22 @@
 //!   is found online from the timestamps, and irregular sampling is fine;
 //! - **range**: a value beyond the extremes of the long window by a margin — a new high or low,
 //!   scored higher the further it goes beyond them (relative to the window's range), so a far
-//!   excursion outranks a marginal new extreme.
+//!   excursion outranks a marginal new extreme;
+//! - **context novelty** (the contextual idea of CAD OSE, [`super::context`]): the share of the
+//!   point's contexts — its bucket in the learned range and how it follows the buckets of the
+//!   last few points — that the series has not shown within a long memory, discounted by how
+//!   often the series shows new contexts at all (0 below one half), times `novelty_scale`. It
+//!   sees a pattern that is new for the series even when every value and every residual is
+//!   ordinary, and it remembers much further back than the windows: a spike to a level visited
+//!   weeks ago is familiar.
 //!
 //! Every statistic lives in a fixed-size window or table, so the memory of one detector is
-//! constant (a few tens of kilobytes) whatever the length of the series.
+//! constant whatever the length of the series: about 155 KB with the default parameters (the
+//! windows and likelihood histories about 132 KB, the context table 22.6 KB).
 
 use chrono::{DateTime, Utc};
 
+use super::context::ContextNovelty;
 use super::likelihood::AnomalyLikelihood;
 use super::window::{Ring, SortedWindow, TimedRing};
 
@@ -85,6 +94,16 @@ pub struct DetectorParams {
     pub season_residuals: usize,
     /// Weight of the seasonal residual, as `weights`.
     pub season_weight: f64,
+    /// Buckets the learned range is split into by the context novelty (2 to 64).
+    pub novelty_buckets: usize,
+    /// Points whose buckets form the contexts of the context novelty (2 to 64).
+    pub novelty_span: usize,
+    /// Points after which a context not seen again counts as new again.
+    pub novelty_memory: usize,
+    /// Score of a point all of whose contexts are new in a series that otherwise repeats itself
+    /// (the novelty is scaled by it, like the range rule it bypasses the likelihood); 0 turns
+    /// the context novelty off.
+    pub novelty_scale: f64,
 }
 
 impl Default for DetectorParams {
@@ -109,6 +128,10 @@ impl Default for DetectorParams {
             season_history: 4096,
             season_residuals: 512,
             season_weight: 1.0,
+            novelty_buckets: 16,
+            novelty_span: 7,
+            novelty_memory: 10_000,
+            novelty_scale: 0.9,
         }
     }
 }
@@ -119,6 +142,10 @@ const LONG: usize = 1;
 const CONTEXT: usize = 2;
 const SEASON: usize = 3;
 const COMPONENTS: usize = 4;
+
+/// Context novelty below this (fewer than half of a point's contexts new, after the discount for
+/// a series that often shows new ones) scores 0.
+const NOVELTY_DEAD: f64 = 0.5;
 
 /// Tail probabilities at or below this map to the top of the score scale (the paper's
 /// `1 - 1e-10` likelihood).
@@ -131,6 +158,7 @@ pub struct AnomalyDetector {
     short: SortedWindow,
     long: SortedWindow,
     context: ContextModel,
+    novelty: ContextNovelty,
     history: TimedRing,
     seasons: Vec<Season>,
     /// `params.weights` then `params.season_weight`, indexed by component.
@@ -154,13 +182,14 @@ impl Default for AnomalyDetector {
 impl AnomalyDetector {
     /// Name and version written on every output, so scores from different detectors (or
     /// different tunings) are never mixed up downstream.
-    pub const NAME: &'static str = "signalcraft-ensemble-likelihood/3";
+    pub const NAME: &'static str = "signalcraft-ensemble-likelihood/4";
 
     pub fn new(params: DetectorParams) -> Self {
         AnomalyDetector {
             short: SortedWindow::new(params.short_window),
             long: SortedWindow::new(params.long_window),
             context: ContextModel::new(params.bins, params.context_cap),
+            novelty: ContextNovelty::new(params.novelty_buckets, params.novelty_span, params.novelty_memory),
             history: TimedRing::new(params.season_history),
             seasons: params
                 .season_periods
@@ -193,6 +222,7 @@ impl AnomalyDetector {
             + self.seasons.iter().map(|s| s.residuals.len()).sum::<usize>()
             + self.likelihoods.iter().map(AnomalyLikelihood::len).sum::<usize>()
             + self.reported.len()
+            + self.novelty.len()
     }
 
     /// Scores one point in [0, 1] (higher = more anomalous) and learns from it. Only past points
@@ -204,6 +234,15 @@ impl AnomalyDetector {
         }
         let ts = ts.timestamp();
         let surprises = self.surprises(ts, value);
+        // A point whose contexts are mostly familiar is ordinary: reporting its small novelty
+        // would only damp the scores after it (see the reporting below).
+        let mut novelty = 0.0;
+        if self.params.novelty_scale > 0.0 {
+            let share = self.novelty.observe(value);
+            if share >= NOVELTY_DEAD {
+                novelty = share * self.params.novelty_scale.min(1.0);
+            }
+        }
         self.short.push(value);
         self.long.push(value);
         self.history.push(ts, value);
@@ -218,7 +257,7 @@ impl AnomalyDetector {
                 ln_tail = ln_tail.min(weight * likelihood.update(surprise));
             }
         }
-        let mut score = if self.seen <= self.params.warmup as u64 { 0.0 } else { log_scale(ln_tail) };
+        let mut score = if self.seen <= self.params.warmup as u64 { 0.0 } else { log_scale(ln_tail).max(novelty) };
         score = score.max(self.extreme_score);
         // Report an ongoing anomaly at its onset: for `refractory` points after a high score,
         // scores are damped by how high the recent reports were, so one event is one detection

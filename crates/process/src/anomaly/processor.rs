@@ -36,7 +36,7 @@ impl Default for DetectAnomaliesConfig {
 }
 
 /// See [`DetectAnomaliesConfig::threshold`].
-pub const DEFAULT_THRESHOLD: f64 = 0.49819;
+pub const DEFAULT_THRESHOLD: f64 = 0.49845;
 
 struct Series {
     detector: AnomalyDetector,
@@ -180,7 +180,10 @@ impl RebuildableState<KpiPoint> for DetectAnomalies {
 ///   likelihood's running sums are exact only from their first re-sum (every `likelihood_long`
 ///   updates) after all of that; the damping of recent reports (`refractory`) depends on earlier
 ///   reports, a dependence that shrinks geometrically and is given a few refractory periods to
-///   vanish below rounding. A series whose seasonal references are often missing pushes residuals
+///   vanish below rounding. The context novelty remembers contexts for `novelty_memory` points,
+///   which the replay covers; its bucket range, though, is the range of every value it saw, so a
+///   series whose extremes are older than the replay rebuilds a narrower range, and its novelty
+///   scores converge to the uninterrupted ones instead of matching at once. A series whose seasonal references are often missing pushes residuals
 ///   rarely, so its residual windows reach further back than this; its replayed scores then
 ///   converge to the uninterrupted ones over the following points instead of matching at once.
 /// - *the phase*: the likelihood's rings are summed in storage order, and re-summed every
@@ -188,13 +191,17 @@ impl RebuildableState<KpiPoint> for DetectAnomalies {
 ///   modulo lcm(`likelihood_long`, `likelihood_short`). The replay is aligned to that
 ///   ([`HistoryDepth`]), so the rings hold their values in the same slots.
 ///
-/// Defaults: 7,130 points to settle plus a 5,120-point alignment window, so 7,130 to 12,249
-/// points (17 months of hourly data) — about 30 ms of detector time per series. Measured on a
+/// Defaults: 12,522 points to settle (the context memory's 10,000 points lead) plus a
+/// 5,120-point alignment window, so 12,522 to 17,641 points (two years of hourly data) — about
+/// 60 ms of detector time per series. Measured on a
 /// 5-minute series with a daily cycle (40,000 points, restarts at 20,000, 27,777 and 33,001):
 /// aligned replays of 4,640 points and more matched bit for bit; unaligned replays of any length
 /// up to 12,000 points left scores differing by up to 2.5e-9 for thousands of points.
 pub fn detector_replay_depth(params: &DetectorParams) -> HistoryDepth {
-    let baselines = (params.season_history + params.season_residuals).max(params.long_window).max(params.short_window);
+    let baselines = (params.season_history + params.season_residuals)
+        .max(params.long_window)
+        .max(params.short_window)
+        .max(params.novelty_memory);
     let likelihood = params.likelihood_short + 2 * params.likelihood_long;
     let settle = baselines + likelihood + 4 * params.refractory + params.warmup;
     let align_to = lcm(params.likelihood_long.max(1), params.likelihood_short.max(1));

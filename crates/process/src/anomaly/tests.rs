@@ -122,7 +122,11 @@ fn detector_memory_does_not_grow_with_the_series() {
     let p = detector.params();
     let seasons = p.season_periods.len() * p.season_residuals;
     let likelihoods = 4 * (p.likelihood_short + p.likelihood_long);
-    assert!(after_20k <= p.short_window + p.long_window + p.season_history + seasons + likelihoods + p.refractory);
+    let (buckets, span) = (p.novelty_buckets, p.novelty_span);
+    let novelty = buckets + (span - 1) * buckets * buckets + buckets.pow(3) + span;
+    assert!(
+        after_20k <= p.short_window + p.long_window + p.season_history + seasons + likelihoods + p.refractory + novelty
+    );
 }
 
 #[test]
@@ -266,4 +270,84 @@ fn forgetting_a_series_drops_its_state_and_the_depth_covers_the_detector_windows
     let depth = processor.history_depth();
     assert_eq!(depth.align_to, 5_120, "lcm of the likelihood's windows (1,024 and 10)");
     assert!(depth.max_points - depth.align_to + 1 >= params.season_history + params.likelihood_long);
+}
+
+#[test]
+fn context_novelty_is_zero_for_a_learned_rhythm_and_high_when_it_runs_backwards() {
+    let mut novelty = context::ContextNovelty::new(8, 4, 10_000);
+    // A sawtooth over the whole range, repeated until its contexts and rate are learned.
+    for i in 0..3000 {
+        novelty.observe(f64::from(i % 8));
+    }
+    for i in 3000..3016 {
+        assert_eq!(novelty.observe(f64::from(i % 8)), 0.0, "familiar point {i}");
+    }
+    // The same levels in reverse order: every pair and the triple are new, the level is not.
+    let reversed = novelty.observe(6.0) + novelty.observe(5.0) + novelty.observe(4.0);
+    assert!(reversed > 1.5, "a reversed rhythm scored {reversed} over three points");
+}
+
+#[test]
+fn context_novelty_forgets_after_its_memory_and_discounts_a_series_that_never_repeats() {
+    let learn = |memory: usize| {
+        let mut novelty = context::ContextNovelty::new(4, 2, memory);
+        // Levels 0..3 in a fixed cycle, then only 0 and 3 for a while, then 1 again.
+        for i in 0..2000 {
+            novelty.observe([0.0, 1.0, 2.0, 3.0][i % 4]);
+        }
+        for i in 0..1000 {
+            novelty.observe(if i % 2 == 0 { 0.0 } else { 3.0 });
+        }
+        novelty.observe(1.0)
+    };
+    // 3 -> 1 never happened; with a short memory 0 -> 1 and the level 1 are forgotten as well.
+    let (remembered, forgotten) = (learn(10_000), learn(100));
+    assert!(forgotten > remembered && remembered > 0.0, "{forgotten} vs {remembered}");
+    // Values that never repeat a context keep the rate of new contexts high: little novelty.
+    let mut novelty = context::ContextNovelty::new(16, 7, 10_000);
+    let last = noisy(3000, 21).into_iter().map(|v| novelty.observe(v)).fold(0.0, f64::max);
+    let mut fresh = context::ContextNovelty::new(16, 7, 10_000);
+    let early = noisy(300, 21).into_iter().map(|v| fresh.observe(v)).fold(0.0, f64::max);
+    assert!(last < 0.5 && early < 0.5, "noise scored {last} (late) and {early} (early)");
+}
+
+#[test]
+fn context_novelty_clock_rebase_keeps_the_ages_within_the_memory() {
+    let run = |start: Option<u32>| {
+        let mut novelty = context::ContextNovelty::new(4, 2, 50);
+        if let Some(clock) = start {
+            novelty.set_clock(clock);
+        }
+        (0..400).map(|i| novelty.observe(f64::from((i * 7 % 13) % 4))).collect::<Vec<_>>()
+    };
+    // Starting 100 points before the clock overflows gives the same novelties as starting at 0.
+    assert_eq!(run(None), run(Some(u32::MAX - 100)));
+}
+
+#[test]
+fn a_broken_rhythm_with_ordinary_values_is_found_by_the_context_novelty() {
+    // A sawtooth sampled every 5 s (no daily reference exists), then one tooth runs backwards:
+    // every value stays inside the range and near the usual spread, only the order is new.
+    let noise = noisy(3000, 23);
+    let values: Vec<f64> = (0..3000)
+        .map(|i| {
+            let tooth = if (2500..2510).contains(&i) { 9 - i % 10 } else { i % 10 };
+            tooth as f64 * 10.0 + (noise[i] - 100.0) * 0.1
+        })
+        .collect();
+    let run = |params: DetectorParams| {
+        let mut detector = AnomalyDetector::new(params);
+        let scores: Vec<f64> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| detector.score(start() + Duration::seconds(5 * i as i64), *v))
+            .collect();
+        let before = scores[1000..2500].iter().copied().fold(0.0, f64::max);
+        let during = scores[2500..2510].iter().copied().fold(0.0, f64::max);
+        (before, during)
+    };
+    let (before, during) = run(DetectorParams::default());
+    assert!(during > DEFAULT_THRESHOLD && during > before, "broken rhythm {during} vs {before} before");
+    let (_, without) = run(DetectorParams { novelty_scale: 0.0, ..DetectorParams::default() });
+    assert!(without < DEFAULT_THRESHOLD, "without the context novelty the break scored {without}");
 }
