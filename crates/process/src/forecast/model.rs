@@ -8,9 +8,10 @@
 //!    Theta method, with plain and robust (outlier-downweighting) STL, each on the values, on
 //!    their logarithm and on a Box-Cox power chosen by Guerrero's method (the last two only for
 //!    strictly positive series, where seasonal swings often grow with the level; the power only
-//!    when it differs from both), seasonal-naive and the airline model (seasonal ARIMA, on the
-//!    values and their logarithm) at the longest period — forecast held-out tails of the
-//!    training data from the data before each;
+//!    when it differs from both), seasonal-naive, level-adjusted seasonal-naive, Holt-Winters
+//!    (ETS(A,Ad,A)) and the airline model (seasonal ARIMA) at the longest period — forecast
+//!    held-out tails of the training data from the data before each, plus the last quarter, half
+//!    and three quarters of a holdout, so the latest steps (a level shift) count too;
 //! 4. the two bases with the lowest held-out error are refit on all the data and averaged.
 //!
 //! Why validation instead of one model: MSTL + ETS is strong when the seasonal shape is stable
@@ -36,6 +37,10 @@ const VALIDATION_FOLDS: usize = 5;
 /// Held-out tails at most. Between the two, when one tail is shorter than the longest cycle,
 /// enough tails to cover every phase of it (each day of the week for a weekly cycle).
 const MAX_VALIDATION_FOLDS: usize = 2 * VALIDATION_FOLDS;
+
+/// The latest holdout is also scored in parts: its last 1/4, 2/4 and 3/4, each forecast from
+/// the data before it.
+const RECENT_FOLDS_PER_HOLDOUT: usize = 4;
 
 /// A Box-Cox λ within this distance of 0 (the log) or 1 (no transform) adds no base of its own.
 const DISTINCT_LAMBDA: f64 = 0.1;
@@ -309,13 +314,31 @@ impl Forecaster {
         if folds.is_empty() {
             return None;
         }
+        // The latest data, scored as well: the last quarter, half and three quarters of a
+        // holdout, each forecast from everything before it. The tails above end a whole holdout
+        // or more before the end, so without these a level shift in the last steps (a lockdown,
+        // an outage) would weigh nothing in the choice, although the models that follow it are
+        // exactly the ones to trust next.
+        let mut recent: Vec<usize> = (1..RECENT_FOLDS_PER_HOLDOUT)
+            .map(|q| (holdout * q / RECENT_FOLDS_PER_HOLDOUT).max(1))
+            .filter(|&len| len < holdout && n - len >= min_train)
+            .collect();
+        recent.dedup();
+        for len in recent {
+            let train_len = n - len;
+            let forecasts = forecast_bases(bases, &y[..train_len], periods, len, false)
+                .into_iter()
+                .map(|result| result.ok().map(|p| p.mean))
+                .collect();
+            folds.push(Fold { test: &y[train_len..], forecasts });
+        }
         Some(Validation { folds, scale })
     }
 }
 
 /// The bases validated for a series with these periods. Transforms that do not apply to the
 /// data (a log of a negative value) fail their fits and drop out of the validation.
-fn candidate_bases(y: &[f64], periods: &[usize]) -> Vec<Base> {
+pub(super) fn candidate_bases(y: &[f64], periods: &[usize]) -> Vec<Base> {
     let mut scales = vec![Scale::Identity];
     if y.iter().all(|&v| v > 0.0) {
         scales.push(Scale::Log);
@@ -343,6 +366,12 @@ fn candidate_bases(y: &[f64], periods: &[usize]) -> Vec<Base> {
         bases.push(Base::SeasonalNaive);
         for &scale in scales.iter().filter(|&&s| s != Scale::BoxCox) {
             bases.push(Base::Airline { scale });
+        }
+        for &scale in &scales {
+            bases.push(Base::HoltWinters { scale });
+        }
+        for &scale in scales.iter().filter(|&&s| s != Scale::BoxCox) {
+            bases.push(Base::LevelNaive { scale });
         }
     }
     bases
