@@ -444,7 +444,7 @@ fn level_naive(z: &[f64], period: usize, horizon: usize) -> Normal {
     let mut shape: Vec<f64> = deviations.iter_mut().map(|d| median(d)).collect();
     let offset = shape.iter().sum::<f64>() / m as f64;
     shape.iter_mut().for_each(|s| *s -= offset);
-    let recent = ((m as f64 * LEVEL_NAIVE_SHARE).ceil() as usize).max(LEVEL_NAIVE_MIN_STEPS).min(n);
+    let recent = recent_steps(m).min(n);
     let mut adjusted: Vec<f64> = (n - recent..n).map(|t| z[t] - shape[t % m]).collect();
     let level = median(&mut adjusted);
     let diffs: Vec<f64> = (m..n).map(|i| z[i] - z[i - m]).collect();
@@ -455,8 +455,13 @@ fn level_naive(z: &[f64], period: usize, horizon: usize) -> Normal {
     }
 }
 
+/// How many of the latest steps [`level_naive`] reads the level from, for a cycle of `period`.
+pub(super) fn recent_steps(period: usize) -> usize {
+    ((period as f64 * LEVEL_NAIVE_SHARE).ceil() as usize).max(LEVEL_NAIVE_MIN_STEPS)
+}
+
 /// The median of `values` (reordered in place); 0 for none.
-fn median(values: &mut [f64]) -> f64 {
+pub(super) fn median(values: &mut [f64]) -> f64 {
     if values.is_empty() {
         return 0.0;
     }

@@ -1,6 +1,6 @@
 //! Forecasts per KPI series (kpi.points → kpi.forecasts): seasonal periods detected, MSTL
 //! (augurs) with an AutoETS or Theta trend, Holt-Winters, seasonal-naive and airline models, on
-//! the values or a log / Box-Cox scale, blended by held-out error, horizon in the series' own
+//! the values or a log / Box-Cox scale, combined by held-out error, horizon in the series' own
 //! step (calendar months for month-spaced series), 80% and 95% intervals.
 //!
 //! - [`seasons`]: period detection (periodogram proposes, autocorrelation confirms).
