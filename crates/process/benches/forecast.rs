@@ -5,7 +5,8 @@
 //! at each candidate period, augurs MSTL + AutoETS on the values and on their logarithm. Each
 //! baseline line says whether ours beats it on MASE and on sMAPE; each series ends with the
 //! verdict against the best baseline per metric, and the run with the total time. Fit times are
-//! wall-clock and CPU seconds per origin (the latter independent of the machine's other load).
+//! wall-clock and CPU seconds per origin (the latter independent of the machine's other load);
+//! interval coverage is the share of test points inside our 80% and 95% intervals.
 //!
 //! The series are read at run time, never built in: from
 //! `$CARGO_MANIFEST_DIR/../../../shared/bench/forecast` (override with
@@ -145,6 +146,8 @@ fn run() -> Result<(), String> {
         let mut model = String::new();
         let mut fit_secs = 0.0;
         let mut fit_cpu_secs = Some(0.0);
+        // Test points inside our 80% and 95% intervals.
+        let (mut inside_80, mut inside_95) = (0usize, 0usize);
         for o in 0..spec.origins {
             let origin = first + o * spec.horizon;
             let start = spec.window.map_or(0, |w| origin.saturating_sub(w));
@@ -165,6 +168,10 @@ fn run() -> Result<(), String> {
                 return Err(format!("{}: {} forecast points, expected {}", spec.name, mean.len(), spec.horizon));
             }
             ours.add(&mean, actual, scale);
+            for (point, a) in forecast.points.iter().zip(actual) {
+                inside_80 += usize::from(point.lower_80 <= *a && *a <= point.upper_80);
+                inside_95 += usize::from(point.lower_95 <= *a && *a <= point.upper_95);
+            }
             model = forecast.model;
             for (score, baseline) in scores.iter_mut().zip(&baselines) {
                 let forecast =
@@ -185,6 +192,14 @@ fn run() -> Result<(), String> {
             fit_cpu_secs.map_or("n/a".to_string(), |cpu| format!("{:.2} s", cpu / k)),
             spec.window.map_or("all".to_string(), |w| w.to_string()),
             model
+        );
+        let points = (spec.origins * spec.horizon) as f64;
+        println!(
+            "{:<15} {:<24} 80% interval covers {:.0}%, 95% covers {:.0}% of the test points",
+            "",
+            "",
+            100.0 * inside_80 as f64 / points,
+            100.0 * inside_95 as f64 / points
         );
         for (baseline, score) in baselines.iter().zip(&scores) {
             let (mase, smape) = (score.mase / k, score.smape / k);
