@@ -344,7 +344,7 @@ impl Forecaster {
 /// after a level shift at the end (`shifted`), the case it is for: on a steady series it is a
 /// noisier seasonal-naive. Transforms that do not apply to the data (a log of a negative value)
 /// fail their fits and drop out of the validation.
-pub(super) fn candidate_bases(y: &[f64], periods: &[usize], shifted: bool) -> Vec<Base> {
+fn candidate_bases(y: &[f64], periods: &[usize], shifted: bool) -> Vec<Base> {
     let mut scales = vec![Scale::Identity];
     if y.iter().all(|&v| v > 0.0) {
         scales.push(Scale::Log);
@@ -416,7 +416,7 @@ fn pointwise_median(paths: &[Paths]) -> Paths {
 /// its level from) is more than [`LEVEL_SHIFT_MADS`] robust standard deviations away from the
 /// median change over the whole series. On the log scale for a positive series, where a drop to
 /// a quarter is the same shift at any level.
-pub(super) fn level_shift_at_end(y: &[f64], period: usize) -> bool {
+fn level_shift_at_end(y: &[f64], period: usize) -> bool {
     let m = period.max(1);
     let recent = recent_steps(m);
     if y.len() < m + recent + 2 {
