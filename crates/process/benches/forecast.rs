@@ -4,7 +4,9 @@
 //! averaged over origins, for ours and for each baseline of the protocol's README: seasonal-naive
 //! at each candidate period, augurs MSTL + AutoETS on the values and on their logarithm. Each
 //! baseline line says whether ours beats it on MASE and on sMAPE; each series ends with the
-//! verdict against the best baseline per metric, and the run with the total time.
+//! verdict against the best baseline per metric, and the run with the total time. Fit times are
+//! wall-clock and CPU seconds per origin (the latter independent of the machine's other load);
+//! interval coverage is the share of test points inside our 80% and 95% intervals.
 //!
 //! The series are read at run time, never built in: from
 //! `$CARGO_MANIFEST_DIR/../../../shared/bench/forecast` (override with
@@ -143,21 +145,33 @@ fn run() -> Result<(), String> {
         let mut scores = vec![Score::default(); baselines.len()];
         let mut model = String::new();
         let mut fit_secs = 0.0;
+        let mut fit_cpu_secs = Some(0.0);
+        // Test points inside our 80% and 95% intervals.
+        let (mut inside_80, mut inside_95) = (0usize, 0usize);
         for o in 0..spec.origins {
             let origin = first + o * spec.horizon;
             let start = spec.window.map_or(0, |w| origin.saturating_sub(w));
             let (train, actual) = (&series.y[start..origin], &series.y[origin..origin + spec.horizon]);
             let scale = naive_mae(train, spec.m);
             let started = Instant::now();
+            let cpu_started = cpu_seconds();
             let forecast = forecaster
                 .forecast(&series.ts[start..origin], train)
                 .map_err(|e| format!("{} origin {o}: {e}", spec.name))?;
             fit_secs += started.elapsed().as_secs_f64();
+            fit_cpu_secs = match (fit_cpu_secs, cpu_started, cpu_seconds()) {
+                (Some(total), Some(before), Some(after)) => Some(total + after - before),
+                _ => None,
+            };
             let mean: Vec<f64> = forecast.points.iter().map(|p| p.mean).collect();
             if mean.len() != spec.horizon {
                 return Err(format!("{}: {} forecast points, expected {}", spec.name, mean.len(), spec.horizon));
             }
             ours.add(&mean, actual, scale);
+            for (point, a) in forecast.points.iter().zip(actual) {
+                inside_80 += usize::from(point.lower_80 <= *a && *a <= point.upper_80);
+                inside_95 += usize::from(point.lower_95 <= *a && *a <= point.upper_95);
+            }
             model = forecast.model;
             for (score, baseline) in scores.iter_mut().zip(&baselines) {
                 let forecast =
@@ -169,13 +183,23 @@ fn run() -> Result<(), String> {
         let (ours_mase, ours_smape) = (ours.mase / k, ours.smape / k);
         let verdict = |ours: f64, theirs: f64| if ours < theirs { "win" } else { "lose" };
         println!(
-            "{:<15} {:<24} {:>7.3} {:>8.2}  fit {:.2} s per origin, model at the last origin: {}",
+            "{:<15} {:<24} {:>7.3} {:>8.2}  fit {:.2} s ({} CPU) per origin on {} points, model at the last origin: {}",
             spec.name,
             "ours",
             ours_mase,
             ours_smape,
             fit_secs / k,
+            fit_cpu_secs.map_or("n/a".to_string(), |cpu| format!("{:.2} s", cpu / k)),
+            spec.window.map_or("all".to_string(), |w| w.to_string()),
             model
+        );
+        let points = (spec.origins * spec.horizon) as f64;
+        println!(
+            "{:<15} {:<24} 80% interval covers {:.0}%, 95% covers {:.0}% of the test points",
+            "",
+            "",
+            100.0 * inside_80 as f64 / points,
+            100.0 * inside_95 as f64 / points
         );
         for (baseline, score) in baselines.iter().zip(&scores) {
             let (mase, smape) = (score.mase / k, score.smape / k);
@@ -255,6 +279,20 @@ impl Baseline {
             }
         }
     }
+}
+
+/// CPU time used by this process so far (user + system), from `/proc/self/stat`; `None` where
+/// that is not available. The wall-clock fit time depends on what else the machine runs, the
+/// CPU time does not. Resolution: one clock tick (USER_HZ, 100 per second on Linux).
+fn cpu_seconds() -> Option<f64> {
+    const TICKS_PER_SECOND: f64 = 100.0;
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / TICKS_PER_SECOND)
 }
 
 fn load(path: &Path) -> Result<Series, String> {

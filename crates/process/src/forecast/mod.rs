@@ -1,14 +1,17 @@
 //! Forecasts per KPI series (kpi.points → kpi.forecasts): seasonal periods detected, MSTL
-//! (augurs) with an AutoETS or Theta trend, seasonal-naive and airline models, on the values or
-//! a log / Box-Cox scale, blended by held-out error, horizon in the series' own step (calendar months for month-spaced series), 80% and 95% intervals.
+//! (augurs) with an AutoETS or Theta trend, Holt-Winters, seasonal-naive and airline models, on
+//! the values or a log / Box-Cox scale, combined by held-out error, horizon in the series' own
+//! step (calendar months for month-spaced series), 80% and 95% intervals.
 //!
 //! - [`seasons`]: period detection (periodogram proposes, autocorrelation confirms).
 //! - [`model`]: the pure [`Forecaster`], (timestamps, values) → forecast points.
-//! - `bases`: the base models it validates and blends (MSTL + AutoETS or Theta, seasonal-naive,
-//!   airline), each optionally on a variance-stabilising scale (`transform`: log, Box-Cox).
+//! - `bases`: the base models it validates and blends (MSTL + AutoETS or Theta, seasonal-naive
+//!   plain or level-adjusted, Holt-Winters from `holt_winters`, airline), each optionally on a
+//!   variance-stabilising scale (`transform`: log, Box-Cox).
 //! - [`processor`]: [`ForecastSeries`], bounded per-series history and the refit schedule.
 
 mod bases;
+mod holt_winters;
 pub mod model;
 pub mod processor;
 pub mod seasons;

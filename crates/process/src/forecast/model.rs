@@ -8,24 +8,29 @@
 //!    Theta method, with plain and robust (outlier-downweighting) STL, each on the values, on
 //!    their logarithm and on a Box-Cox power chosen by Guerrero's method (the last two only for
 //!    strictly positive series, where seasonal swings often grow with the level; the power only
-//!    when it differs from both), seasonal-naive and the airline model (seasonal ARIMA, on the
-//!    values and their logarithm) at the longest period — forecast held-out tails of the
-//!    training data from the data before each;
-//! 4. the two bases with the lowest held-out error are refit on all the data and averaged.
+//!    when it differs from both), seasonal-naive, Holt-Winters (ETS(A,Ad,A)) and the airline
+//!    model (seasonal ARIMA) at the longest period — forecast held-out tails of the training
+//!    data from the data before each;
+//! 4. when the series ends in a level shift (the latest cycle-to-cycle changes far outside the
+//!    usual ones), level-adjusted seasonal-naive joins the bases and the last quarter, half and
+//!    three quarters of a holdout are scored too, so the models that follow the shift can win;
+//! 5. the three bases with the lowest held-out RMSE are refit on all the data and combined by
+//!    their pointwise median.
 //!
 //! Why validation instead of one model: MSTL + ETS is strong when the seasonal shape is stable
-//! and the trend smooth, Theta when the trend is steady but noisy, a transform when the swings
-//! are multiplicative, robust STL when one-off spikes would otherwise leak into the seasonal
-//! shape, and a repeat of the last cycle (plain or smoothed, as in the airline model) when the
-//! long cycle dominates. Which case holds
-//! is a property of the series, measurable on its own past. Why average two: the held-out tails
-//! are short, so the winner is partly luck; the mean of the two best rarely loses much to the
-//! better one and often beats both, where averaging in every base would dilute the good ones.
+//! and the trend smooth, Theta when the trend is steady but noisy, Holt-Winters when the shape
+//! itself drifts, a transform when the swings are multiplicative, robust STL when one-off spikes
+//! would otherwise leak into the seasonal shape, and a repeat of the last cycle (plain or
+//! smoothed, as in the airline model) when the long cycle dominates. Which case holds is a
+//! property of the series, measurable on its own past. Why the median of three: the held-out
+//! tails are short, so the winner is partly luck; the median of the three best rarely loses much
+//! to the best one, and it drops whichever of the three is off in a given step, where a mean
+//! would carry it and averaging in every base would dilute the good ones.
 
 use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, Utc};
 use signalcraft_model::ForecastPoint;
 
-use super::bases::{forecast_bases, Base, Paths, Scale, Trend};
+use super::bases::{forecast_bases, median, recent_steps, Base, Paths, Scale, Trend};
 use super::seasons::detect_periods;
 use super::transform::Transform;
 
@@ -37,11 +42,22 @@ const VALIDATION_FOLDS: usize = 5;
 /// enough tails to cover every phase of it (each day of the week for a weekly cycle).
 const MAX_VALIDATION_FOLDS: usize = 2 * VALIDATION_FOLDS;
 
+/// After a level shift the latest holdout is also scored in parts: its last 1/4, 2/4 and 3/4,
+/// each forecast from the data before it.
+const RECENT_FOLDS_PER_HOLDOUT: usize = 4;
+
 /// A Box-Cox λ within this distance of 0 (the log) or 1 (no transform) adds no base of its own.
 const DISTINCT_LAMBDA: f64 = 0.1;
 
-/// How many of the best-validated bases are averaged.
-const BLEND_SIZE: usize = 2;
+/// How many of the best-validated bases are combined (by their pointwise median).
+const BLEND_SIZE: usize = 3;
+
+/// A level shift at the end of the series: the median change over the last cycle of the latest
+/// steps lies this many robust standard deviations (1.4826 × MAD) of the usual cycle-to-cycle
+/// change away from its median. Four is far outside what a few ordinary steps reach together
+/// (the median of three normal values passes it about once in 10⁸), and a real break of the
+/// kind that makes the older held-out tails misleading (a lockdown, an outage) passes it easily.
+const LEVEL_SHIFT_MADS: f64 = 4.0;
 
 /// How far ahead to forecast.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,28 +123,27 @@ pub struct SeriesForecast {
     pub points: Vec<ForecastPoint>,
 }
 
-/// A weighted average of base models, weights summing to one.
+/// The bases combined into the forecast: their pointwise median (the mean of two).
 #[derive(Debug, Clone, PartialEq)]
-struct Candidate(Vec<(Base, f64)>);
+struct Candidate(Vec<Base>);
 
 impl Candidate {
     fn single(base: Base) -> Self {
-        Candidate(vec![(base, 1.0)])
+        Candidate(vec![base])
     }
 
     fn name(&self, periods: &[usize]) -> String {
         let list = periods.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(",");
-        let bases = if self.0.len() == 1 {
-            self.0[0].0.name()
-        } else {
-            let members = self.0.iter().map(|(b, w)| format!("{} {w:.2}", b.name())).collect::<Vec<_>>();
-            format!("blend({})", members.join(", "))
+        let bases = match self.0.as_slice() {
+            [one] => one.name(),
+            [_, _] => format!("mean({})", self.0.iter().map(|b| b.name()).collect::<Vec<_>>().join(", ")),
+            _ => format!("median({})", self.0.iter().map(|b| b.name()).collect::<Vec<_>>().join(", ")),
         };
         if periods.is_empty() {
             // Without a season MSTL is plain AutoETS.
             return bases.replace("mstl", "autoets");
         }
-        let uses_mstl = self.0.iter().any(|(b, _)| matches!(b, Base::Decomposed { .. }));
+        let uses_mstl = self.0.iter().any(|b| matches!(b, Base::Decomposed { .. }));
         format!("{bases}[{list}]{}", if uses_mstl { "+autoets" } else { "" })
     }
 }
@@ -147,43 +162,30 @@ struct Validation<'a> {
 }
 
 impl Validation<'_> {
-    /// Mean scaled error of the `weights`-average of the bases over the folds.
-    fn score(&self, weights: &[f64]) -> f64 {
+    /// Mean over the folds of base `index`'s root-mean-square error, scaled; infinite when its
+    /// fit failed on some fold. Squared errors, as in the models' own fits: a base that misses
+    /// badly now and then is worse than one that is always slightly off.
+    fn score(&self, index: usize) -> f64 {
         let mut total = 0.0;
         for Fold { test, forecasts } in &self.folds {
-            let mut error = 0.0;
-            for (k, actual) in test.iter().enumerate() {
-                let mut mean = 0.0;
-                for (w, f) in weights.iter().zip(forecasts) {
-                    if *w == 0.0 {
-                        continue;
-                    }
-                    match f {
-                        Some(f) => mean += w * f[k],
-                        None => return f64::INFINITY,
-                    }
-                }
-                error += (mean - actual).abs();
-            }
-            total += error / test.len() as f64 / self.scale;
+            let Some(Some(forecast)) = forecasts.get(index) else { return f64::INFINITY };
+            let sse: f64 = test.iter().zip(forecast).map(|(a, f)| (f - a) * (f - a)).sum();
+            total += (sse / test.len() as f64).sqrt() / self.scale;
         }
         total / self.folds.len() as f64
     }
 
-    /// The equal-weight mean of the [`BLEND_SIZE`] bases with the lowest held-out error (ties
-    /// keep the earlier, simpler base); bases whose fit failed on some fold are left out.
+    /// The [`BLEND_SIZE`] bases with the lowest held-out error (ties keep the earlier, simpler
+    /// base); bases whose fit failed on some fold are left out.
     fn blend(&self, bases: &[Base]) -> Candidate {
-        let scores: Vec<f64> = (0..bases.len())
-            .map(|i| self.score(&(0..bases.len()).map(|j| if i == j { 1.0 } else { 0.0 }).collect::<Vec<_>>()))
-            .collect();
+        let scores: Vec<f64> = (0..bases.len()).map(|i| self.score(i)).collect();
         let mut order: Vec<usize> = (0..bases.len()).filter(|&i| scores[i].is_finite()).collect();
         order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(a.cmp(&b)));
         order.truncate(BLEND_SIZE);
         if order.is_empty() {
             return Candidate::single(bases[0]);
         }
-        let weight = 1.0 / order.len() as f64;
-        Candidate(order.into_iter().map(|i| (bases[i], weight)).collect())
+        Candidate(order.into_iter().map(|i| bases[i]).collect())
     }
 }
 
@@ -251,20 +253,20 @@ impl Forecaster {
     /// forecasts `horizon` steps with intervals.
     fn fit_best(&self, y: &[f64], horizon: usize) -> Result<(Candidate, Vec<usize>, Paths), ForecastError> {
         let periods = detect_periods(y, self.config.max_periods);
-        let bases = candidate_bases(y, &periods);
-        let chosen = match self.validate(y, &periods, &bases, horizon) {
+        let shifted = level_shift_at_end(y, periods.last().copied().unwrap_or(1));
+        let bases = candidate_bases(y, &periods, shifted);
+        let chosen = match self.validate(y, &periods, &bases, horizon, shifted) {
             Some(validation) => validation.blend(&bases),
             // Too short to hold anything out: the plain model.
             None => Candidate::single(bases[0]),
         };
-        // A base that cannot be fitted on the full data (an optimiser failure) is dropped and the
-        // others reweighted; if none can, the bases are tried alone in turn.
+        // A base that cannot be fitted on the full data (an optimiser failure) is dropped; if
+        // none can, the bases are tried alone in turn.
         let mut fitted = Vec::new();
         let mut last_error = None;
-        let members: Vec<Base> = chosen.0.iter().map(|(b, _)| *b).collect();
-        for (&(base, w), result) in chosen.0.iter().zip(forecast_bases(&members, y, &periods, horizon, true)) {
+        for (&base, result) in chosen.0.iter().zip(forecast_bases(&chosen.0, y, &periods, horizon, true)) {
             match result {
-                Ok(paths) => fitted.push((base, w, paths)),
+                Ok(paths) => fitted.push((base, paths)),
                 Err(error) => last_error = Some(error),
             }
         }
@@ -277,15 +279,21 @@ impl Forecaster {
             }
             return Err(last_error.unwrap_or(ForecastError::Model { model: "none".into(), reason: "no base".into() }));
         }
-        let total: f64 = fitted.iter().map(|(_, w, _)| w).sum();
-        let candidate = Candidate(fitted.iter().map(|(b, w, _)| (*b, w / total)).collect());
-        let paths: Vec<(Paths, f64)> = fitted.into_iter().map(|(_, w, p)| (p, w / total)).collect();
-        Ok((candidate, periods, weighted(&paths)))
+        let candidate = Candidate(fitted.iter().map(|(b, _)| *b).collect());
+        let paths: Vec<Paths> = fitted.into_iter().map(|(_, p)| p).collect();
+        Ok((candidate, periods, pointwise_median(&paths)))
     }
 
     /// Every base's forecasts of held-out tails of `y`, each forecast from the data before it;
     /// `None` when `y` is too short to hold anything out.
-    fn validate<'a>(&self, y: &'a [f64], periods: &[usize], bases: &[Base], horizon: usize) -> Option<Validation<'a>> {
+    fn validate<'a>(
+        &self,
+        y: &'a [f64],
+        periods: &[usize],
+        bases: &[Base],
+        horizon: usize,
+        shifted: bool,
+    ) -> Option<Validation<'a>> {
         let n = y.len();
         let longest = periods.last().copied().unwrap_or(1);
         // Hold out the forecast horizon, but never more than a quarter of the data, so the
@@ -309,13 +317,34 @@ impl Forecaster {
         if folds.is_empty() {
             return None;
         }
+        // After a level shift at the end, the latest data are scored as well: the last quarter,
+        // half and three quarters of a holdout, each forecast from everything before it. The
+        // tails above end a whole holdout or more before the end, so without these the shift
+        // would weigh nothing in the choice, although the models that follow it are exactly the
+        // ones to trust next. Without a shift they would only add noise to the choice.
+        let parts = if shifted { RECENT_FOLDS_PER_HOLDOUT } else { 1 };
+        let mut recent: Vec<usize> = (1..parts)
+            .map(|q| (holdout * q / parts).max(1))
+            .filter(|&len| len < holdout && n - len >= min_train)
+            .collect();
+        recent.dedup();
+        for len in recent {
+            let train_len = n - len;
+            let forecasts = forecast_bases(bases, &y[..train_len], periods, len, false)
+                .into_iter()
+                .map(|result| result.ok().map(|p| p.mean))
+                .collect();
+            folds.push(Fold { test: &y[train_len..], forecasts });
+        }
         Some(Validation { folds, scale })
     }
 }
 
-/// The bases validated for a series with these periods. Transforms that do not apply to the
-/// data (a log of a negative value) fail their fits and drop out of the validation.
-fn candidate_bases(y: &[f64], periods: &[usize]) -> Vec<Base> {
+/// The bases validated for a series with these periods; level-adjusted seasonal-naive only
+/// after a level shift at the end (`shifted`), the case it is for: on a steady series it is a
+/// noisier seasonal-naive. Transforms that do not apply to the data (a log of a negative value)
+/// fail their fits and drop out of the validation.
+fn candidate_bases(y: &[f64], periods: &[usize], shifted: bool) -> Vec<Base> {
     let mut scales = vec![Scale::Identity];
     if y.iter().all(|&v| v > 0.0) {
         scales.push(Scale::Log);
@@ -344,23 +373,64 @@ fn candidate_bases(y: &[f64], periods: &[usize]) -> Vec<Base> {
         for &scale in scales.iter().filter(|&&s| s != Scale::BoxCox) {
             bases.push(Base::Airline { scale });
         }
+        for &scale in &scales {
+            bases.push(Base::HoltWinters { scale });
+        }
+        if shifted {
+            for &scale in scales.iter().filter(|&&s| s != Scale::BoxCox) {
+                bases.push(Base::LevelNaive { scale });
+            }
+        }
     }
     bases
 }
 
-/// The weighted pointwise mean of several forecasts (bounds averaged like the means).
-fn weighted(paths: &[(Paths, f64)]) -> Paths {
-    let avg = |get: fn(&Paths) -> &Vec<f64>| -> Vec<f64> {
-        let len = paths.iter().map(|(p, _)| get(p).len()).min().unwrap_or(0);
-        (0..len).map(|i| paths.iter().map(|(p, w)| w * get(p)[i]).sum::<f64>()).collect()
+/// The pointwise median of several forecasts, bounds taken the same way (the mean of two).
+fn pointwise_median(paths: &[Paths]) -> Paths {
+    let median = |get: fn(&Paths) -> &Vec<f64>| -> Vec<f64> {
+        let len = paths.iter().map(|p| get(p).len()).min().unwrap_or(0);
+        (0..len)
+            .map(|i| {
+                let mut values: Vec<f64> = paths.iter().map(|p| get(p)[i]).collect();
+                values.sort_by(f64::total_cmp);
+                let mid = values.len() / 2;
+                if values.len() % 2 == 1 {
+                    values[mid]
+                } else {
+                    (values[mid - 1] + values[mid]) / 2.0
+                }
+            })
+            .collect()
     };
     Paths {
-        mean: avg(|p| &p.mean),
-        lower_80: avg(|p| &p.lower_80),
-        upper_80: avg(|p| &p.upper_80),
-        lower_95: avg(|p| &p.lower_95),
-        upper_95: avg(|p| &p.upper_95),
+        mean: median(|p| &p.mean),
+        lower_80: median(|p| &p.lower_80),
+        upper_80: median(|p| &p.upper_80),
+        lower_95: median(|p| &p.lower_95),
+        upper_95: median(|p| &p.upper_95),
     }
+}
+
+/// Whether the series ends in a level shift: the median change from one cycle of the longest
+/// `period` to the next over the latest steps (as many as level-adjusted seasonal-naive reads
+/// its level from) is more than [`LEVEL_SHIFT_MADS`] robust standard deviations away from the
+/// median change over the whole series. On the log scale for a positive series, where a drop to
+/// a quarter is the same shift at any level.
+fn level_shift_at_end(y: &[f64], period: usize) -> bool {
+    let m = period.max(1);
+    let recent = recent_steps(m);
+    if y.len() < m + recent + 2 {
+        return false;
+    }
+    let positive = y.iter().all(|&v| v > 0.0);
+    let z: Vec<f64> = if positive { y.iter().map(|v| v.ln()).collect() } else { y.to_vec() };
+    let mut changes: Vec<f64> = (m..z.len()).map(|t| z[t] - z[t - m]).collect();
+    let mut latest = changes[changes.len() - recent..].to_vec();
+    let latest = median(&mut latest);
+    let centre = median(&mut changes);
+    let mut deviations: Vec<f64> = changes.iter().map(|c| (c - centre).abs()).collect();
+    let spread = 1.4826 * median(&mut deviations);
+    (latest - centre).abs() > LEVEL_SHIFT_MADS * spread && (latest - centre).abs() > f64::EPSILON
 }
 
 /// The step in calendar months when the series is month-spaced (monthly, quarterly, yearly):
@@ -437,24 +507,62 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_two_best_validated_bases_are_averaged() {
+    fn the_three_best_validated_bases_are_combined_by_their_median() {
         let ets = Base::Decomposed { scale: Scale::Identity, robust: false, trend: Trend::AutoEts };
-        let bases = [ets, Base::SeasonalNaive, Base::Airline { scale: Scale::Identity }];
+        let theta = Base::Decomposed { scale: Scale::Identity, robust: false, trend: Trend::Theta };
+        let airline = Base::Airline { scale: Scale::Identity };
+        let bases = [ets, theta, Base::SeasonalNaive, airline, Base::HoltWinters { scale: Scale::Identity }];
         let test = [1.0, 2.0];
         let validation = Validation {
-            folds: vec![Fold { test: &test, forecasts: vec![Some(vec![1.5, 2.5]), Some(vec![1.0, 2.1]), None] }],
+            folds: vec![Fold {
+                test: &test,
+                forecasts: vec![
+                    Some(vec![1.5, 2.5]),
+                    Some(vec![1.0, 3.0]),
+                    Some(vec![1.0, 2.1]),
+                    Some(vec![1.2, 2.2]),
+                    None,
+                ],
+            }],
             scale: 1.0,
         };
-        let blend = validation.blend(&bases);
-        assert_eq!(blend.0, vec![(Base::SeasonalNaive, 0.5), (ets, 0.5)]);
-        assert!((validation.score(&[0.5, 0.5, 0.0]) - 0.275).abs() < 1e-12);
+        // RMSE: 0.5, √0.5, √0.005, 0.2; the failed base is out.
+        assert!((validation.score(1) - 0.5f64.sqrt()).abs() < 1e-12);
+        assert_eq!(validation.score(4), f64::INFINITY);
+        assert_eq!(validation.blend(&bases).0, vec![Base::SeasonalNaive, airline, ets]);
+        let path =
+            |v: f64| Paths { mean: vec![v], lower_80: vec![v - 1.0], upper_80: vec![v + 1.0], ..Paths::default() };
+        let median = pointwise_median(&[path(3.0), path(10.0), path(1.0)]);
+        assert_eq!((median.mean[0], median.lower_80[0], median.upper_80[0]), (3.0, 2.0, 4.0));
+        assert_eq!(pointwise_median(&[path(3.0), path(10.0)]).mean[0], 6.5, "two are averaged");
+    }
+
+    #[test]
+    fn a_level_shift_is_seen_only_when_the_latest_steps_move_together() {
+        // Daily footfall with a weekly cycle and a little noise.
+        let shape = [1.0, 1.1, 1.2, 1.1, 1.4, 1.6, 0.9];
+        let noise = |i: usize| 1.0 + 0.05 * ((i as f64 * 12.9898).sin() * 43_758.547).fract();
+        let steady: Vec<f64> = (0..200).map(|i| 1000.0 * shape[i % 7] * noise(i)).collect();
+        assert!(!level_shift_at_end(&steady, 7));
+        // Down to a quarter for the last five days: a lockdown.
+        let mut lockdown = steady.clone();
+        lockdown[195..].iter_mut().for_each(|v| *v /= 4.0);
+        assert!(level_shift_at_end(&lockdown, 7));
+        // One odd day at the end is an outlier, not a new level.
+        let mut spike = steady.clone();
+        spike[199] *= 5.0;
+        assert!(!level_shift_at_end(&spike, 7));
+        // The same on a series that crosses zero, on its own scale.
+        let centred: Vec<f64> = lockdown.iter().map(|v| v - 1000.0).collect();
+        assert!(level_shift_at_end(&centred, 7));
+        assert!(!level_shift_at_end(&steady[..9], 7), "too short to tell");
     }
 
     #[test]
     fn transforms_join_the_pool_only_for_positive_series_and_a_distinct_power() {
         let periods = [12];
         let scales = |y: &[f64]| {
-            let mut scales: Vec<Scale> = candidate_bases(y, &periods)
+            let mut scales: Vec<Scale> = candidate_bases(y, &periods, false)
                 .into_iter()
                 .filter_map(|b| match b {
                     Base::Decomposed { scale, .. } => Some(scale),
@@ -470,6 +578,15 @@ mod tests {
         assert_eq!(scales(&multiplicative), vec![Scale::Identity, Scale::Log]);
         let negative: Vec<f64> = multiplicative.iter().map(|v| v - 500.0).collect();
         assert_eq!(scales(&negative), vec![Scale::Identity]);
-        assert!(candidate_bases(&negative, &[]).iter().all(|b| matches!(b, Base::Decomposed { robust: false, .. })));
+        assert!(candidate_bases(&negative, &[], false)
+            .iter()
+            .all(|b| matches!(b, Base::Decomposed { robust: false, .. })));
+        let level_naive = |shifted| {
+            candidate_bases(&multiplicative, &periods, shifted)
+                .iter()
+                .filter(|b| matches!(b, Base::LevelNaive { .. }))
+                .count()
+        };
+        assert_eq!((level_naive(false), level_naive(true)), (0, 2), "only after a shift, on the values and the log");
     }
 }
