@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use chrono::{NaiveDate, Utc};
 use common::TestDatabase;
 use rdkafka::{message::OwnedMessage, Message, Timestamp};
@@ -45,7 +43,7 @@ async fn stored_rate(database: &TestDatabase, quote: &str) -> Option<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_keys_refused_rows_and_garbage_in_one_batch() {
     let database = TestDatabase::new().await;
-    let mut sink = PostgresSink::new(database.pool.clone(), "test-sink", Duration::from_secs(3600));
+    let mut sink = PostgresSink::new(database.pool.clone(), "test-sink");
 
     let mut payloads = encoded(&[rate("EUR", 0.98), rate("GBP", 0.87), rate("eur", 1.0), rate("EUR", 0.999)]);
     payloads.insert(2, b"\xde\xad\xbe\xef".to_vec());
@@ -72,7 +70,7 @@ async fn repeated_keys_refused_rows_and_garbage_in_one_batch() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_handed_twice_is_written_once_and_a_newer_value_replaces_an_older() {
     let database = TestDatabase::new().await;
-    let mut sink = PostgresSink::new(database.pool.clone(), "test-sink", Duration::from_secs(3600));
+    let mut sink = PostgresSink::new(database.pool.clone(), "test-sink");
     let first: Vec<OwnedMessage> = encoded(&[rate("EUR", 0.98), rate("JPY", 143.27)])
         .into_iter()
         .enumerate()
@@ -101,7 +99,7 @@ async fn raw_news_weather_and_brand_metrics_land_in_their_tables() {
     use signalcraft_model::{BrandMetric, NewsArticle, WeatherKind, WeatherObservation};
 
     let database = TestDatabase::new().await;
-    let mut sink = PostgresSink::new(database.pool.clone(), "test-sink", Duration::from_secs(3600));
+    let mut sink = PostgresSink::new(database.pool.clone(), "test-sink");
     let at = |h| Utc.with_ymd_and_hms(2024, 6, 1, h, 0, 0).single().expect("instant");
     let article = NewsArticle {
         url: "https://example.org/port".into(),

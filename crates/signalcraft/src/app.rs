@@ -252,13 +252,11 @@ pub async fn run(
         settings.session_timeout = session_timeout;
         settings.batch_max_records = sink_config.batch_max_rows;
         settings.batch_max_wait = Duration::from_millis(sink_config.batch_max_wait_ms);
-        let sink = PostgresSink::new(
-            pool.clone(),
-            sink_config.group_id.clone(),
-            Duration::from_secs(sink_config.view_refresh_secs),
-        )
-        .accept_schema_ids(&kafka.registry_ids)
-        .with_cluster_id(cluster_id.clone());
+        let sink = PostgresSink::new(pool.clone(), sink_config.group_id.clone())
+            .accept_schema_ids(&kafka.registry_ids)
+            .with_cluster_id(cluster_id.clone());
+        let refresher = sink.view_refresher(Duration::from_secs(sink_config.view_refresh_secs));
+        tokio::spawn(refresher.run(shutdown.clone()));
         let offsets = Arc::new(PgOffsetStore::new(pool.clone()).with_cluster_id(cluster_id.clone()));
         {
             let (kafka, producer, shutdown) = (kafka.clone(), producer.clone(), shutdown.clone());

@@ -4,10 +4,14 @@
 //!
 //! One statement answers a whole batch of series (UNNEST of the requests, LATERAL look-ups per
 //! series): per series, the count of finite points before the instant and the last of them as
-//! [`HistoryDepth`](signalcraft_process::HistoryDepth) asks (both index-only scans of the
-//! partial covering index `kpi_points_finite_values`), the latest tenant, and whether the sink's
+//! [`HistoryDepth`](signalcraft_process::HistoryDepth) asks (range scans of the primary key
+//! `(series_id, ts)`), the latest tenant, and whether the sink's
 //! stored offset on the input's partition has passed the input, i.e. whether the table holds
 //! every point read before it.
+//!
+//! No extra index serves these look-ups: a covering index on `kpi_points` made a rebuild
+//! index-only but cut the sink's write rate on its busiest table by about 40%, and rebuilds only
+//! happen after restarts and rebalances. A rebuild reads one heap page per point instead.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -9,7 +9,9 @@ pub struct SinkConfig {
     /// Consumer group of the sink; its offsets are stored in `sink_offsets` under this name.
     #[serde(default = "default_group_id")]
     pub group_id: String,
-    /// Largest batch written in one transaction.
+    /// Largest batch written in one transaction. Default 20,000: on PostgreSQL 15 a raw COPY cut
+    /// into 5,000-row transactions runs about 15% slower than one COPY, at 20,000 rows a few
+    /// percent; `batch_max_wait_ms` still bounds how long a quiet stream waits.
     #[serde(default = "default_batch_max_rows")]
     pub batch_max_rows: usize,
     /// Longest a partial batch waits for more records, in milliseconds.
@@ -27,7 +29,7 @@ fn default_group_id() -> String {
     "signalcraft-sink".into()
 }
 fn default_batch_max_rows() -> usize {
-    5_000
+    20_000
 }
 fn default_batch_max_wait_ms() -> u64 {
     200

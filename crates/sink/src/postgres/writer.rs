@@ -5,6 +5,10 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
     time::{Duration, Instant},
 };
 
@@ -94,21 +98,27 @@ pub struct PostgresSink {
     group: String,
     cluster_id: String,
     writers: Vec<Box<dyn TopicWriter>>,
-    view_refresh_interval: Duration,
-    last_view_refresh: Option<Instant>,
+    /// Set when KPI points were written since the dashboards' views were last refreshed.
+    views_stale: Arc<AtomicBool>,
 }
 
 impl PostgresSink {
     /// A sink writing through `pool`, storing offsets under consumer group `group`.
-    pub fn new(pool: PgPool, group: impl Into<String>, view_refresh_interval: Duration) -> Self {
+    pub fn new(pool: PgPool, group: impl Into<String>) -> Self {
         PostgresSink {
             pool,
             group: group.into(),
             cluster_id: String::new(),
             writers: table_writers(),
-            view_refresh_interval,
-            last_view_refresh: None,
+            views_stale: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// The task that keeps the dashboards' materialized views fresh for this sink: run it
+    /// beside the sink. It refreshes at most once per `interval`, only after new KPI points, and
+    /// off the write path, so a batch never waits for a refresh.
+    pub fn view_refresher(&self, interval: Duration) -> ViewRefresher {
+        ViewRefresher { pool: self.pool.clone(), stale: self.views_stale.clone(), interval }
     }
 
     /// Stores offsets under this Kafka cluster id, and trusts only offsets stored under it: a
@@ -138,9 +148,9 @@ impl PostgresSink {
     pub async fn write_batch(&mut self, batch: &[OwnedMessage]) -> Result<Vec<DeadLetter>, sqlx::Error> {
         let mut dead = Vec::new();
         let mut by_writer: Vec<Vec<usize>> = vec![Vec::new(); self.writers.len()];
-        let mut next_offsets: BTreeMap<(String, i32), i64> = BTreeMap::new();
+        let mut next_offsets: BTreeMap<(&str, i32), i64> = BTreeMap::new();
         for (index, message) in batch.iter().enumerate() {
-            let next = next_offsets.entry((message.topic().to_string(), message.partition())).or_insert(0);
+            let next = next_offsets.entry((message.topic(), message.partition())).or_insert(0);
             *next = (*next).max(message.offset() + 1);
             match self.writers.iter().position(|writer| writer.topic().name() == message.topic()) {
                 Some(slot) => by_writer[slot].push(index),
@@ -170,10 +180,8 @@ impl PostgresSink {
             telemetry::BatchWritten { table, rows, elapsed: started.elapsed() }.emit();
         }
 
-        let kpi_written = written.iter().any(|&(table, rows)| table == KpiPoint::TABLE && rows > 0);
-        if kpi_written && self.last_view_refresh.is_none_or(|at| at.elapsed() >= self.view_refresh_interval) {
-            refresh_views(&self.pool).await?;
-            self.last_view_refresh = Some(Instant::now());
+        if written.iter().any(|&(table, rows)| table == KpiPoint::TABLE && rows > 0) {
+            self.views_stale.store(true, Ordering::Release);
         }
         Ok(dead)
     }
@@ -193,9 +201,9 @@ async fn load_fence(
     tx: &mut PgConnection,
     group: &str,
     cluster_id: &str,
-    next_offsets: &BTreeMap<(String, i32), i64>,
+    next_offsets: &BTreeMap<(&str, i32), i64>,
 ) -> Result<HashMap<String, HashMap<i32, i64>>, sqlx::Error> {
-    let topics: Vec<&str> = next_offsets.keys().map(|(t, _)| t.as_str()).collect();
+    let topics: Vec<&str> = next_offsets.keys().map(|(t, _)| *t).collect();
     let partitions: Vec<i32> = next_offsets.keys().map(|(_, p)| *p).collect();
     let rows: Vec<(String, i32, i64)> = sqlx::query_as(
         "SELECT topic, partition, next_offset FROM sink_offsets \
@@ -419,9 +427,9 @@ async fn store_offsets(
     tx: &mut PgConnection,
     group: &str,
     cluster_id: &str,
-    next_offsets: &BTreeMap<(String, i32), i64>,
+    next_offsets: &BTreeMap<(&str, i32), i64>,
 ) -> Result<(), sqlx::Error> {
-    let topics: Vec<&str> = next_offsets.keys().map(|(t, _)| t.as_str()).collect();
+    let topics: Vec<&str> = next_offsets.keys().map(|(t, _)| *t).collect();
     let partitions: Vec<i32> = next_offsets.keys().map(|(_, p)| *p).collect();
     let offsets: Vec<i64> = next_offsets.values().copied().collect();
     sqlx::query(
@@ -441,6 +449,41 @@ async fn store_offsets(
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+/// Keeps the dashboards' materialized views fresh beside a [`PostgresSink`]
+/// ([`PostgresSink::view_refresher`]).
+pub struct ViewRefresher {
+    pool: PgPool,
+    stale: Arc<AtomicBool>,
+    interval: Duration,
+}
+
+impl ViewRefresher {
+    /// Every `interval` until `shutdown`: refreshes the views if KPI points were written since
+    /// the last refresh. A failed refresh is logged and tried again next time.
+    pub async fn run(self, shutdown: tokio_util::sync::CancellationToken) {
+        let mut ticks = tokio::time::interval(self.interval.max(Duration::from_millis(100)));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            if self.stale.swap(false, Ordering::AcqRel) {
+                let started = Instant::now();
+                match refresh_views(&self.pool).await {
+                    Ok(()) => {
+                        tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "dashboard views refreshed")
+                    }
+                    Err(error) => {
+                        self.stale.store(true, Ordering::Release);
+                        tracing::warn!(%error, "refreshing the dashboard views failed; trying again");
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Refreshes the dashboards' materialized views without blocking their readers.
