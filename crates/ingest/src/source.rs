@@ -33,6 +33,22 @@ pub trait Source: Send + Sync {
     async fn delivered(&self) {}
 }
 
+/// The outcome of a poll made of several parts (queries, batches, bases, projects): the
+/// records found, unless nothing was found and some part failed — then the last failure, for
+/// the caller to log. Every other failure is logged here, so none goes unseen, and one failing
+/// part never costs the others their records.
+#[allow(clippy::result_large_err)] // the FetchError every `Source::poll` returns, passed on as is
+pub fn partial_poll<T>(source: &str, records: Vec<T>, mut failures: Vec<FetchError>) -> Result<Vec<T>, FetchError> {
+    let returned = if records.is_empty() { failures.pop() } else { None };
+    for failure in &failures {
+        telemetry::PollFailed { source, error: failure }.emit();
+    }
+    match returned {
+        Some(failure) => Err(failure),
+        None => Ok(records),
+    }
+}
+
 /// What a [`run_source`] loop did before it stopped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RunSummary {

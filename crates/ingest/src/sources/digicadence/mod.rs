@@ -32,7 +32,7 @@ pub use self::{
 };
 use crate::{
     poller::{ClientBuildError, FetchCause, FetchError, FetchPolicy, HttpFetcher},
-    source::Source,
+    source::{partial_poll, Source},
     telemetry,
     watch::{DqSelection, WatchListReader},
 };
@@ -107,14 +107,7 @@ impl DigiCadenceSource {
                 Err(error) => failures.push(error),
             }
         }
-        let returned = if records.is_empty() { failures.pop() } else { None };
-        for failure in &failures {
-            telemetry::PollFailed { source: SOURCE_NAME, error: failure }.emit();
-        }
-        match returned {
-            Some(error) => Err(error),
-            None => Ok(records),
-        }
+        partial_poll(SOURCE_NAME, records, failures)
     }
 
     /// One POST of `ids` to `endpoint`, read into records.
@@ -313,14 +306,6 @@ impl Source for DigiCadenceSource {
         }
         // Scores of brands no watcher of their project asked for.
         records.retain(|record| selection.keeps(record.project_id, record.brand_id));
-        // The error returned is logged by the caller; the others are logged here.
-        let returned = if records.is_empty() { errors.pop() } else { None };
-        for error in &errors {
-            telemetry::PollFailed { source: SOURCE_NAME, error }.emit();
-        }
-        match returned {
-            Some(error) => Err(error),
-            None => Ok(records),
-        }
+        partial_poll(SOURCE_NAME, records, errors)
     }
 }

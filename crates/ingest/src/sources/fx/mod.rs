@@ -34,7 +34,7 @@ pub use self::config::{FxConfig, FxProviderConfig, FxProviderKind};
 use crate::{
     config::Secret,
     poller::{ClientBuildError, FetchCause, FetchError, FetchPolicy, HttpFetcher},
-    source::Source,
+    source::{partial_poll, Source},
     telemetry,
     watch::{self, WatchListReader},
 };
@@ -281,15 +281,7 @@ impl Source for FxSource {
                 Err(error) => errors.push(error),
             }
         }
-        // The error returned is logged by the caller; the others are logged here.
-        let returned = if records.is_empty() { errors.pop() } else { None };
-        for error in &errors {
-            telemetry::PollFailed { source: self.name(), error }.emit();
-        }
-        match returned {
-            Some(error) => Err(error),
-            None => Ok(records),
-        }
+        partial_poll(self.name(), records, errors)
     }
 }
 

@@ -39,7 +39,7 @@ pub use self::{
 };
 use crate::{
     poller::{ClientBuildError, FetchCause, FetchError, FetchPolicy, HttpFetcher},
-    source::Source,
+    source::{partial_poll, Source},
     telemetry,
     watch::{self, WatchListReader},
 };
@@ -279,14 +279,6 @@ impl Source for GdeltSource {
             }
         }
         self.stage(marks);
-        // The error returned is logged by the caller; the others are logged here.
-        let returned = if records.is_empty() { errors.pop() } else { None };
-        for error in &errors {
-            telemetry::PollFailed { source: SOURCE_NAME, error }.emit();
-        }
-        match returned {
-            Some(error) => Err(error),
-            None => Ok(records),
-        }
+        partial_poll(SOURCE_NAME, records, errors)
     }
 }

@@ -29,8 +29,7 @@ use super::{
 };
 use crate::{
     poller::{FetchError, HttpFetcher},
-    source::Source,
-    telemetry,
+    source::{partial_poll, Source},
     watch::{self, WatchListReader},
 };
 
@@ -134,14 +133,7 @@ impl Source for GdeltToneSource {
         if let Ok(mut staged) = self.staged.lock() {
             *staged = marks;
         }
-        let returned = if points.is_empty() { errors.pop() } else { None };
-        for error in &errors {
-            telemetry::PollFailed { source: TONE_SOURCE_NAME, error }.emit();
-        }
-        match returned {
-            Some(error) => Err(error),
-            None => Ok(points),
-        }
+        partial_poll(TONE_SOURCE_NAME, points, errors)
     }
 
     async fn delivered(&self) {

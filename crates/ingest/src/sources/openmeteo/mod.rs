@@ -28,8 +28,7 @@ pub use self::{
 };
 use crate::{
     poller::{ClientBuildError, FetchError, FetchPolicy, HttpFetcher},
-    source::Source,
-    telemetry,
+    source::{partial_poll, Source},
     watch::{self, WatchListReader},
 };
 
@@ -114,14 +113,6 @@ impl Source for OpenMeteoSource {
                 Err(error) => errors.push(error),
             }
         }
-        // The error returned is logged by the caller; the others are logged here.
-        let returned = if records.is_empty() { errors.pop() } else { None };
-        for error in &errors {
-            telemetry::PollFailed { source: SOURCE_NAME, error }.emit();
-        }
-        match returned {
-            Some(error) => Err(error),
-            None => Ok(records),
-        }
+        partial_poll(SOURCE_NAME, records, errors)
     }
 }
