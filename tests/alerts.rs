@@ -100,3 +100,39 @@ async fn a_spike_opens_one_alert_per_condition_and_the_return_to_normal_resolves
     shutdown.cancel();
     pipeline.await.expect("pipeline task").expect("pipeline stops cleanly");
 }
+
+/// What a restarted alerting processor restores from: the latest notification of each key.
+#[tokio::test]
+async fn issued_alerts_load_as_the_latest_notification_per_key() {
+    let database = TestDatabase::new().await;
+    let at =
+        |minute: i64| DateTime::<Utc>::from_timestamp(1_700_000_000, 0).expect("instant") + TimeDelta::minutes(minute);
+    for (id, alert, key, transition, minute) in [
+        ("n1", "a1", "anomaly/test:cpu", "OPENED", 0),
+        ("n2", "a1", "anomaly/test:cpu", "RESOLVED", 5),
+        ("n3", "a2", "rule/7/test:load", "OPENED", 3),
+        ("n4", "a3", "anomaly/test:mem", "OPENED", 8),
+        ("n5", "a3", "anomaly/test:mem", "RESOLVED", 8),
+    ] {
+        sqlx::query(
+            "INSERT INTO alert_notifications (notification_id, alert_id, dedupe_key, rule_id, series_id, transition, \
+             severity, message, value, occurred_at) VALUES ($1, $2, $3, NULL, 'test', $4, 'WARNING', 'm', 1.0, $5)",
+        )
+        .bind(id)
+        .bind(alert)
+        .bind(key)
+        .bind(transition)
+        .bind(at(minute))
+        .execute(&database.pool)
+        .await
+        .expect("inserted");
+    }
+    let issued = signalcraft::rules::load_issued_alerts(&database.pool, 100).await.expect("loads");
+    let latest: Vec<(&str, &str)> =
+        issued.iter().map(|n| (n.dedupe_key.as_str(), n.notification_id.as_str())).collect();
+    // Newest first; at one instant the resolution wins.
+    assert_eq!(latest, [("anomaly/test:mem", "n5"), ("anomaly/test:cpu", "n2"), ("rule/7/test:load", "n3")]);
+    let newest = signalcraft::rules::load_issued_alerts(&database.pool, 1).await.expect("loads");
+    assert_eq!(newest.len(), 1);
+    assert_eq!(newest[0].notification_id, "n5");
+}

@@ -242,7 +242,12 @@ pub async fn run(
         let rule_set = RuleSet::new(rules::load(&pool).await.context("loading alert_rules")?);
         let reload = Duration::from_secs(config.process.rules_reload_secs);
         tokio::spawn(rules::reload_until_shutdown(pool.clone(), rule_set.clone(), reload, shutdown.clone()));
-        let alerting = RaiseAlerts::new(config.process.alerting_config(), rule_set);
+        let alerting_config = config.process.alerting_config();
+        let max_keys = alerting_config.max_keys;
+        let mut alerting = RaiseAlerts::new(alerting_config, rule_set);
+        // Open alerts and cooldowns survive a restart: restored from the notifications issued.
+        alerting.restore(rules::load_issued_alerts(&pool, max_keys).await.context("loading issued alerts")?);
+        tracing::info!(open_alerts = alerting.open_alerts(), "alerting state restored from alert_notifications");
         processor_groups.push(context.spawn(alerting, &mut consumers));
     }
 

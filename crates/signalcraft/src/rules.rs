@@ -1,15 +1,26 @@
 //! Loads the threshold rules of `alert_rules` into the alerting processor's [`RuleSet`], at
-//! start and then on a timer, so operators can add or change rules without a restart.
+//! start and then on a timer, so operators can add or change rules without a restart; and the
+//! alerts already issued (`alert_notifications`), from which a restarted alerting processor
+//! restores which alerts are open and which keys are cooling down.
 
 use std::time::Duration;
 
-use chrono::TimeDelta;
-use signalcraft_model::Severity;
+use chrono::{DateTime, TimeDelta, Utc};
+use signalcraft_model::{AlertNotification, AlertTransition, Severity};
 use signalcraft_process::alerting::{AlertRule, Comparison, RuleSet};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 type RuleRow = (i64, String, String, String, f64, i64, String);
+
+fn severity(text: &str) -> Option<Severity> {
+    match text {
+        "INFO" => Some(Severity::Info),
+        "WARNING" => Some(Severity::Warning),
+        "CRITICAL" => Some(Severity::Critical),
+        _ => None,
+    }
+}
 
 /// The enabled rules. A row the database accepted but this version cannot read is skipped with
 /// a warning rather than stopping alerting altogether.
@@ -22,13 +33,7 @@ pub async fn load(pool: &PgPool) -> Result<Vec<AlertRule>, sqlx::Error> {
     .await?;
     let mut rules = Vec::with_capacity(rows.len());
     for (id, name, series_pattern, comparison, threshold, duration_secs, severity) in rows {
-        let severity = match severity.as_str() {
-            "INFO" => Some(Severity::Info),
-            "WARNING" => Some(Severity::Warning),
-            "CRITICAL" => Some(Severity::Critical),
-            _ => None,
-        };
-        match (Comparison::parse(&comparison), severity) {
+        match (Comparison::parse(&comparison), self::severity(&severity)) {
             (Some(comparison), Some(severity)) => rules.push(AlertRule {
                 id,
                 name,
@@ -42,6 +47,77 @@ pub async fn load(pool: &PgPool) -> Result<Vec<AlertRule>, sqlx::Error> {
         }
     }
     Ok(rules)
+}
+
+type IssuedRow = (
+    String,
+    String,
+    String,
+    Option<i64>,
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    f64,
+    Option<f64>,
+    DateTime<Utc>,
+);
+
+/// The latest notification of each dedupe key, the `max_keys` most recent keys: what
+/// `RaiseAlerts::restore` rebuilds the open alerts and cooldowns from. At one instant a
+/// resolution wins over an opening.
+pub async fn load_issued_alerts(pool: &PgPool, max_keys: usize) -> Result<Vec<AlertNotification>, sqlx::Error> {
+    let rows: Vec<IssuedRow> = sqlx::query_as(
+        "SELECT * FROM (SELECT DISTINCT ON (dedupe_key) notification_id, alert_id, dedupe_key, rule_id, series_id, \
+                 tenant_id, transition, severity, message, value, score, occurred_at \
+             FROM alert_notifications ORDER BY dedupe_key, occurred_at DESC, transition DESC) latest \
+         ORDER BY occurred_at DESC LIMIT $1",
+    )
+    .bind(i64::try_from(max_keys).unwrap_or(i64::MAX))
+    .fetch_all(pool)
+    .await?;
+    let mut issued = Vec::with_capacity(rows.len());
+    for (
+        notification_id,
+        alert_id,
+        dedupe_key,
+        rule_id,
+        series_id,
+        tenant_id,
+        transition,
+        severity,
+        message,
+        value,
+        score,
+        occurred_at,
+    ) in rows
+    {
+        let transition = match transition.as_str() {
+            "OPENED" => AlertTransition::Opened,
+            "RESOLVED" => AlertTransition::Resolved,
+            _ => continue,
+        };
+        let Some(severity) = self::severity(&severity) else {
+            tracing::warn!(%notification_id, "issued alert skipped: unreadable severity");
+            continue;
+        };
+        issued.push(AlertNotification {
+            notification_id,
+            alert_id,
+            dedupe_key,
+            rule_id,
+            series_id,
+            tenant_id,
+            transition,
+            severity,
+            message,
+            value,
+            score,
+            occurred_at,
+        });
+    }
+    Ok(issued)
 }
 
 /// Reloads `rules` every `interval` until shutdown; a failed reload keeps the previous rules.

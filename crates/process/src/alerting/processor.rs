@@ -79,6 +79,48 @@ impl RaiseAlerts {
         RaiseAlerts { config, rules, keys: HashMap::new(), clock: 0 }
     }
 
+    /// Restores the alerts' state from the notifications already issued — the latest one per
+    /// dedupe key, e.g. from the `alert_notifications` table — so a restarted processor neither
+    /// opens a second alert for a condition that is still open nor ignores the cooldown after a
+    /// recent resolution. An OPENED key is open again (its alert id kept, so the resolution
+    /// names it); a RESOLVED key starts its cooldown at the resolution. Notifications of one key
+    /// are applied in time order; the most recent `max_keys` keys are kept.
+    ///
+    /// What the notifications cannot say is restored as the safest guess: the normal streak of
+    /// an open alert starts at 0, so it resolves after `resolve_after` normal points from here.
+    pub fn restore(&mut self, mut issued: Vec<AlertNotification>) {
+        issued.sort_by(|a, b| a.occurred_at.cmp(&b.occurred_at).then_with(|| a.dedupe_key.cmp(&b.dedupe_key)));
+        for notification in issued {
+            self.clock += 1;
+            if !self.keys.contains_key(&notification.dedupe_key) {
+                self.evict_if_full();
+            }
+            let state = self.keys.entry(notification.dedupe_key).or_default();
+            state.last_seen = self.clock;
+            match notification.transition {
+                AlertTransition::Opened => {
+                    state.breach_since = Some(notification.occurred_at);
+                    state.open = Some(OpenAlert {
+                        alert_id: notification.alert_id,
+                        severity: notification.severity,
+                        rule_id: notification.rule_id,
+                        normal_streak: 0,
+                    });
+                }
+                AlertTransition::Resolved => {
+                    state.breach_since = None;
+                    state.open = None;
+                    state.last_resolved = Some(notification.occurred_at);
+                }
+            }
+        }
+    }
+
+    /// Keys currently holding an open alert.
+    pub fn open_alerts(&self) -> usize {
+        self.keys.values().filter(|state| state.open.is_some()).count()
+    }
+
     fn evict_if_full(&mut self) {
         if self.keys.len() < self.config.max_keys {
             return;
@@ -278,6 +320,47 @@ mod tests {
         // Replaying the same input yields the same ids.
         let again = run(&mut RaiseAlerts::new(AlertingConfig::default(), RuleSet::default()), &points);
         assert_eq!(again, notes);
+    }
+
+    #[test]
+    fn a_restarted_processor_restored_from_its_notifications_continues_the_alert() {
+        let mut points: Vec<KpiAnomaly> = (0..10).map(|m| point(m, 10.0, 0.1)).collect();
+        points.extend((10..14).map(|m| point(m, 500.0, 0.995)));
+        points.extend((14..20).map(|m| point(m, 10.0, 0.2)));
+        let uninterrupted = run(&mut RaiseAlerts::new(AlertingConfig::default(), RuleSet::default()), &points);
+
+        // Stopped after the alert opened (point 12): a fresh processor restored from what was
+        // issued so far neither opens it again nor loses it, and resolves it under its own id.
+        let restart = 12;
+        let mut first = RaiseAlerts::new(AlertingConfig::default(), RuleSet::default());
+        let issued = run(&mut first, &points[..restart]);
+        assert_eq!(issued.len(), 1);
+        let mut restored = RaiseAlerts::new(AlertingConfig::default(), RuleSet::default());
+        restored.restore(issued.clone());
+        assert_eq!(restored.open_alerts(), 1);
+        let after = run(&mut restored, &points[restart..]);
+        assert_eq!([issued, after.clone()].concat(), uninterrupted);
+
+        // Without restoring, the same points open a second alert.
+        let fresh = run(&mut RaiseAlerts::new(AlertingConfig::default(), RuleSet::default()), &points[restart..]);
+        assert_eq!(fresh.iter().filter(|n| n.transition == AlertTransition::Opened).count(), 1);
+        assert_ne!(fresh[0].alert_id, after[0].alert_id);
+    }
+
+    #[test]
+    fn a_restored_resolution_keeps_its_cooldown() {
+        let mut points = vec![point(0, 500.0, 0.95)];
+        points.extend((1..4).map(|m| point(m, 10.0, 0.1)));
+        let issued = run(&mut RaiseAlerts::new(AlertingConfig::default(), RuleSet::default()), &points);
+        assert_eq!(issued.last().map(|n| n.transition), Some(AlertTransition::Resolved));
+        let mut restored = RaiseAlerts::new(AlertingConfig::default(), RuleSet::default());
+        restored.restore(issued);
+        assert_eq!(restored.open_alerts(), 0);
+        // A new spike 10 minutes later is inside the hour's cooldown: no alert; after it, one.
+        assert!(run(&mut restored, &[point(10, 500.0, 0.99)]).is_empty());
+        let later = run(&mut restored, &[point(90, 10.0, 0.1), point(91, 500.0, 0.99)]);
+        assert_eq!(later.len(), 1);
+        assert_eq!(later[0].transition, AlertTransition::Opened);
     }
 
     #[test]
