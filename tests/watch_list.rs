@@ -129,7 +129,7 @@ async fn a_business_added_while_running_is_fetched_on_the_next_cycle() {
     assert!(removed.status.success(), "{}", stderr(&removed));
     assert_eq!(stdout(&removed).trim(), "removed vizhinjam-port");
     // A cycle already under way may still land; after that, nothing more for it.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
     let after_removal = latest_fetch().await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(latest_fetch().await, after_removal, "a removed business is no longer fetched");

@@ -178,8 +178,10 @@ async fn notifications_are_signed_retried_within_bounds_and_every_outcome_is_rec
         assert!(signed_at.is_some_and(|t| (Utc::now().timestamp() - t).abs() < 60), "{}", request.signature);
         assert!(signature::verify(b"another key", &request.signature, request.body.as_bytes()).is_none());
     }
+    // Sends are a full second apart (the backoff alone would be 50 ms); arrivals get 100 ms of
+    // slack for a loaded machine.
     for pair in flaky.windows(2) {
-        assert!(pair[1].at - pair[0].at >= Duration::from_millis(950), "Retry-After honoured");
+        assert!(pair[1].at - pair[0].at >= Duration::from_millis(900), "Retry-After honoured");
     }
     let body: serde_json::Value = serde_json::from_str(&flaky[0].body).expect("JSON body");
     assert_eq!(body["transition"], "OPENED");
