@@ -26,7 +26,7 @@ use signalcraft_model::{AlertNotification, AlertTransition, Severity};
 use signalcraft_sink::{webhook::signature, WebhookEndpointConfig};
 use tokio_util::sync::CancellationToken;
 
-const KEY_VAR: &str = "SIGNALCRAFT_TEST_WEBHOOK_KEY";
+const KEY_VAR: &str = "TEST_WEBHOOK_KEY_SIGNALCRAFT";
 const KEY: &str = "whsec-test-4f1c";
 
 /// One request a receiver got.

@@ -64,6 +64,11 @@ enum Command {
         #[command(subcommand)]
         what: Backfill,
     },
+    /// Webhook deliveries: send the ones recorded as FAILED again.
+    Webhooks {
+        #[command(subcommand)]
+        action: WebhooksAction,
+    },
     /// Apply the database migrations and exit.
     Migrate,
     /// Run only an embedded Kafka-protocol broker (for multi-process local setups and tests).
@@ -71,6 +76,17 @@ enum Command {
         /// Partitions per topic.
         #[arg(long, default_value_t = 3)]
         partitions: i32,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhooksAction {
+    /// Send every delivery recorded as FAILED again, to the endpoints configured under
+    /// [webhooks], with its payload and idempotency key; print how many got through.
+    Redeliver {
+        /// Only this endpoint's deliveries.
+        #[arg(long)]
+        endpoint: Option<String>,
     },
 }
 
@@ -242,7 +258,7 @@ fn config_files(cli: &Cli) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let replay = match &cli.command {
         Command::Run { replay, .. } | Command::Backfill { what: Backfill::Weather { replay, .. } } => replay.as_ref(),
-        Command::Watch { .. } | Command::Migrate | Command::Broker { .. } => None,
+        Command::Watch { .. } | Command::Webhooks { .. } | Command::Migrate | Command::Broker { .. } => None,
     };
     if let Some(dir) = replay {
         let recorded = dir.join(REPLAY_CONFIG);
@@ -286,6 +302,14 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             let request = backfill::WeatherBackfill { from, to, locations, replay };
             let summary = backfill::backfill_weather(config, request, shutdown).await?;
             println!("{summary}");
+        }
+        Command::Webhooks { action: WebhooksAction::Redeliver { endpoint } } => {
+            let (pool, _private) = app::connect_database_with(&config, PrivateServer::Share).await?;
+            let deliverer = signalcraft_sink::WebhookDeliverer::new(pool.clone(), &config.webhooks, shutdown.clone())?;
+            let done = deliverer.redeliver_failed(endpoint.as_deref()).await;
+            pool.close().await;
+            let done = done?;
+            println!("redelivered {} of {} failed webhook deliveries", done.delivered, done.found);
         }
         Command::Migrate => {
             let (pool, _private) = app::connect_database_with(&config, PrivateServer::Share).await?;

@@ -137,6 +137,18 @@ impl WebhookConfig {
                 Ok(_) => return bad("url", format!("`{}` is not an http(s) URL", endpoint.url)),
                 Err(error) => return bad("url", format!("`{}` is not a URL: {error}", endpoint.url)),
             }
+            // SIGNALCRAFT_* variables are configuration overrides: one holding a key would be
+            // read as an unknown configuration key.
+            if endpoint.secret_env.starts_with("SIGNALCRAFT_") {
+                return bad(
+                    "secret_env",
+                    format!(
+                        "`{}` starts with SIGNALCRAFT_, the prefix of configuration overrides; name the key's \
+                         variable otherwise, e.g. OPS_WEBHOOK_KEY",
+                        endpoint.secret_env
+                    ),
+                );
+            }
             match env(&endpoint.secret_env) {
                 Some(secret) if !secret.is_empty() => {}
                 // The variable's name is safe to show; its value never is.
@@ -181,6 +193,8 @@ mod tests {
             "webhooks.endpoints[0].url: `ftp://hooks.example` is not an http(s) URL"
         );
         assert_eq!(error(|e| e.max_attempts = 0), "webhooks.endpoints[0].max_attempts: 0 is not between 1 and 20");
+        assert!(error(|e| e.secret_env = "SIGNALCRAFT_HOOK_KEY".into())
+            .starts_with("webhooks.endpoints[0].secret_env: `SIGNALCRAFT_HOOK_KEY` starts with SIGNALCRAFT_"));
         let twice = WebhookConfig {
             endpoints: vec![
                 WebhookEndpointConfig::new("ops", "https://a.example", "HOOK_KEY"),

@@ -15,6 +15,9 @@
 //! that already has an outcome. Between a delivery and its record a crash can cause one
 //! repeat; the idempotency key lets the receiver drop it.
 //!
+//! `signalcraft webhooks redeliver` sends FAILED deliveries again once a receiver is back
+//! ([`WebhookDeliverer::redeliver_failed`]), with the same idempotency key.
+//!
 //! Endpoint URLs may carry tokens (chat webhooks do): logs, errors and metrics name the
 //! endpoint, never its URL, and never the key.
 
@@ -180,7 +183,7 @@ impl WebhookDeliverer {
     }
 
     /// Sends `notification` to `endpoint`, retrying as its settings say.
-    async fn deliver(&self, endpoint: &Endpoint, notification: &AlertNotification, body: &str) -> Outcome {
+    async fn deliver(&self, endpoint: &Endpoint, notification_id: &str, body: &str) -> Outcome {
         let first_attempt_at = Utc::now();
         let attempts = std::sync::atomic::AtomicU32::new(0);
         let settings = &endpoint.config;
@@ -191,7 +194,7 @@ impl WebhookDeliverer {
             .with_jitter();
         let result = (|| async {
             let attempt = attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            self.attempt(endpoint, notification, body, attempt).await
+            self.attempt(endpoint, notification_id, body, attempt).await
         })
         .retry(backoff)
         .sleep(tokio::time::sleep)
@@ -212,7 +215,7 @@ impl WebhookDeliverer {
             Err(error) => (false, error.status(), Some(error.reason().to_string())),
         };
         Outcome {
-            notification_id: notification.notification_id.clone(),
+            notification_id: notification_id.to_string(),
             endpoint: settings.name.clone(),
             delivered,
             attempts: attempts.into_inner(),
@@ -228,7 +231,7 @@ impl WebhookDeliverer {
     async fn attempt(
         &self,
         endpoint: &Endpoint,
-        notification: &AlertNotification,
+        notification_id: &str,
         body: &str,
         attempt: u32,
     ) -> Result<u16, AttemptError> {
@@ -239,7 +242,7 @@ impl WebhookDeliverer {
             .post(&endpoint.config.url)
             .timeout(endpoint.config.timeout())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header("Idempotency-Key", &notification.notification_id)
+            .header("Idempotency-Key", notification_id)
             .header(signature::HEADER, signature)
             .header("Signalcraft-Delivery-Attempt", attempt.to_string())
             .body(body.to_string())
@@ -266,6 +269,64 @@ impl WebhookDeliverer {
         } else {
             Err(AttemptError::Final { status: status_code, reason })
         }
+    }
+}
+
+/// What [`WebhookDeliverer::redeliver_failed`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Redelivery {
+    /// FAILED deliveries found for configured endpoints.
+    pub found: usize,
+    /// Of those, delivered now.
+    pub delivered: usize,
+}
+
+impl WebhookDeliverer {
+    /// Sends every delivery recorded as FAILED again (those of `endpoint` only, when given),
+    /// with its recorded payload, its idempotency key and a fresh signature, retrying as the
+    /// endpoint's settings say; updates each row with the new outcome (attempts add up). For an
+    /// operator once a receiver is back. Deliveries of endpoints no longer configured are left.
+    pub async fn redeliver_failed(&self, endpoint: Option<&str>) -> Result<Redelivery, sqlx::Error> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT notification_id, endpoint, payload::text FROM webhook_deliveries \
+             WHERE status = 'FAILED' AND ($1::text IS NULL OR endpoint = $1) ORDER BY finished_at",
+        )
+        .bind(endpoint)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut summary = Redelivery::default();
+        for (notification_id, name, payload) in rows {
+            let Some(target) = self.endpoints.iter().find(|e| e.config.name == name) else {
+                tracing::warn!(endpoint = %name, notification = %notification_id, "not redelivered: endpoint no longer configured");
+                continue;
+            };
+            summary.found += 1;
+            let outcome = self.deliver(target, &notification_id, &payload).await;
+            telemetry::DeliveryFinished {
+                endpoint: &outcome.endpoint,
+                notification_id: &outcome.notification_id,
+                delivered: outcome.delivered,
+                attempts: outcome.attempts,
+                error: outcome.last_error.as_deref(),
+            }
+            .emit();
+            summary.delivered += usize::from(outcome.delivered);
+            sqlx::query(
+                "UPDATE webhook_deliveries SET status = $3, attempts = attempts + $4, http_status = $5, \
+                        last_error = $6, finished_at = $7 \
+                 WHERE notification_id = $1 AND endpoint = $2",
+            )
+            .bind(&outcome.notification_id)
+            .bind(&outcome.endpoint)
+            .bind(if outcome.delivered { "DELIVERED" } else { "FAILED" })
+            .bind(outcome.attempts as i32)
+            .bind(outcome.http_status.map(i32::from))
+            .bind(&outcome.last_error)
+            .bind(outcome.finished_at)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(summary)
     }
 }
 
@@ -345,7 +406,8 @@ impl BatchHandler for WebhookDeliverer {
                 rank(notification.severity) >= rank(endpoint.config.min_severity)
                     && !settled.contains(&(notification.notification_id.clone(), endpoint.config.name.clone()))
             });
-            let deliveries = futures::future::join_all(due.map(|endpoint| self.deliver(endpoint, notification, &body)));
+            let id = notification.notification_id.as_str();
+            let deliveries = futures::future::join_all(due.map(|endpoint| self.deliver(endpoint, id, &body)));
             let delivered = tokio::select! {
                 delivered = deliveries => delivered,
                 () = self.shutdown.cancelled() => {
