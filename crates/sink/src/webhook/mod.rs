@@ -182,7 +182,8 @@ impl WebhookDeliverer {
         Ok(rows.into_iter().collect())
     }
 
-    /// Sends `notification` to `endpoint`, retrying as its settings say.
+    /// Sends one notification's body to `endpoint`, retrying as its settings say; logs and counts
+    /// the outcome.
     async fn deliver(&self, endpoint: &Endpoint, notification_id: &str, body: &str) -> Outcome {
         let first_attempt_at = Utc::now();
         let attempts = std::sync::atomic::AtomicU32::new(0);
@@ -214,7 +215,7 @@ impl WebhookDeliverer {
             Ok(status) => (true, Some(status), None),
             Err(error) => (false, error.status(), Some(error.reason().to_string())),
         };
-        Outcome {
+        let outcome = Outcome {
             notification_id: notification_id.to_string(),
             endpoint: settings.name.clone(),
             delivered,
@@ -224,7 +225,16 @@ impl WebhookDeliverer {
             payload: body.to_string(),
             first_attempt_at,
             finished_at: Utc::now(),
+        };
+        telemetry::DeliveryFinished {
+            endpoint: &outcome.endpoint,
+            notification_id: &outcome.notification_id,
+            delivered: outcome.delivered,
+            attempts: outcome.attempts,
+            error: outcome.last_error.as_deref(),
         }
+        .emit();
+        outcome
     }
 
     /// One POST. Ok: the receiver's 2xx status.
@@ -302,14 +312,6 @@ impl WebhookDeliverer {
             };
             summary.found += 1;
             let outcome = self.deliver(target, &notification_id, &payload).await;
-            telemetry::DeliveryFinished {
-                endpoint: &outcome.endpoint,
-                notification_id: &outcome.notification_id,
-                delivered: outcome.delivered,
-                attempts: outcome.attempts,
-                error: outcome.last_error.as_deref(),
-            }
-            .emit();
             summary.delivered += usize::from(outcome.delivered);
             sqlx::query(
                 "UPDATE webhook_deliveries SET status = $3, attempts = attempts + $4, http_status = $5, \
@@ -416,16 +418,6 @@ impl BatchHandler for WebhookDeliverer {
                     return Err(HandlerError("shut down during webhook deliveries".into()));
                 }
             };
-            for outcome in &delivered {
-                telemetry::DeliveryFinished {
-                    endpoint: &outcome.endpoint,
-                    notification_id: &outcome.notification_id,
-                    delivered: outcome.delivered,
-                    attempts: outcome.attempts,
-                    error: outcome.last_error.as_deref(),
-                }
-                .emit();
-            }
             outcomes.extend(delivered);
         }
         record(&self.pool, &outcomes)
