@@ -57,6 +57,21 @@ pub struct FetchPolicy {
     pub max_redirects: usize,
 }
 
+impl FetchPolicy {
+    /// The policy a source's configuration table sets: its pacing, and its `timeout_ms`,
+    /// `max_attempts` and `max_retry_after_secs` keys; backoff timings and redirects keep their
+    /// defaults.
+    pub fn configured(min_interval: Duration, timeout_ms: u64, max_attempts: u32, max_retry_after_secs: u64) -> Self {
+        FetchPolicy {
+            min_interval,
+            timeout: Duration::from_millis(timeout_ms),
+            max_attempts,
+            max_retry_after: Duration::from_secs(max_retry_after_secs),
+            ..FetchPolicy::default()
+        }
+    }
+}
+
 impl Default for FetchPolicy {
     fn default() -> Self {
         FetchPolicy {

@@ -171,13 +171,12 @@ impl DigiCadenceConfig {
 
     /// The shared poller's policy (backoff timings keep their defaults).
     pub fn fetch_policy(&self) -> FetchPolicy {
-        FetchPolicy {
-            min_interval: Duration::from_millis(self.min_interval_ms),
-            timeout: Duration::from_millis(self.timeout_ms),
-            max_attempts: self.max_attempts,
-            max_retry_after: Duration::from_secs(self.max_retry_after_secs),
-            ..FetchPolicy::default()
-        }
+        FetchPolicy::configured(
+            Duration::from_millis(self.min_interval_ms),
+            self.timeout_ms,
+            self.max_attempts,
+            self.max_retry_after_secs,
+        )
     }
 
     /// Checks every value; `prefix` is where this table sits in the whole configuration (e.g.

@@ -217,13 +217,12 @@ impl OpenMeteoConfig {
 
     /// The shared poller's policy: spacing from the quota, the rest from the config.
     pub fn fetch_policy(&self) -> FetchPolicy {
-        FetchPolicy {
-            min_interval: self.min_request_interval(),
-            timeout: Duration::from_millis(self.timeout_ms),
-            max_attempts: self.max_attempts,
-            max_retry_after: Duration::from_secs(self.max_retry_after_secs),
-            ..FetchPolicy::default()
-        }
+        FetchPolicy::configured(
+            self.min_request_interval(),
+            self.timeout_ms,
+            self.max_attempts,
+            self.max_retry_after_secs,
+        )
     }
 
     /// Checks every value; `prefix` is where this table sits in the whole configuration (e.g.
