@@ -153,23 +153,19 @@ impl From<&BusinessArgs> for WatchedBusiness {
 /// pipeline that may be running on it).
 async fn watch(config: &Config, action: WatchAction) -> anyhow::Result<()> {
     // Checked before the database is touched, with a message naming the option.
-    let added = match &action {
-        WatchAction::Add(args) => {
-            let business = WatchedBusiness::from(args);
-            watchlist::validate(&business)?;
-            Some(business)
-        }
-        _ => None,
-    };
+    if let WatchAction::Add(args) = &action {
+        watchlist::validate(&WatchedBusiness::from(args))?;
+    }
     let (pool, _private) = app::connect_database_with(config, PrivateServer::Share).await?;
     let store = PgWatchList::new(pool.clone());
     let outcome = async {
-        match (action, added) {
-            (WatchAction::Add(_), Some(business)) => {
+        match action {
+            WatchAction::Add(args) => {
+                let business = WatchedBusiness::from(&args);
                 let new = store.upsert(&business).await?;
                 println!("{} {}", if new { "added" } else { "replaced" }, business.tenant_id);
             }
-            (WatchAction::List { json }, _) => {
+            WatchAction::List { json } => {
                 let businesses = store.list().await?;
                 for business in &businesses {
                     println!(
@@ -181,13 +177,12 @@ async fn watch(config: &Config, action: WatchAction) -> anyhow::Result<()> {
                     println!("{} watched business(es)", businesses.len());
                 }
             }
-            (WatchAction::Remove { tenant_id }, _) => {
+            WatchAction::Remove { tenant_id } => {
                 if !store.remove(&tenant_id).await? {
                     anyhow::bail!("no watched business has tenant id `{tenant_id}`");
                 }
                 println!("removed {tenant_id}");
             }
-            (WatchAction::Add(_), None) => unreachable!("an added business is built above"),
         }
         Ok(())
     }

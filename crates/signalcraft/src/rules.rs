@@ -49,20 +49,22 @@ pub async fn load(pool: &PgPool) -> Result<Vec<AlertRule>, sqlx::Error> {
     Ok(rules)
 }
 
-type IssuedRow = (
-    String,
-    String,
-    String,
-    Option<i64>,
-    String,
-    Option<String>,
-    String,
-    String,
-    String,
-    f64,
-    Option<f64>,
-    DateTime<Utc>,
-);
+/// One row of `alert_notifications`, as stored.
+#[derive(sqlx::FromRow)]
+struct IssuedRow {
+    notification_id: String,
+    alert_id: String,
+    dedupe_key: String,
+    rule_id: Option<i64>,
+    series_id: String,
+    tenant_id: Option<String>,
+    transition: String,
+    severity: String,
+    message: String,
+    value: f64,
+    score: Option<f64>,
+    occurred_at: DateTime<Utc>,
+}
 
 /// The latest notification of each dedupe key, the `max_keys` most recent keys: what
 /// `RaiseAlerts::restore` rebuilds the open alerts and cooldowns from. At one instant a
@@ -78,43 +80,29 @@ pub async fn load_issued_alerts(pool: &PgPool, max_keys: usize) -> Result<Vec<Al
     .fetch_all(pool)
     .await?;
     let mut issued = Vec::with_capacity(rows.len());
-    for (
-        notification_id,
-        alert_id,
-        dedupe_key,
-        rule_id,
-        series_id,
-        tenant_id,
-        transition,
-        severity,
-        message,
-        value,
-        score,
-        occurred_at,
-    ) in rows
-    {
-        let transition = match transition.as_str() {
+    for row in rows {
+        let transition = match row.transition.as_str() {
             "OPENED" => AlertTransition::Opened,
             "RESOLVED" => AlertTransition::Resolved,
             _ => continue,
         };
-        let Some(severity) = self::severity(&severity) else {
-            tracing::warn!(%notification_id, "issued alert skipped: unreadable severity");
+        let Some(severity) = self::severity(&row.severity) else {
+            tracing::warn!(notification_id = %row.notification_id, "issued alert skipped: unreadable severity");
             continue;
         };
         issued.push(AlertNotification {
-            notification_id,
-            alert_id,
-            dedupe_key,
-            rule_id,
-            series_id,
-            tenant_id,
+            notification_id: row.notification_id,
+            alert_id: row.alert_id,
+            dedupe_key: row.dedupe_key,
+            rule_id: row.rule_id,
+            series_id: row.series_id,
+            tenant_id: row.tenant_id,
             transition,
             severity,
-            message,
-            value,
-            score,
-            occurred_at,
+            message: row.message,
+            value: row.value,
+            score: row.score,
+            occurred_at: row.occurred_at,
         });
     }
     Ok(issued)
