@@ -414,7 +414,10 @@ impl BatchHandler for WebhookDeliverer {
                 delivered = deliveries => delivered,
                 () = self.shutdown.cancelled() => {
                     // Keep what finished; the rest of the batch is delivered again by the next run.
-                    record(&self.pool, &outcomes).await.ok();
+                    if let Err(error) = record(&self.pool, &outcomes).await {
+                        // Those notifications are sent again by the next run, idempotency key and all.
+                        tracing::warn!(%error, "cannot record the webhook deliveries finished before shutdown");
+                    }
                     return Err(HandlerError("shut down during webhook deliveries".into()));
                 }
             };
