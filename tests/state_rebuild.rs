@@ -19,7 +19,7 @@ use signalcraft_process::{
     anomaly::DetectAnomalies,
     forecast::ForecastSeries,
     history::{HistoryDepth, StreamPosition},
-    HistoryRequest, Processor, SeriesHistory,
+    HistoryKind, HistoryRequest, Processor, SeriesHistory,
 };
 use tokio::process::{Child, Command};
 
@@ -282,7 +282,7 @@ async fn the_stored_history_is_counted_aligned_strictly_before_and_checked_again
     let request = |series: &str, hour: i64, depth: HistoryDepth, position| HistoryRequest {
         series_id: series.into(),
         before: origin() + TimeDelta::hours(hour),
-        depth,
+        kind: HistoryKind::Points(depth),
         position,
     };
     let aligned = HistoryDepth { max_points: 16, align_to: 5 };

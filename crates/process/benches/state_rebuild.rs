@@ -92,6 +92,7 @@ fn restarted(points: &[KpiPoint], restart: usize, replayed: usize) -> BenchResul
         points_before: restart as u64,
         points: points[restart - replayed..restart].iter().map(|p| PastPoint { ts: p.ts, value: p.value }).collect(),
         tenant_id: None,
+        articles: None,
         complete: true,
     };
     let started = Instant::now();

@@ -26,15 +26,17 @@
 //!
 //! The pieces:
 //! - [`RebuildableState`]: what a processor offers the stage (which series an input belongs
-//!   to, whether that series is held, how deep its history must go, seeding and forgetting);
+//!   to, whether that series is held, what history it needs, seeding and forgetting);
 //!   a processor exposes it through [`crate::Processor::rebuildable`]. Seeding is pure.
 //! - [`SeriesHistory`]: the async store of past points (PostgreSQL in the binary), asked once
 //!   per consumed batch for every series of the batch that needs it.
-//! - [`HistoryDepth`]: how many points to replay, and their alignment (see its docs).
+//! - [`HistoryKind`]: what a series' history is made of — its own last points, as deep as a
+//!   [`HistoryDepth`] says (the detector, the forecaster), or, for the hourly sentiment
+//!   aggregates, a tenant's stored articles of the hours not yet emitted ([`TenantArticles`]).
 //! - [`crate::stage::ProcessorStage`] drives it (`crate::warmup` has the mechanics).
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 /// How much of a series' past a processor must replay to hold the same state as a run that saw
 /// all of it.
@@ -85,6 +87,19 @@ impl HistoryDepth {
     }
 }
 
+/// What a series' stored history is made of, and so what the store loads for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryKind {
+    /// The series' own last points (`kpi_points`), as many as the depth says: the anomaly
+    /// detector's and the forecaster's series. The request's `series_id` is the KPI series.
+    Points(HistoryDepth),
+    /// A tenant's hourly sentiment aggregates ([`crate::kpi::SentimentToKpi`]): the request's
+    /// `series_id` is the tenant, and the store answers with [`TenantArticles`].
+    /// `span_without_emitted`: how far before its latest article the articles of a tenant with
+    /// no emitted hour stored are loaded (what bounds that reload).
+    TenantArticles { span_without_emitted: TimeDelta },
+}
+
 /// Where the input that needs history was read: every point of its series that came before it
 /// sits before this position on the same partition (the Kafka key is the series).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,7 +116,8 @@ pub struct HistoryRequest {
     /// Only points strictly before this instant count: after an at-least-once replay the store
     /// already holds the re-consumed points, which the uninterrupted run had not yet seen.
     pub before: DateTime<Utc>,
-    pub depth: HistoryDepth,
+    /// What to load.
+    pub kind: HistoryKind,
     /// Position of the input; the store is complete for it once it holds everything read
     /// before this position. `None`: completeness is not checked.
     pub position: Option<StreamPosition>,
@@ -112,6 +128,30 @@ pub struct HistoryRequest {
 pub struct PastPoint {
     pub ts: DateTime<Utc>,
     pub value: f64,
+}
+
+/// One stored scored article (`news_sentiment`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PastArticle {
+    pub url: String,
+    pub seen_at: DateTime<Utc>,
+    pub compound: f64,
+}
+
+/// What the store holds of a tenant's hourly sentiment aggregates ([`HistoryKind::TenantArticles`]).
+///
+/// An aggregate is emitted as one point on each of the tenant's sentiment series; the latest
+/// hour all of them have stored is the last hour the processor emitted (each series is stored
+/// in the order it was emitted, and all of them get a point for every emitted hour).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TenantArticles {
+    /// Start of the latest hour every sentiment series of the tenant has a stored point for.
+    pub last_emitted_hour: Option<DateTime<Utc>>,
+    /// The latest `seen_at` of the tenant's stored articles: its event-time watermark.
+    pub latest_seen_at: Option<DateTime<Utc>>,
+    /// The tenant's stored articles seen after `last_emitted_hour`'s end; without such an hour,
+    /// those seen at most `span_without_emitted` before `latest_seen_at`. In no particular order.
+    pub articles: Vec<PastArticle>,
 }
 
 /// What the store holds of one series before a request's instant.
@@ -127,6 +167,9 @@ pub struct SeriesPast {
     pub points: Vec<PastPoint>,
     /// Tenant of the latest of those points that has one.
     pub tenant_id: Option<String>,
+    /// For [`HistoryKind::TenantArticles`] requests, the tenant's stored articles (`points` is
+    /// then empty); `None` for point histories.
+    pub articles: Option<TenantArticles>,
     /// Whether the store is known to hold every point read before the request's position (the
     /// sink has caught up with it). An incomplete history is still used, but the state built
     /// from it may differ from the uninterrupted run's.
@@ -142,8 +185,14 @@ impl SeriesPast {
             points_before: 0,
             points: Vec::new(),
             tenant_id: None,
+            articles: None,
             complete: true,
         }
+    }
+
+    /// How many stored records seeding replays: points, or articles.
+    pub fn replayed(&self) -> usize {
+        self.points.len() + self.articles.as_ref().map_or(0, |a| a.articles.len())
     }
 }
 
@@ -169,8 +218,8 @@ pub trait RebuildableState<I>: Send {
     /// Whether state for `series_id` is held (then it is never seeded again).
     fn holds(&self, series_id: &str) -> bool;
 
-    /// How much history rebuilds the state exactly.
-    fn history_depth(&self) -> HistoryDepth;
+    /// What history rebuilds the state exactly.
+    fn history(&self) -> HistoryKind;
 
     /// Builds the state of `past.series_id` from its past, emitting nothing; replaces any state
     /// held for it. Afterwards the series is held (also when `past` has no points).

@@ -25,7 +25,10 @@ pub mod sentiment;
 pub mod stage;
 mod warmup;
 
-pub use history::{HistoryDepth, HistoryError, HistoryRequest, RebuildableState, SeriesHistory, SeriesPast};
+pub use history::{
+    HistoryDepth, HistoryError, HistoryKind, HistoryRequest, RebuildableState, SeriesHistory, SeriesPast,
+    TenantArticles,
+};
 pub use processor::{ProcessError, Processor};
 pub use stage::ProcessorStage;
 pub use warmup::WarmUpSettings;

@@ -30,13 +30,16 @@ use rdkafka::message::{Message, OwnedMessage};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::history::{HistoryError, HistoryRequest, RebuildableState, SeriesHistory, SeriesPast, StreamPosition};
+use crate::history::{
+    HistoryError, HistoryKind, HistoryRequest, RebuildableState, SeriesHistory, SeriesPast, StreamPosition,
+};
 
 /// How the stage rebuilds state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WarmUpSettings {
     /// Most points replayed per series; `None`: as many as the processor needs to rebuild its
-    /// state exactly ([`crate::RebuildableState::history_depth`]).
+    /// state exactly ([`crate::RebuildableState::history`]). Point histories only: a tenant's
+    /// sentiment articles are all loaded (that reload is bounded by its own span).
     pub max_points: Option<usize>,
     /// How long a batch waits for the sink to write the history it needs before going on with
     /// what is stored. Zero: never wait.
@@ -67,7 +70,7 @@ static REBUILDS: LazyLock<IntCounterVec> = LazyLock::new(|| {
 static REPLAYED_POINTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register_int_counter_vec!(
         "signalcraft_state_replayed_points_total",
-        "Stored points replayed into processor state.",
+        "Stored points (or, for the sentiment aggregates, articles) replayed into processor state.",
         &["stage"]
     )
     .expect("metric registers once")
@@ -100,7 +103,7 @@ struct Rebuilt<'a> {
 impl Rebuilt<'_> {
     fn emit(self) {
         let incomplete: Vec<&str> = self.pasts.iter().filter(|p| !p.complete).map(|p| p.series_id.as_str()).collect();
-        let points: usize = self.pasts.iter().map(|p| p.points.len()).sum();
+        let points: usize = self.pasts.iter().map(SeriesPast::replayed).sum();
         let complete = self.pasts.len() - incomplete.len();
         tracing::debug!(
             stage = self.stage,
@@ -203,7 +206,7 @@ impl WarmUp {
         self.preloaded.clear();
         self.touched.clear();
         self.forget_jumped_partitions(state, batch);
-        let depth = self.depth(state);
+        let kind = self.kind(state);
         let mut requests = Vec::new();
         let mut requested = HashSet::new();
         for (message, input) in batch.iter().zip(inputs) {
@@ -214,7 +217,7 @@ impl WarmUp {
             requests.push(HistoryRequest {
                 series_id: series_id.to_string(),
                 before: ts,
-                depth,
+                kind,
                 position: Some(position(message)),
             });
         }
@@ -249,7 +252,7 @@ impl WarmUp {
                 let request = HistoryRequest {
                     series_id: series_id.to_string(),
                     before: ts,
-                    depth: self.depth(state),
+                    kind: self.kind(state),
                     position: Some(position(message)),
                 };
                 let mut pasts = self.load_complete(vec![request]).await?;
@@ -283,11 +286,10 @@ impl WarmUp {
         self.preloaded.clear();
     }
 
-    fn depth<I>(&self, state: &dyn RebuildableState<I>) -> crate::history::HistoryDepth {
-        let depth = state.history_depth();
-        match self.settings.max_points {
-            Some(cap) => depth.capped(cap),
-            None => depth,
+    fn kind<I>(&self, state: &dyn RebuildableState<I>) -> HistoryKind {
+        match (state.history(), self.settings.max_points) {
+            (HistoryKind::Points(depth), Some(cap)) => HistoryKind::Points(depth.capped(cap)),
+            (kind, _) => kind,
         }
     }
 

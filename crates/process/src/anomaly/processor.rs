@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use signalcraft_model::{KpiAnomaly, KpiPoint};
 
 use super::detector::{AnomalyDetector, DetectorParams};
-use crate::history::{HistoryDepth, RebuildableState, SeriesPast};
+use crate::history::{HistoryDepth, HistoryKind, RebuildableState, SeriesPast};
 use crate::{ProcessError, Processor};
 
 /// What [`DetectAnomalies`] is built from.
@@ -67,6 +67,12 @@ impl DetectAnomalies {
     /// The detector string written on every output: detector name and version.
     pub fn detector_name(&self) -> &'static str {
         AnomalyDetector::NAME
+    }
+
+    /// How many stored points a series' rebuild replays, and their alignment
+    /// ([`detector_replay_depth`]).
+    pub fn history_depth(&self) -> HistoryDepth {
+        detector_replay_depth(&self.config.params)
     }
 
     /// A fresh entry for `series_id`, evicting if the map is full; marked as just seen.
@@ -144,8 +150,8 @@ impl RebuildableState<KpiPoint> for DetectAnomalies {
         self.series.contains_key(series_id)
     }
 
-    fn history_depth(&self) -> HistoryDepth {
-        detector_replay_depth(&self.config.params)
+    fn history(&self) -> HistoryKind {
+        HistoryKind::Points(self.history_depth())
     }
 
     fn seed(&mut self, past: &SeriesPast) {

@@ -204,6 +204,7 @@ fn stored_past(inputs: &[KpiPoint], restart: usize, processor: &DetectAnomalies)
         points_before: restart as u64,
         points: inputs[restart - replayed..restart].iter().map(|p| PastPoint { ts: p.ts, value: p.value }).collect(),
         tenant_id: inputs[restart].tenant_id.clone(),
+        articles: None,
         complete: true,
     }
 }

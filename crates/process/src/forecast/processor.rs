@@ -15,7 +15,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use signalcraft_model::{KpiForecast, KpiPoint};
 
 use super::model::{ForecastError, Forecaster, ForecasterConfig};
-use crate::history::{HistoryDepth, RebuildableState, SeriesPast};
+use crate::history::{HistoryDepth, HistoryKind, RebuildableState, SeriesPast};
 use crate::{ProcessError, Processor};
 
 /// Settings of [`ForecastSeries`].
@@ -90,6 +90,12 @@ impl ForecastSeries {
     /// Series currently held.
     pub fn series_count(&self) -> usize {
         self.series.len()
+    }
+
+    /// How many stored points a series' rebuild replays: the held history, as nothing older
+    /// matters to any later forecast.
+    pub fn history_depth(&self) -> HistoryDepth {
+        HistoryDepth::points(self.config.history_cap.max(1))
     }
 
     /// The state of `series_id`, created (evicting the least recently seen series if the map is
@@ -203,9 +209,8 @@ impl RebuildableState<KpiPoint> for ForecastSeries {
         self.series.contains_key(series_id)
     }
 
-    /// The held history: nothing older matters to any later forecast.
-    fn history_depth(&self) -> HistoryDepth {
-        HistoryDepth::points(self.config.history_cap.max(1))
+    fn history(&self) -> HistoryKind {
+        HistoryKind::Points(self.history_depth())
     }
 
     fn seed(&mut self, past: &SeriesPast) {

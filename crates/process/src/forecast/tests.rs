@@ -212,6 +212,7 @@ fn a_processor_seeded_with_the_stored_past_forecasts_exactly_as_an_uninterrupted
                 .map(|p| PastPoint { ts: p.ts, value: p.value })
                 .collect(),
             tenant_id: Some("acme".into()),
+            articles: None,
             complete: true,
         });
         assert_eq!(restarted.history_len("s"), replayed);

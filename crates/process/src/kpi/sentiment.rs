@@ -19,6 +19,17 @@ use crate::{ProcessError, Processor};
 /// VADER's threshold for a negative text.
 const NEGATIVE_COMPOUND: f64 = -0.05;
 
+/// The tenant of articles found by no watched tenant's query: they still form a series of their own.
+pub const UNASSIGNED_TENANT: &str = "unassigned";
+
+/// The metrics of a tenant's sentiment series; every emitted hour has a point on each.
+pub const METRICS: [&str; 3] = ["mean_compound", "volume", "negative_share"];
+
+/// The id of a tenant's sentiment series for `metric` (one of [`METRICS`]).
+pub fn series_id(tenant: &str, metric: &str) -> String {
+    format!("sentiment:{tenant}:{metric}")
+}
+
 #[derive(Debug, Default)]
 struct HourBucket {
     urls: HashSet<String>,
@@ -64,7 +75,7 @@ fn points(tenant: &str, hour: DateTime<Utc>, bucket: &HourBucket) -> Vec<KpiPoin
     let volume = bucket.urls.len() as f64;
     let source = format!("{}/vader", Topic::NewsScored);
     let point = |metric: &str, unit: &str, value: f64| KpiPoint {
-        series_id: format!("sentiment:{tenant}:{metric}"),
+        series_id: series_id(tenant, metric),
         tenant_id: Some(tenant.to_string()),
         metric: format!("sentiment_{metric}"),
         unit: unit.to_string(),
@@ -73,9 +84,9 @@ fn points(tenant: &str, hour: DateTime<Utc>, bucket: &HourBucket) -> Vec<KpiPoin
         source: source.clone(),
     };
     vec![
-        point("mean_compound", "compound", bucket.compound_sum / volume),
-        point("volume", "articles/hour", volume),
-        point("negative_share", "ratio", f64::from(bucket.negative) / volume),
+        point(METRICS[0], "compound", bucket.compound_sum / volume),
+        point(METRICS[1], "articles/hour", volume),
+        point(METRICS[2], "ratio", f64::from(bucket.negative) / volume),
     ]
 }
 
@@ -91,8 +102,7 @@ impl Processor for SentimentToKpi {
         if !article.compound.is_finite() {
             return Err(ProcessError(format!("{}: compound {} is not a number", article.url, article.compound)));
         }
-        // Articles found by no watched tenant's query still form a series of their own.
-        let tenant = article.tenant_id.clone().unwrap_or_else(|| "unassigned".to_string());
+        let tenant = article.tenant_id.clone().unwrap_or_else(|| UNASSIGNED_TENANT.to_string());
         let hour = hour_of(article.seen_at)?;
         let state = self.tenants.entry(tenant.clone()).or_default();
         if state.closed_before.is_some_and(|closed| hour < closed) {

@@ -111,7 +111,8 @@ impl SeriesHistory for MemoryHistory {
                     .collect();
                 before.sort_by_key(|p| p.ts);
                 let count = before.len() as u64;
-                let replayed = request.depth.points_to_replay(count);
+                let HistoryKind::Points(depth) = request.kind else { panic!("points asked for") };
+                let replayed = depth.points_to_replay(count);
                 SeriesPast {
                     series_id: request.series_id.clone(),
                     before: request.before,
@@ -121,6 +122,7 @@ impl SeriesHistory for MemoryHistory {
                         .map(|p| PastPoint { ts: p.ts, value: p.value })
                         .collect(),
                     tenant_id: before.iter().rev().find_map(|p| p.tenant_id.clone()),
+                    articles: None,
                     complete: request.position.as_ref().is_none_or(|at| stored.next_offset >= at.offset),
                 }
             })
@@ -288,6 +290,6 @@ fn the_depth_is_capped_by_the_settings() {
     let history: Arc<dyn SeriesHistory> = Arc::new(MemoryHistory::default());
     let processor = DetectAnomalies::new(DetectAnomaliesConfig::default());
     let capped = WarmUp::new("anomaly", history, WarmUpSettings { max_points: Some(100), ..Default::default() });
-    let depth = capped.depth(&processor as &dyn RebuildableState<KpiPoint>);
-    assert_eq!(depth, crate::history::HistoryDepth { max_points: 100, align_to: 1 });
+    let kind = capped.kind(&processor as &dyn RebuildableState<KpiPoint>);
+    assert_eq!(kind, HistoryKind::Points(crate::history::HistoryDepth { max_points: 100, align_to: 1 }));
 }
