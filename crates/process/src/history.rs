@@ -24,6 +24,14 @@
 //! `signalcraft_state_rebuilds_total{history="incomplete"}`). Either way the difference fades
 //! as the processor's windows turn over.
 //!
+//! The hourly sentiment aggregates ([`crate::kpi::SentimentToKpi`]) are rebuilt the same way,
+//! per tenant rather than per series, from what the sink stored of them: the last hour emitted
+//! (the tenant's sentiment points in `kpi_points`) and the scored articles of the hours after it
+//! (`news_sentiment`). There "strictly before" cannot be asked for — the store does not know in
+//! which order the articles were read — and need not be: an article read again after the
+//! restart is one the rebuilt hour already holds, counted once by URL, and an hour's values do
+//! not depend on the order its articles came in. See that module for what is not exact.
+//!
 //! The pieces:
 //! - [`RebuildableState`]: what a processor offers the stage (which series an input belongs
 //!   to, whether that series is held, what history it needs, seeding and forgetting);

@@ -7,8 +7,9 @@
 //! - [`processor`]: the [`Processor`] trait and its error.
 //! - [`stage`]: [`ProcessorStage`], the adapter from a processor to the consumer loop: decode,
 //!   process, produce, dead-letter; a retried batch re-sends the same outputs.
-//! - [`history`]: per-series state rebuilt from stored history after a restart, a rebalance or
-//!   an eviction ([`SeriesHistory`], [`RebuildableState`]); `warmup` drives it inside the stage.
+//! - [`history`]: per-series (and per-tenant sentiment) state rebuilt from stored history after a
+//!   restart, a rebalance or an eviction ([`SeriesHistory`], [`RebuildableState`]); `warmup`
+//!   drives it inside the stage.
 //! - [`forecast`]: per-series forecasts (detected seasons, MSTL + AutoETS, 80/95% intervals).
 //! - [`alerting`]: anomaly scores and threshold rules → alerts opened and resolved (alerts.notifications).
 //! - [`anomaly`]: per-series online anomaly scores (kpi.points → kpi.anomalies), measured on NAB.

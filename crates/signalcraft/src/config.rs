@@ -162,16 +162,20 @@ pub struct ProcessConfig {
     pub forecast_max_series: usize,
     /// Rebuild the anomaly detector's and the forecaster's state of a series from its points in
     /// `kpi_points` when they meet it without state (after a restart, a rebalance, an eviction),
-    /// so their outputs equal an uninterrupted run's. Off: such a series learns afresh.
+    /// and a tenant's open hourly sentiment aggregates from its articles in `news_sentiment`
+    /// (after the last hour stored in `kpi_points`), so their outputs equal an uninterrupted
+    /// run's. Off: such a series learns afresh, and an hour open at a restart is aggregated from
+    /// the articles read after it only.
     #[serde(default = "default_warmup")]
     pub warmup: bool,
     /// Most points replayed per series. Unset: as many as each processor needs to rebuild its
     /// state exactly (the detector up to 17,641 with default parameters, the forecaster
-    /// `forecast_history_cap`). Lower is faster; the rebuilt state is then approximate.
+    /// `forecast_history_cap`). Lower is faster; the rebuilt state is then approximate. Does not
+    /// cap the sentiment articles reloaded (only the open hours are, which bounds them).
     #[serde(default)]
     pub warmup_max_points: Option<usize>,
-    /// How long a batch waits, in milliseconds, for the sink to store the points a rebuild
-    /// needs before using what is stored (counted in `signalcraft_state_rebuilds_total`).
+    /// How long a batch waits, in milliseconds, for the sink to store the points (or articles) a
+    /// rebuild needs before using what is stored (counted in `signalcraft_state_rebuilds_total`).
     #[serde(default = "default_warmup_sink_wait_ms")]
     pub warmup_sink_wait_ms: u64,
     /// An anomaly score at or above this opens an alert.

@@ -8,12 +8,44 @@
 //! values, and the anomaly detector scores only the first of them. An article for an hour
 //! already emitted is too late and is not counted; a repeated article (same URL, at-least-once
 //! delivery) is counted once. State is bounded: only open hours are kept.
+//!
+//! # After a restart (or a rebalance)
+//!
+//! The state lives in memory only and is rebuilt per tenant, like the detector's per series
+//! ([`crate::history`]), the first time the stage meets the tenant without it, from what the sink
+//! stored ([`TenantArticles`]):
+//! - the hours up to the last one emitted (the latest hour every sentiment series of the tenant
+//!   has a point for in `kpi_points`) are closed, as `closed_before` only moves when an hour is
+//!   emitted;
+//! - the tenant's articles in `news_sentiment` seen after that hour fill the open hours, keyed
+//!   by URL as when they were read;
+//! - the latest `seen_at` stored is the watermark.
+//!
+//! The stage waits (`process.warmup_sink_wait_ms`) for the sink to have stored every article
+//! read before the tenant's first one after the restart. Articles read again after the restart
+//! (their offsets were not committed), and any the sink stored beyond that point, are already in
+//! their hour and the watermark: reading them again counts nothing twice. An hour the rebuild
+//! finds closable (it closed while the sink was ahead of this processor, or before its points
+//! were all stored) is emitted at the tenant's next article with the values it had — again, if
+//! it already was. The values of an hour do not depend on the order its articles came in (the
+//! compounds are summed in ascending order), so a rebuilt hour emits what an uninterrupted run
+//! does. Bounded: only hours after the last one emitted are loaded, and a tenant with none
+//! stored loads at most a day more than its open hours (`span_without_emitted`).
+//!
+//! Not exact: `news_sentiment` keeps one row per URL, so an article that two tenants' queries
+//! found, or that was read again with a later `seen_at`, is rebuilt where its last reading put
+//! it; an article that came too late for its hour (not counted) is counted if the rebuild
+//! reloads that hour (an hour closed after the restart point, or whose points were not stored
+//! yet); articles without a tenant are keyed by URL across partitions, so their order is not
+//! fixed even without restarts; and a history the sink had not stored within the wait is used
+//! as it is (counted in `signalcraft_state_rebuilds_total{history="incomplete"}`).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use signalcraft_model::{KpiPoint, ScoredArticle, Topic};
 
+use crate::history::{HistoryKind, RebuildableState, SeriesPast, TenantArticles};
 use crate::{ProcessError, Processor};
 
 /// VADER's threshold for a negative text.
@@ -30,11 +62,23 @@ pub fn series_id(tenant: &str, metric: &str) -> String {
     format!("sentiment:{tenant}:{metric}")
 }
 
+/// How much further back than its longest-open hour a tenant without an emitted hour is
+/// reloaded: a day, for hours that closed while the sink was ahead of the processor.
+const RELOAD_MARGIN: TimeDelta = TimeDelta::days(1);
+
 #[derive(Debug, Default)]
 struct HourBucket {
-    urls: HashSet<String>,
-    compound_sum: f64,
-    negative: u32,
+    /// Compound per article URL: an article counts once, however often it is read.
+    compounds: HashMap<String, f64>,
+}
+
+impl HourBucket {
+    /// Counts the article unless its URL is counted already (the first reading counts).
+    fn add(&mut self, url: &str, compound: f64) {
+        if !self.compounds.contains_key(url) {
+            self.compounds.insert(url.to_string(), compound);
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -59,6 +103,46 @@ impl SentimentToKpi {
     pub fn new(lateness: TimeDelta) -> Self {
         SentimentToKpi { lateness, tenants: HashMap::new() }
     }
+
+    /// Tenants whose state is held.
+    pub fn tenant_count(&self) -> usize {
+        self.tenants.len()
+    }
+
+    /// Hours of `tenant` still open.
+    pub fn open_hours(&self, tenant: &str) -> usize {
+        self.tenants.get(tenant).map_or(0, |state| state.open.len())
+    }
+
+    /// How far before its latest article the articles of a tenant with no emitted hour stored
+    /// are reloaded: past every hour that can still be open, and [`RELOAD_MARGIN`] more.
+    fn reload_span(&self) -> TimeDelta {
+        self.lateness + TimeDelta::hours(1) + RELOAD_MARGIN
+    }
+
+    /// The state a run that read what `stored` holds has, but for hours it would have closed
+    /// meanwhile: those stay open and close at the tenant's next article.
+    fn restored(&self, stored: &TenantArticles) -> TenantState {
+        let closed_before = match stored.last_emitted_hour {
+            Some(hour) => Some(hour + TimeDelta::hours(1)),
+            // Nothing stored as emitted: the hours the span cuts into or lies after are closed
+            // (the first whole hour within the span is the first loaded).
+            None => stored
+                .latest_seen_at
+                .and_then(|latest| latest.checked_sub_signed(self.reload_span()))
+                .and_then(|start| hour_of(start).ok())
+                .map(|hour| hour + TimeDelta::hours(1)),
+        };
+        let mut state = TenantState { open: BTreeMap::new(), watermark: stored.latest_seen_at, closed_before };
+        for article in &stored.articles {
+            let Ok(hour) = hour_of(article.seen_at) else { continue };
+            if closed_before.is_some_and(|closed| hour < closed) || !is_compound(article.compound) {
+                continue;
+            }
+            state.open.entry(hour).or_default().add(&article.url, article.compound);
+        }
+        state
+    }
 }
 
 impl Default for SentimentToKpi {
@@ -67,12 +151,24 @@ impl Default for SentimentToKpi {
     }
 }
 
+/// Whether `compound` is one VADER can give, and so one `news_sentiment` can store: what is
+/// counted must be what a rebuild can reload.
+fn is_compound(compound: f64) -> bool {
+    (-1.0..=1.0).contains(&compound)
+}
+
 fn hour_of(at: DateTime<Utc>) -> Result<DateTime<Utc>, ProcessError> {
     at.duration_trunc(TimeDelta::hours(1)).map_err(|e| ProcessError(format!("cannot find the hour of {at}: {e}")))
 }
 
 fn points(tenant: &str, hour: DateTime<Utc>, bucket: &HourBucket) -> Vec<KpiPoint> {
-    let volume = bucket.urls.len() as f64;
+    // Summed in ascending order rather than in the order the articles were read: an hour rebuilt
+    // from the store, which does not know that order, then sums to the same bits.
+    let mut compounds: Vec<f64> = bucket.compounds.values().copied().collect();
+    compounds.sort_by(f64::total_cmp);
+    let volume = compounds.len() as f64;
+    let sum = compounds.iter().fold(0.0, |sum, compound| sum + compound);
+    let negative = compounds.iter().filter(|&&compound| compound <= NEGATIVE_COMPOUND).count() as f64;
     let source = format!("{}/vader", Topic::NewsScored);
     let point = |metric: &str, unit: &str, value: f64| KpiPoint {
         series_id: series_id(tenant, metric),
@@ -84,10 +180,27 @@ fn points(tenant: &str, hour: DateTime<Utc>, bucket: &HourBucket) -> Vec<KpiPoin
         source: source.clone(),
     };
     vec![
-        point(METRICS[0], "compound", bucket.compound_sum / volume),
+        point(METRICS[0], "compound", sum / volume),
         point(METRICS[1], "articles/hour", volume),
-        point(METRICS[2], "ratio", f64::from(bucket.negative) / volume),
+        point(METRICS[2], "ratio", negative / volume),
     ]
+}
+
+/// Emits and drops every open hour of `state` that ended `lateness` before its watermark.
+fn close_hours(tenant: &str, state: &mut TenantState, lateness: TimeDelta) -> Vec<KpiPoint> {
+    let mut out = Vec::new();
+    let Some(watermark) = state.watermark else { return out };
+    while let Some((&start, _)) = state.open.first_key_value() {
+        let end = start + TimeDelta::hours(1);
+        if end + lateness > watermark {
+            break;
+        }
+        if let Some(bucket) = state.open.remove(&start) {
+            out.extend(points(tenant, start, &bucket));
+        }
+        state.closed_before = Some(end);
+    }
+    out
 }
 
 impl Processor for SentimentToKpi {
@@ -99,75 +212,50 @@ impl Processor for SentimentToKpi {
     }
 
     fn process(&mut self, article: ScoredArticle) -> Result<Vec<KpiPoint>, ProcessError> {
-        if !article.compound.is_finite() {
-            return Err(ProcessError(format!("{}: compound {} is not a number", article.url, article.compound)));
+        if !is_compound(article.compound) {
+            return Err(ProcessError(format!("{}: compound {} is not in [-1, 1]", article.url, article.compound)));
         }
-        let tenant = article.tenant_id.clone().unwrap_or_else(|| UNASSIGNED_TENANT.to_string());
+        let tenant = article.tenant_id.as_deref().unwrap_or(UNASSIGNED_TENANT);
         let hour = hour_of(article.seen_at)?;
-        let state = self.tenants.entry(tenant.clone()).or_default();
+        let state = self.tenants.entry(tenant.to_string()).or_default();
         if state.closed_before.is_some_and(|closed| hour < closed) {
             tracing::debug!(url = %article.url, %tenant, %hour, "article too late for its hour; not counted");
-            return Ok(Vec::new());
+        } else {
+            state.open.entry(hour).or_default().add(&article.url, article.compound);
+            state.watermark = Some(state.watermark.map_or(article.seen_at, |w| w.max(article.seen_at)));
         }
-        let bucket = state.open.entry(hour).or_default();
-        if bucket.urls.insert(article.url.clone()) {
-            bucket.compound_sum += article.compound;
-            bucket.negative += u32::from(article.compound <= NEGATIVE_COMPOUND);
-        }
-        let watermark = *state.watermark.insert(state.watermark.map_or(article.seen_at, |w| w.max(article.seen_at)));
-        // Close every hour that ended `lateness` before the watermark.
-        let mut out = Vec::new();
-        while let Some((&start, _)) = state.open.first_key_value() {
-            let end = start + TimeDelta::hours(1);
-            if end + self.lateness > watermark {
-                break;
-            }
-            if let Some(bucket) = state.open.remove(&start) {
-                out.extend(points(&tenant, start, &bucket));
-            }
-            state.closed_before = Some(end);
-        }
-        Ok(out)
+        // Also after a late article: a rebuilt state may hold hours that are already closable.
+        Ok(close_hours(tenant, state, self.lateness))
+    }
+
+    fn rebuildable(&mut self) -> Option<&mut dyn RebuildableState<ScoredArticle>> {
+        Some(self)
+    }
+}
+
+/// The "series" the stage rebuilds is the tenant: all three of its series come from one state.
+impl RebuildableState<ScoredArticle> for SentimentToKpi {
+    fn series_of<'a>(&self, article: &'a ScoredArticle) -> Option<(&'a str, DateTime<Utc>)> {
+        Some((article.tenant_id.as_deref().unwrap_or(UNASSIGNED_TENANT), article.seen_at))
+    }
+
+    fn holds(&self, tenant: &str) -> bool {
+        self.tenants.contains_key(tenant)
+    }
+
+    fn history(&self) -> HistoryKind {
+        HistoryKind::TenantArticles { span_without_emitted: self.reload_span() }
+    }
+
+    fn seed(&mut self, past: &SeriesPast) {
+        let state = past.articles.as_ref().map(|stored| self.restored(stored)).unwrap_or_default();
+        self.tenants.insert(past.series_id.clone(), state);
+    }
+
+    fn forget(&mut self, tenant: &str) {
+        self.tenants.remove(tenant);
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use chrono::TimeZone;
-
-    use super::*;
-
-    fn article(url: &str, minute: i64, compound: f64) -> ScoredArticle {
-        ScoredArticle {
-            url: url.into(),
-            tenant_id: Some("acme".into()),
-            title: "t".into(),
-            seen_at: Utc.with_ymd_and_hms(2024, 6, 1, 10, 0, 0).single().expect("instant") + TimeDelta::minutes(minute),
-            neg: 0.0,
-            neu: 1.0,
-            pos: 0.0,
-            compound,
-        }
-    }
-
-    #[test]
-    fn an_hour_is_emitted_once_closed_with_its_mean_volume_and_negative_share() {
-        let mut kpi = SentimentToKpi::default();
-        assert!(kpi.process(article("a", 5, 0.5)).expect("ok").is_empty());
-        assert!(kpi.process(article("b", 20, -0.5)).expect("ok").is_empty());
-        assert!(kpi.process(article("a", 25, 0.5)).expect("ok").is_empty(), "a repeat is counted once");
-        assert!(kpi.process(article("c", 70, 0.2)).expect("ok").is_empty(), "10:00 is open until 12:00");
-        let points = kpi.process(article("d", 121, 0.1)).expect("ok");
-        let values: Vec<(&str, f64)> = points.iter().map(|p| (p.series_id.as_str(), p.value)).collect();
-        assert_eq!(
-            values,
-            [
-                ("sentiment:acme:mean_compound", 0.0),
-                ("sentiment:acme:volume", 2.0),
-                ("sentiment:acme:negative_share", 0.5)
-            ]
-        );
-        assert!(points.iter().all(|p| p.ts == Utc.with_ymd_and_hms(2024, 6, 1, 10, 0, 0).single().expect("instant")));
-        assert!(kpi.process(article("e", 10, -0.9)).expect("ok").is_empty(), "too late for 10:00");
-    }
-}
+mod tests;
