@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::{collections::HashMap, path::Path, process::Stdio, sync::Arc, time::Duration};
+use std::{collections::HashMap, path::Path, sync::Arc, time::Duration};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use common::*;
@@ -21,7 +21,7 @@ use signalcraft_process::{
     history::{HistoryDepth, StreamPosition},
     HistoryKind, HistoryRequest, Processor, SeriesHistory,
 };
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 const SERIES: usize = 4;
 const POINTS_PER_SERIES: usize = 1_500;
@@ -68,20 +68,11 @@ fn process_config() -> Config {
 /// a run killed within a minute of starting commits nothing.
 fn start_role(role: &str, broker: &str, database_url: &str, config_file: &Path) -> Child {
     let config = process_config();
-    let config_file = config_file.to_str().expect("utf-8 path");
-    Command::new(env!("CARGO_BIN_EXE_signalcraft"))
-        .args(["--config", config_file, "run", "--role", role])
-        .env("SIGNALCRAFT_KAFKA__BROKERS", broker)
-        .env("SIGNALCRAFT_KAFKA__SESSION_TIMEOUT_MS", "3000")
-        .env("SIGNALCRAFT_PROCESS__FORECAST_REFIT_EVERY", config.process.forecast_refit_every.to_string())
-        .env("SIGNALCRAFT_PROCESS__FORECAST_HISTORY_CAP", config.process.forecast_history_cap.to_string())
-        .env("SIGNALCRAFT_HTTP__LISTEN", "127.0.0.1:0")
-        .env("DATABASE_URL", database_url)
-        .env("RUST_LOG", "warn,librdkafka=error")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the signalcraft binary starts")
+    let env = [
+        ("SIGNALCRAFT_PROCESS__FORECAST_REFIT_EVERY", config.process.forecast_refit_every.to_string()),
+        ("SIGNALCRAFT_PROCESS__FORECAST_HISTORY_CAP", config.process.forecast_history_cap.to_string()),
+    ];
+    common::start_role(role, broker, database_url, config_file, &env)
 }
 
 type AnomalyRow = (String, DateTime<Utc>, f64, f64, bool, String);
@@ -152,17 +143,6 @@ fn records_on(broker: &EmbeddedBroker, topic: &str) -> i64 {
     (0..3)
         .map(|partition| consumer.fetch_watermarks(topic, partition, Duration::from_secs(10)).expect("watermarks").1)
         .sum()
-}
-
-async fn stop(mut child: Child) {
-    let pid = child.id().expect("running").to_string();
-    let signalled = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
-    assert!(signalled.success());
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .expect("stops within 30 s of SIGTERM")
-        .expect("exit status");
-    assert!(status.success(), "SIGTERM is a clean exit: {status}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

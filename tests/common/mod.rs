@@ -5,7 +5,8 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
+    process::Stdio,
     sync::atomic::{AtomicU32, Ordering},
     time::{Duration, Instant},
 };
@@ -14,6 +15,7 @@ use signalcraft::Config;
 use signalcraft_kafka::{EmbeddedBroker, KafkaSettings};
 use signalcraft_sink::PrivatePostgres;
 use sqlx::{postgres::PgPoolOptions, Connection, PgConnection, PgPool};
+use tokio::process::{Child, Command};
 
 /// A database for one test; dropped with the test.
 pub struct TestDatabase {
@@ -96,4 +98,36 @@ where
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     false
+}
+
+/// Starts one role of the binary as a child process, on `broker` and `database_url`, with the
+/// configuration file `config_file` and `env` on top (`SIGNALCRAFT_*` overrides).
+pub fn start_role(role: &str, broker: &str, database_url: &str, config_file: &Path, env: &[(&str, String)]) -> Child {
+    let config_file = config_file.to_str().expect("utf-8 path");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_signalcraft"));
+    command
+        .args(["--config", config_file, "run", "--role", role])
+        .env("SIGNALCRAFT_KAFKA__BROKERS", broker)
+        .env("SIGNALCRAFT_KAFKA__SESSION_TIMEOUT_MS", "3000")
+        .env("SIGNALCRAFT_HTTP__LISTEN", "127.0.0.1:0")
+        .env("DATABASE_URL", database_url)
+        .env("RUST_LOG", "warn,librdkafka=error")
+        .stdout(Stdio::null())
+        .kill_on_drop(true);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.spawn().expect("the signalcraft binary starts")
+}
+
+/// Stops a child started by [`start_role`] with SIGTERM and checks it exits cleanly.
+pub async fn stop(mut child: Child) {
+    let pid = child.id().expect("running").to_string();
+    let signalled = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+    assert!(signalled.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("stops within 30 s of SIGTERM")
+        .expect("exit status");
+    assert!(status.success(), "SIGTERM is a clean exit: {status}");
 }
