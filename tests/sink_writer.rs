@@ -173,3 +173,73 @@ async fn raw_news_weather_and_brand_metrics_land_in_their_tables() {
         .expect("metric landed");
     assert_eq!(value, None, "a missing score stays NULL");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_article_found_by_two_tenants_is_stored_for_each_of_them() {
+    use chrono::TimeZone;
+    use signalcraft_model::{NewsArticle, ScoredArticle};
+
+    let database = TestDatabase::new().await;
+    let mut sink = PostgresSink::new(database.pool.clone(), "test-sink");
+    let seen_at = Utc.with_ymd_and_hms(2024, 6, 1, 6, 0, 0).single().expect("instant");
+    let url = "https://example.org/port";
+    let article = |tenant: Option<&str>, title: &str| NewsArticle {
+        url: url.into(),
+        title: title.into(),
+        seen_at,
+        domain: None,
+        language: None,
+        source_country: None,
+        social_image: None,
+        tenant_id: tenant.map(Into::into),
+        query: "port".into(),
+        fetched_at: seen_at,
+    };
+    let scored = |tenant: Option<&str>, compound: f64| ScoredArticle {
+        url: url.into(),
+        tenant_id: tenant.map(Into::into),
+        title: "Port opens".into(),
+        seen_at,
+        neg: 0.0,
+        neu: 1.0,
+        pos: 0.0,
+        compound,
+    };
+    let news = RecordCodec::<NewsArticle>::new(WireFormat::SingleObject);
+    let sentiment = RecordCodec::<ScoredArticle>::new(WireFormat::SingleObject);
+    let mut batch = Vec::new();
+    let mut push = |topic: &str, payload: Vec<u8>| {
+        let offset = batch.len() as i64;
+        batch.push(OwnedMessage::new(Some(payload), None, topic.into(), Timestamp::NotAvailable, 0, offset, None));
+    };
+    push("raw.news", news.encode(&article(Some("acme"), "Port opens")).expect("encodes"));
+    push("raw.news", news.encode(&article(Some("globex"), "Port opens")).expect("encodes"));
+    push("raw.news", news.encode(&article(None, "Port opens")).expect("encodes"));
+    // The same tenant's article again, retitled: one fact, so it replaces the first.
+    push("raw.news", news.encode(&article(Some("acme"), "Port opens today")).expect("encodes"));
+    push("news.scored", sentiment.encode(&scored(Some("acme"), 0.5)).expect("encodes"));
+    push("news.scored", sentiment.encode(&scored(Some("globex"), 0.5)).expect("encodes"));
+    assert!(sink.write_batch(&batch).await.expect("written").is_empty());
+
+    let articles: Vec<(Option<String>, String)> =
+        sqlx::query_as("SELECT tenant_id, title FROM news_articles WHERE url = $1 ORDER BY tenant_key")
+            .bind(url)
+            .fetch_all(&database.pool)
+            .await
+            .expect("articles");
+    assert_eq!(
+        articles,
+        vec![
+            (None, "Port opens".to_string()),
+            (Some("acme".to_string()), "Port opens today".to_string()),
+            (Some("globex".to_string()), "Port opens".to_string()),
+        ]
+    );
+    let tenants: Vec<String> =
+        sqlx::query_scalar("SELECT tenant_id FROM news_sentiment WHERE url = $1 ORDER BY tenant_id")
+            .bind(url)
+            .fetch_all(&database.pool)
+            .await
+            .expect("sentiment");
+    assert_eq!(tenants, ["acme", "globex"], "each tenant's hourly sentiment can count the article");
+}

@@ -28,6 +28,15 @@ pub trait Record: Serialize + DeserializeOwned + Send + Sync + 'static {
     }
 }
 
+/// The natural key of an article as one tenant found it: the same URL found by two tenants is
+/// two facts (each tenant's news and sentiment count it). No tenant and the empty tenant are
+/// the same key, as in PostgreSQL's `tenant_key`. The tenant's length comes first, so no choice
+/// of tenant and URL can make two different pairs collide.
+fn tenant_url_key(tenant: Option<&str>, url: &str) -> String {
+    let tenant = tenant.unwrap_or("");
+    format!("{}:{tenant}/{url}", tenant.len())
+}
+
 fn rfc3339(at: &DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -84,7 +93,7 @@ impl Record for NewsArticle {
         &schema::NEWS_ARTICLE
     }
     fn natural_key(&self) -> String {
-        self.url.clone()
+        tenant_url_key(self.tenant_id.as_deref(), &self.url)
     }
     /// The tenant: its articles stay in order on one partition for its hourly sentiment series.
     fn kafka_key(&self) -> String {
@@ -184,7 +193,7 @@ impl Record for ScoredArticle {
         &schema::SCORED_ARTICLE
     }
     fn natural_key(&self) -> String {
-        self.url.clone()
+        tenant_url_key(self.tenant_id.as_deref(), &self.url)
     }
     /// The tenant: its articles stay in order on one partition for its hourly sentiment series.
     fn kafka_key(&self) -> String {

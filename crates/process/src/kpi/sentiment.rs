@@ -32,9 +32,8 @@
 //! does. Bounded: only hours after the last one emitted are loaded, and a tenant with none
 //! stored loads at most a day more than its open hours (`span_without_emitted`).
 //!
-//! Not exact: `news_sentiment` keeps one row per URL, so an article that two tenants' queries
-//! found, or that was read again with a later `seen_at`, is rebuilt where its last reading put
-//! it; an article that came too late for its hour (not counted) is counted if the rebuild
+//! Not exact: `news_sentiment` keeps one row per tenant and URL, so an article a tenant read
+//! again with a later `seen_at` is rebuilt where its last reading put it; an article that came too late for its hour (not counted) is counted if the rebuild
 //! reloads that hour (an hour closed after the restart point, or whose points were not stored
 //! yet); articles without a tenant are keyed by URL across partitions, so their order is not
 //! fixed even without restarts; and a history the sink had not stored within the wait is used

@@ -17,7 +17,8 @@ pub trait SinkTable: Record {
     const TABLE: &'static str;
     /// Every column, in the order [`SinkTable::encode`] writes them.
     const COLUMNS: &'static [&'static str];
-    /// The natural key: the table's primary key.
+    /// The natural key: the table's primary key. It may name a generated column that
+    /// [`SinkTable::COLUMNS`] leaves out (the upsert only conflicts on it).
     const KEY_COLUMNS: &'static [&'static str];
 
     /// Writes this record's columns into the row begun on `row`.
@@ -95,7 +96,9 @@ impl SinkTable for NewsArticle {
         "query",
         "fetched_at",
     ];
-    const KEY_COLUMNS: &'static [&'static str] = &["url"];
+    /// `tenant_key` is generated from `tenant_id` (migration 0012): one row per tenant that
+    /// found the article.
+    const KEY_COLUMNS: &'static [&'static str] = &["tenant_key", "url"];
 
     fn encode(&self, row: &mut CopyEncoder) -> Result<(), RowError> {
         row.text("url", &self.url)?;
@@ -112,7 +115,7 @@ impl SinkTable for NewsArticle {
     }
 
     fn hash_natural_key<H: Hasher>(&self, state: &mut H) {
-        self.url.hash(state);
+        (self.tenant_id.as_deref().unwrap_or(""), &self.url).hash(state);
     }
 }
 
@@ -180,7 +183,8 @@ impl SinkTable for BrandMetric {
 impl SinkTable for ScoredArticle {
     const TABLE: &'static str = "news_sentiment";
     const COLUMNS: &'static [&'static str] = &["url", "tenant_id", "title", "seen_at", "neg", "neu", "pos", "compound"];
-    const KEY_COLUMNS: &'static [&'static str] = &["url"];
+    /// As for [`NewsArticle`]: one row per tenant that found the article.
+    const KEY_COLUMNS: &'static [&'static str] = &["tenant_key", "url"];
 
     fn encode(&self, row: &mut CopyEncoder) -> Result<(), RowError> {
         row.text("url", &self.url)?;
@@ -195,7 +199,7 @@ impl SinkTable for ScoredArticle {
     }
 
     fn hash_natural_key<H: Hasher>(&self, state: &mut H) {
-        self.url.hash(state);
+        (self.tenant_id.as_deref().unwrap_or(""), &self.url).hash(state);
     }
 }
 

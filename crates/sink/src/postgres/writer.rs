@@ -291,9 +291,12 @@ async fn write_table<T: SinkTable>(
         return Ok(0);
     }
     let staging = format!("staging_{}", T::TABLE);
-    // One staging table per connection, emptied at every commit.
+    // One staging table per connection, emptied at every commit. Generated key columns stay
+    // generated: copied as plain NOT NULL columns, the COPY (which does not name them) would
+    // fail on every row.
     sqlx::query(&format!(
-        "CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
+        "CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table} INCLUDING DEFAULTS INCLUDING GENERATED) \
+         ON COMMIT DELETE ROWS",
         table = T::TABLE
     ))
     .execute(&mut *tx)

@@ -119,12 +119,12 @@ fn uninterrupted(inputs: &[ScoredArticle]) -> Vec<Vec<KpiPoint>> {
 }
 
 /// What the store answers for `tenant` once the sink has written the first `articles` inputs
-/// (one row per URL, the last reading) and `points` (every KPI point it has stored), as the
-/// PostgreSQL store does.
+/// (one row per tenant and URL, the last reading) and `points` (every KPI point it has stored),
+/// as the PostgreSQL store does.
 fn stored(tenant: &str, inputs: &[ScoredArticle], points: &[KpiPoint], span: TimeDelta) -> TenantArticles {
-    let mut rows: HashMap<&str, &ScoredArticle> = HashMap::new();
+    let mut rows: HashMap<(Option<&str>, &str), &ScoredArticle> = HashMap::new();
     for article in inputs {
-        rows.insert(&article.url, article);
+        rows.insert((article.tenant_id.as_deref(), &article.url), article);
     }
     let mine: Vec<&ScoredArticle> =
         rows.into_values().filter(|a| a.tenant_id.as_deref().unwrap_or(UNASSIGNED_TENANT) == tenant).collect();
