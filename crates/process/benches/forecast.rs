@@ -11,7 +11,9 @@
 //! their mean width and score the mean interval (Winkler) score, width plus 2/α times the
 //! distance of each point outside, both in MASE units (divided by the same in-sample MAE), so
 //! a too-narrow interval pays for its misses and a too-wide one for its width; the 95% score is
-//! the M4 competition's MSIS. The run ends with the coverage averaged over the protocol series.
+//! the M4 competition's MSIS. Coverage is also shown for the near and far half of the horizon,
+//! and where the intervals came from at the last origin (calibrated on held-out errors, or the
+//! models' own). The run ends with the coverage averaged over the protocol series.
 //!
 //! After the protocol's series one more is forecast as a check the forecaster was never tuned
 //! on: Peyton Manning's log Wikipedia page views (Prophet's example), daily, with the
@@ -31,7 +33,7 @@ use augurs::ets::AutoETS;
 use augurs::mstl::MSTLModel;
 use augurs::{Fit, Predict};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use signalcraft_process::forecast::{Forecaster, ForecasterConfig, Horizon};
+use signalcraft_process::forecast::{Forecaster, ForecasterConfig, Horizon, IntervalSource};
 
 /// One series of the protocol.
 struct Spec {
@@ -174,6 +176,7 @@ fn run() -> Result<(), String> {
         let mut ours = Score::default();
         let mut scores = vec![Score::default(); baselines.len()];
         let mut model = String::new();
+        let mut intervals = IntervalSource::Model;
         let mut fit_secs = 0.0;
         let mut fit_cpu_secs = Some(0.0);
         // Our 80% and 95% intervals on the test points.
@@ -198,11 +201,13 @@ fn run() -> Result<(), String> {
                 return Err(format!("{}: {} forecast points, expected {}", spec.name, mean.len(), spec.horizon));
             }
             ours.add(&mean, actual, scale);
-            for (point, &a) in forecast.points.iter().zip(actual) {
-                interval_80.add(point.lower_80, point.upper_80, a, scale);
-                interval_95.add(point.lower_95, point.upper_95, a, scale);
+            for (k, (point, &a)) in forecast.points.iter().zip(actual).enumerate() {
+                let far = 2 * k >= spec.horizon;
+                interval_80.add(point.lower_80, point.upper_80, a, scale, far);
+                interval_95.add(point.lower_95, point.upper_95, a, scale, far);
             }
             model = forecast.model;
+            intervals = forecast.intervals;
             for (score, baseline) in scores.iter_mut().zip(&baselines) {
                 let forecast =
                     baseline.forecast(train, &periods, spec.horizon).map_err(|e| format!("{}: {e}", spec.name))?;
@@ -223,7 +228,14 @@ fn run() -> Result<(), String> {
             spec.window.map_or("all".to_string(), |w| w.to_string()),
             model
         );
+        let source = match intervals {
+            IntervalSource::HeldOut { tails, errors } => {
+                format!("calibrated on {errors} held-out errors in {tails} tails")
+            }
+            IntervalSource::Model => "the models' own".to_string(),
+        };
         println!("{:<15} {:<24} intervals {}; {}", "", "", interval_80.summary(), interval_95.summary());
+        println!("{:<15} {:<24} intervals at the last origin: {source}", "", "");
         if spec.in_protocol {
             coverages.push((interval_80.coverage(), interval_95.coverage()));
         }
@@ -286,27 +298,34 @@ impl Score {
 }
 
 /// Coverage, mean width and mean interval score of one interval level over the test points,
-/// widths and scores divided by each origin's MASE scale.
+/// widths and scores divided by each origin's MASE scale; coverage also per half of the
+/// horizon (errors grow with the step ahead, and the intervals should grow with them).
 struct IntervalScore {
     level: f64,
     points: usize,
     inside: usize,
+    /// Points and points inside in the far half of the horizon.
+    far: (usize, usize),
     width: f64,
     score: f64,
 }
 
 impl IntervalScore {
     fn new(level: f64) -> Self {
-        IntervalScore { level, points: 0, inside: 0, width: 0.0, score: 0.0 }
+        IntervalScore { level, points: 0, inside: 0, far: (0, 0), width: 0.0, score: 0.0 }
     }
 
     /// The interval (Winkler) score of `[lower, upper]` for the actual value `a`: the width,
-    /// plus 2/α times how far `a` lies outside.
-    fn add(&mut self, lower: f64, upper: f64, a: f64, scale: f64) {
+    /// plus 2/α times how far `a` lies outside. `far`: the point is in the far half.
+    fn add(&mut self, lower: f64, upper: f64, a: f64, scale: f64, far: bool) {
         let alpha = 1.0 - self.level;
         let miss = (lower - a).max(0.0) + (a - upper).max(0.0);
         self.points += 1;
         self.inside += usize::from(miss == 0.0);
+        if far {
+            self.far.0 += 1;
+            self.far.1 += usize::from(miss == 0.0);
+        }
         self.width += (upper - lower) / scale;
         self.score += ((upper - lower) + 2.0 / alpha * miss) / scale;
     }
@@ -318,10 +337,13 @@ impl IntervalScore {
 
     fn summary(&self) -> String {
         let points = self.points.max(1) as f64;
+        let share = |inside: usize, points: usize| 100.0 * inside as f64 / points.max(1) as f64;
         format!(
-            "{:.0}% covers {:.0}% (width {:.2}, score {:.2})",
+            "{:.0}% covers {:.0}% (near/far half {:.0}/{:.0}%, width {:.2}, score {:.2})",
             100.0 * self.level,
             self.coverage(),
+            share(self.inside - self.far.1, self.points - self.far.0),
+            share(self.far.1, self.far.0),
             self.width / points,
             self.score / points
         )
