@@ -15,7 +15,12 @@
 //!    usual ones), level-adjusted seasonal-naive joins the bases and the last quarter, half and
 //!    three quarters of a holdout are scored too, so the models that follow the shift can win;
 //! 5. the three bases with the lowest held-out RMSE are refit on all the data and combined by
-//!    their pointwise median.
+//!    their pointwise median;
+//! 6. the 80% and 95% intervals come from that combination's own errors on the held-out tails
+//!    of step 3 ([`super::calibrate`]: split conformal, no further fit), or, when the series is
+//!    too short for three tails, from the bases' own intervals (their pointwise median, which
+//!    is no interval of a stated level: it covered from two thirds to all of the benchmark's
+//!    test points at 80%).
 //!
 //! Why validation instead of one model: MSTL + ETS is strong when the seasonal shape is stable
 //! and the trend smooth, Theta when the trend is steady but noisy, Holt-Winters when the shape
@@ -31,6 +36,7 @@ use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, Utc};
 use signalcraft_model::ForecastPoint;
 
 use super::bases::{forecast_bases, median, recent_steps, Base, Paths, Scale, Trend};
+use super::calibrate::{Calibration, HeldOut};
 use super::seasons::detect_periods;
 use super::transform::Transform;
 
@@ -121,6 +127,19 @@ pub struct SeriesForecast {
     pub model: String,
     /// One point per step after the last timestamp.
     pub points: Vec<ForecastPoint>,
+    /// Where the points' intervals come from.
+    pub intervals: IntervalSource,
+}
+
+/// How a forecast's 80% and 95% intervals were made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntervalSource {
+    /// Calibrated on the combination's own errors on held-out tails of the training data
+    /// (module `calibrate`): `errors` of them, from `tails` tails.
+    HeldOut { tails: usize, errors: usize },
+    /// The models' own intervals (their pointwise median): too few held-out errors to
+    /// calibrate on.
+    Model,
 }
 
 /// The bases combined into the forecast: their pointwise median (the mean of two).
@@ -148,26 +167,32 @@ impl Candidate {
     }
 }
 
-/// One held-out tail: its values and each base's forecast of them (`None`: the fit failed).
+/// One held-out tail: its values (from position `start` of the series) and each base's
+/// forecast of them (`None`: the fit failed).
 struct Fold<'a> {
+    start: usize,
     test: &'a [f64],
     forecasts: Vec<Option<Vec<f64>>>,
 }
 
 /// Forecasts of every base on held-out tails of the training data.
 struct Validation<'a> {
+    /// The regular tails (disjoint, latest first), then after a level shift the latest data
+    /// again in parts.
     folds: Vec<Fold<'a>>,
+    /// How many of `folds` are regular.
+    regular: usize,
     /// MASE-style scale: the in-sample seasonal-naive MAE.
     scale: f64,
 }
 
-impl Validation<'_> {
+impl<'a> Validation<'a> {
     /// Mean over the folds of base `index`'s root-mean-square error, scaled; infinite when its
     /// fit failed on some fold. Squared errors, as in the models' own fits: a base that misses
     /// badly now and then is worse than one that is always slightly off.
     fn score(&self, index: usize) -> f64 {
         let mut total = 0.0;
-        for Fold { test, forecasts } in &self.folds {
+        for Fold { test, forecasts, .. } in &self.folds {
             let Some(Some(forecast)) = forecasts.get(index) else { return f64::INFINITY };
             let sse: f64 = test.iter().zip(forecast).map(|(a, f)| (f - a) * (f - a)).sum();
             total += (sse / test.len() as f64).sqrt() / self.scale;
@@ -186,6 +211,21 @@ impl Validation<'_> {
             return Candidate::single(bases[0]);
         }
         Candidate(order.into_iter().map(|i| bases[i]).collect())
+    }
+
+    /// The combination of `chosen` (bases of `bases`) on each regular tail, as the forecast
+    /// combines them: their pointwise median. Tails where one of them failed are left out.
+    fn held_out(&self, bases: &[Base], chosen: &[Base]) -> Vec<HeldOut<'a>> {
+        let Some(indices) = chosen.iter().map(|c| bases.iter().position(|b| b == c)).collect::<Option<Vec<_>>>() else {
+            return Vec::new();
+        };
+        self.folds[..self.regular]
+            .iter()
+            .filter_map(|fold| {
+                let means: Option<Vec<&[f64]>> = indices.iter().map(|&i| fold.forecasts.get(i)?.as_deref()).collect();
+                Some(HeldOut { start: fold.start, actual: fold.test, forecast: median_path(&means?) })
+            })
+            .collect()
     }
 }
 
@@ -231,7 +271,7 @@ impl Forecaster {
         }
         .clamp(1, self.config.max_horizon_steps.max(1));
 
-        let (candidate, periods, paths) = self.fit_best(values, horizon)?;
+        let (candidate, periods, paths, intervals) = self.fit_best(values, horizon)?;
         let last = timestamps.last().copied().ok_or(ForecastError::TooShort { have: 0, need })?;
         let months = calendar_months(timestamps);
         let mut points = Vec::with_capacity(horizon);
@@ -246,17 +286,44 @@ impl Forecaster {
             let Some(ts) = ts else { break };
             points.push(nested_point(ts, &paths, k));
         }
-        Ok(SeriesForecast { step_seconds, model: candidate.name(&periods), periods, points })
+        Ok(SeriesForecast { step_seconds, model: candidate.name(&periods), periods, points, intervals })
     }
 
     /// Detects periods, weighs the bases by their held-out error, refits them on all of `y` and
-    /// forecasts `horizon` steps with intervals.
-    fn fit_best(&self, y: &[f64], horizon: usize) -> Result<(Candidate, Vec<usize>, Paths), ForecastError> {
+    /// forecasts `horizon` steps with intervals, calibrated on the held-out errors when there
+    /// are enough of them.
+    fn fit_best(
+        &self,
+        y: &[f64],
+        horizon: usize,
+    ) -> Result<(Candidate, Vec<usize>, Paths, IntervalSource), ForecastError> {
         let periods = detect_periods(y, self.config.max_periods);
         let shifted = level_shift_at_end(y, periods.last().copied().unwrap_or(1));
         let bases = candidate_bases(y, &periods, shifted);
-        let chosen = match self.validate(y, &periods, &bases, horizon, shifted) {
-            Some(validation) => validation.blend(&bases),
+        let validation = self.validate(y, &periods, &bases, horizon, shifted);
+        let (candidate, paths) = Self::fit_chosen(y, &periods, &bases, validation.as_ref(), horizon)?;
+        let calibration =
+            validation.and_then(|v| Calibration::fit(y, &periods, &v.held_out(&bases, &candidate.0), &paths.mean));
+        Ok(match calibration {
+            Some(c) => {
+                let source = IntervalSource::HeldOut { tails: c.tails, errors: c.errors };
+                (candidate, periods, c.apply(&paths.mean), source)
+            }
+            None => (candidate, periods, paths, IntervalSource::Model),
+        })
+    }
+
+    /// The blend of the best-validated bases refit on all of `y`: its forecast with the
+    /// models' intervals (their pointwise median).
+    fn fit_chosen(
+        y: &[f64],
+        periods: &[usize],
+        bases: &[Base],
+        validation: Option<&Validation>,
+        horizon: usize,
+    ) -> Result<(Candidate, Paths), ForecastError> {
+        let chosen = match validation {
+            Some(validation) => validation.blend(bases),
             // Too short to hold anything out: the plain model.
             None => Candidate::single(bases[0]),
         };
@@ -264,16 +331,16 @@ impl Forecaster {
         // none can, the bases are tried alone in turn.
         let mut fitted = Vec::new();
         let mut last_error = None;
-        for (&base, result) in chosen.0.iter().zip(forecast_bases(&chosen.0, y, &periods, horizon, true)) {
+        for (&base, result) in chosen.0.iter().zip(forecast_bases(&chosen.0, y, periods, horizon, true)) {
             match result {
                 Ok(paths) => fitted.push((base, paths)),
                 Err(error) => last_error = Some(error),
             }
         }
         if fitted.is_empty() {
-            for (&base, result) in bases.iter().zip(forecast_bases(&bases, y, &periods, horizon, true)) {
+            for (&base, result) in bases.iter().zip(forecast_bases(bases, y, periods, horizon, true)) {
                 match result {
-                    Ok(paths) => return Ok((Candidate::single(base), periods, paths)),
+                    Ok(paths) => return Ok((Candidate::single(base), paths)),
                     Err(error) => last_error = Some(error),
                 }
             }
@@ -281,7 +348,7 @@ impl Forecaster {
         }
         let candidate = Candidate(fitted.iter().map(|(b, _)| *b).collect());
         let paths: Vec<Paths> = fitted.into_iter().map(|(_, p)| p).collect();
-        Ok((candidate, periods, pointwise_median(&paths)))
+        Ok((candidate, pointwise_median(&paths)))
     }
 
     /// Every base's forecasts of held-out tails of `y`, each forecast from the data before it;
@@ -312,11 +379,12 @@ impl Forecaster {
                 .into_iter()
                 .map(|result| result.ok().map(|p| p.mean))
                 .collect();
-            folds.push(Fold { test: &y[train_len..train_len + holdout], forecasts });
+            folds.push(Fold { start: train_len, test: &y[train_len..train_len + holdout], forecasts });
         }
         if folds.is_empty() {
             return None;
         }
+        let regular = folds.len();
         // After a level shift at the end, the latest data are scored as well: the last quarter,
         // half and three quarters of a holdout, each forecast from everything before it. The
         // tails above end a whole holdout or more before the end, so without these the shift
@@ -334,9 +402,9 @@ impl Forecaster {
                 .into_iter()
                 .map(|result| result.ok().map(|p| p.mean))
                 .collect();
-            folds.push(Fold { test: &y[train_len..], forecasts });
+            folds.push(Fold { start: train_len, test: &y[train_len..], forecasts });
         }
-        Some(Validation { folds, scale })
+        Some(Validation { folds, regular, scale })
     }
 }
 
@@ -387,21 +455,7 @@ fn candidate_bases(y: &[f64], periods: &[usize], shifted: bool) -> Vec<Base> {
 
 /// The pointwise median of several forecasts, bounds taken the same way (the mean of two).
 fn pointwise_median(paths: &[Paths]) -> Paths {
-    let median = |get: fn(&Paths) -> &Vec<f64>| -> Vec<f64> {
-        let len = paths.iter().map(|p| get(p).len()).min().unwrap_or(0);
-        (0..len)
-            .map(|i| {
-                let mut values: Vec<f64> = paths.iter().map(|p| get(p)[i]).collect();
-                values.sort_by(f64::total_cmp);
-                let mid = values.len() / 2;
-                if values.len() % 2 == 1 {
-                    values[mid]
-                } else {
-                    (values[mid - 1] + values[mid]) / 2.0
-                }
-            })
-            .collect()
-    };
+    let median = |get: fn(&Paths) -> &[f64]| median_path(&paths.iter().map(get).collect::<Vec<_>>());
     Paths {
         mean: median(|p| &p.mean),
         lower_80: median(|p| &p.lower_80),
@@ -409,6 +463,23 @@ fn pointwise_median(paths: &[Paths]) -> Paths {
         lower_95: median(|p| &p.lower_95),
         upper_95: median(|p| &p.upper_95),
     }
+}
+
+/// The pointwise median of several paths (the mean of two), as long as the shortest.
+fn median_path(paths: &[&[f64]]) -> Vec<f64> {
+    let len = paths.iter().map(|p| p.len()).min().unwrap_or(0);
+    (0..len)
+        .map(|i| {
+            let mut values: Vec<f64> = paths.iter().map(|p| p[i]).collect();
+            values.sort_by(f64::total_cmp);
+            let mid = values.len() / 2;
+            if values.len() % 2 == 1 {
+                values[mid]
+            } else {
+                (values[mid - 1] + values[mid]) / 2.0
+            }
+        })
+        .collect()
 }
 
 /// Whether the series ends in a level shift: the median change from one cycle of the longest
@@ -515,6 +586,7 @@ mod tests {
         let test = [1.0, 2.0];
         let validation = Validation {
             folds: vec![Fold {
+                start: 0,
                 test: &test,
                 forecasts: vec![
                     Some(vec![1.5, 2.5]),
@@ -524,6 +596,7 @@ mod tests {
                     None,
                 ],
             }],
+            regular: 1,
             scale: 1.0,
         };
         // RMSE: 0.5, √0.5, √0.005, 0.2; the failed base is out.

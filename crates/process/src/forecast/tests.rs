@@ -235,3 +235,176 @@ fn series_held_for_forecasting_are_capped() {
     // "b" was least recently seen when "c" arrived.
     assert_eq!((processor.history_len("a"), processor.history_len("b"), processor.history_len("c")), (1, 0, 1));
 }
+
+/// A deterministic pseudo-random stream (xorshift64*), so the tests need no RNG dependency and
+/// always see the same draws.
+struct Draws(u64);
+
+impl Draws {
+    /// Uniform on (0, 1).
+    fn uniform(&mut self) -> f64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        ((self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    /// Standard normal (Box-Muller).
+    fn normal(&mut self) -> f64 {
+        let (u, v) = (self.uniform(), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+
+    /// Student's t with 3 degrees of freedom: heavy tails, variance 3.
+    fn student_t3(&mut self) -> f64 {
+        let chi2: f64 = (0..3).map(|_| self.normal().powi(2)).sum();
+        self.normal() / (chi2 / 3.0).sqrt()
+    }
+}
+
+/// The distribution function of Student's t with 3 degrees of freedom (closed form).
+fn student_t3_cdf(t: f64) -> f64 {
+    let r3 = 3f64.sqrt();
+    0.5 + (t / (r3 * (1.0 + t * t / 3.0)) + (t / r3).atan()) / std::f64::consts::PI
+}
+
+/// Daily series: a weekly shape on a slow trend, plus independent Student-t(3) noise of scale
+/// `scale(day of the week)`. The times, the values, and the truth without noise.
+fn weekly_with_noise(
+    seed: u64,
+    n: usize,
+    scale: impl Fn(usize) -> f64,
+) -> (Vec<DateTime<Utc>>, Vec<f64>, impl Fn(usize) -> f64) {
+    let shape = [0.0, 8.0, 12.0, 6.0, 4.0, -14.0, -16.0];
+    let truth = move |i: usize| 200.0 + 0.05 * i as f64 + shape[i % 7];
+    let mut draws = Draws(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let ts = (0..n).map(|i| start() + TimeDelta::days(i as i64)).collect();
+    let y = (0..n).map(|i| truth(i) + scale(i % 7) * draws.student_t3()).collect();
+    (ts, y, truth)
+}
+
+fn two_weeks_ahead() -> Forecaster {
+    Forecaster::new(ForecasterConfig { horizon: Horizon::Steps(14), ..Default::default() })
+}
+
+#[test]
+fn calibrated_intervals_cover_their_level_of_fresh_draws() {
+    // Heavy-tailed noise. The models assume normal errors: ±1.28 residual standard deviations
+    // hold about 89% of Student-t(3) draws, and the models' own 80% intervals cover 0.87 of
+    // them here. For each forecast point the probability that a fresh draw of the series
+    // (truth plus new noise) falls inside is exact from the t distribution; averaged over the
+    // points of independent series it should be near the nominal level.
+    let scale = 4.0;
+    let (mut cover_80, mut cover_95, mut points) = (0.0, 0.0, 0.0);
+    for seed in 1..=8 {
+        let (ts, y, truth) = weekly_with_noise(seed, 364, |_| scale);
+        let forecast = two_weeks_ahead().forecast(&ts, &y).expect("forecast");
+        assert_eq!(forecast.intervals, IntervalSource::HeldOut { tails: 5, errors: 70 });
+        for (k, p) in forecast.points.iter().enumerate() {
+            let t = truth(y.len() + k);
+            let inside =
+                |lower: f64, upper: f64| student_t3_cdf((upper - t) / scale) - student_t3_cdf((lower - t) / scale);
+            cover_80 += inside(p.lower_80, p.upper_80);
+            cover_95 += inside(p.lower_95, p.upper_95);
+            points += 1.0;
+        }
+    }
+    let (cover_80, cover_95) = (cover_80 / points, cover_95 / points);
+    assert!((0.74..=0.85).contains(&cover_80), "80% interval covers {cover_80:.3} of fresh draws");
+    assert!((0.91..=0.985).contains(&cover_95), "95% interval covers {cover_95:.3} of fresh draws");
+}
+
+#[test]
+fn calibrated_intervals_are_wider_where_the_held_out_errors_are_larger() {
+    // Hourly, with the afternoons (12:00 to 18:00) five times as noisy as the rest of the day.
+    // The models' intervals are as wide at night as in the afternoon; the held-out errors
+    // (two-day tails, in step with the day) are not.
+    let afternoon = |hour: usize| (12..18).contains(&hour);
+    let mut draws = Draws(7);
+    let n = 24 * 28;
+    let (ts, y): (Vec<DateTime<Utc>>, Vec<f64>) = (0..n)
+        .map(|i| {
+            let sd = if afternoon(i % 24) { 5.0 } else { 1.0 };
+            (start() + TimeDelta::hours(i as i64), truth(i) + sd * draws.normal())
+        })
+        .unzip();
+    let forecast = Forecaster::new(ForecasterConfig { horizon: Horizon::Steps(48), ..Default::default() })
+        .forecast(&ts, &y)
+        .expect("forecast");
+    assert!(matches!(forecast.intervals, IntervalSource::HeldOut { .. }), "{:?}", forecast.intervals);
+    let mean_width = |in_afternoon: bool| {
+        let widths: Vec<f64> = (0..forecast.points.len())
+            .filter(|k| afternoon((n + k) % 24) == in_afternoon)
+            .map(|k| forecast.points[k].upper_80 - forecast.points[k].lower_80)
+            .collect();
+        widths.iter().sum::<f64>() / widths.len() as f64
+    };
+    let (rest, afternoons) = (mean_width(false), mean_width(true));
+    assert!(afternoons > 2.0 * rest, "80% width {afternoons:.1} in the afternoons vs {rest:.1} otherwise");
+}
+
+#[test]
+fn calibrated_intervals_are_wider_at_the_noisier_weekends() {
+    // Daily, weekends four times as noisy as weekdays: a pattern of the week's phase, seen in
+    // the whole history's week-to-week changes.
+    let weekend = |day: usize| day >= 5;
+    let (ts, y, _) = weekly_with_noise(3, 364, |day| if weekend(day) { 8.0 } else { 2.0 });
+    let forecast = two_weeks_ahead().forecast(&ts, &y).expect("forecast");
+    assert!(matches!(forecast.intervals, IntervalSource::HeldOut { .. }));
+    let mean_width = |on_weekend: bool| {
+        let widths: Vec<f64> = (0..forecast.points.len())
+            .filter(|k| weekend((y.len() + k) % 7) == on_weekend)
+            .map(|k| forecast.points[k].upper_80 - forecast.points[k].lower_80)
+            .collect();
+        widths.iter().sum::<f64>() / widths.len() as f64
+    };
+    let (weekdays, weekends) = (mean_width(false), mean_width(true));
+    assert!(weekends > 2.0 * weekdays, "80% width {weekends:.1} at weekends vs {weekdays:.1} on weekdays");
+}
+
+#[test]
+fn calibrated_intervals_nest_and_are_skewed_upwards_where_the_spread_grows_with_the_level() {
+    // Daily footfall-like series rising tenfold over the year, weekly swings and noise in
+    // proportion to the level: errors are calibrated on the log scale (Guerrero's choice for
+    // such a series), so each interval reaches further above the mean than below it, and no
+    // bound falls below zero however wide it gets.
+    let shape = [1.0, 1.1, 1.2, 1.1, 1.3, 0.7, 0.6];
+    let mut draws = Draws(5);
+    let (ts, y): (Vec<DateTime<Utc>>, Vec<f64>) = (0..364)
+        .map(|i| {
+            let level = 100.0 + 2.5 * i as f64;
+            (start() + TimeDelta::days(i as i64), level * shape[i % 7] * (0.1 * draws.normal()).exp())
+        })
+        .unzip();
+    let forecast = two_weeks_ahead().forecast(&ts, &y).expect("forecast");
+    assert!(matches!(forecast.intervals, IntervalSource::HeldOut { .. }));
+    for p in &forecast.points {
+        assert!(0.0 < p.lower_95 && p.lower_95 < p.lower_80 && p.lower_80 < p.mean, "{p:?}");
+        assert!(p.mean < p.upper_80 && p.upper_80 < p.upper_95, "{p:?}");
+        assert!(p.upper_80 - p.mean > p.mean - p.lower_80, "{p:?}");
+        assert!(p.upper_95 - p.mean > p.mean - p.lower_95, "{p:?}");
+    }
+}
+
+#[test]
+fn a_series_too_short_for_three_held_out_tails_keeps_the_model_intervals() {
+    // Four years of months forecast a year ahead: one year-long tail can be held out before
+    // the three years MSTL needs, too few to calibrate on.
+    let month = |i: usize| Utc.with_ymd_and_hms(2020 + i as i32 / 12, (i % 12) as u32 + 1, 1, 0, 0, 0).single();
+    let ts: Vec<DateTime<Utc>> = (0..48).map(|i| month(i).expect("valid date")).collect();
+    let mut draws = Draws(11);
+    let y: Vec<f64> =
+        (0..48).map(|i| 100.0 + i as f64 + 10.0 * ((i % 12) as f64 - 5.5).abs() + draws.normal()).collect();
+    let forecaster = Forecaster::new(ForecasterConfig { horizon: Horizon::Steps(12), ..Default::default() });
+    let forecast = forecaster.forecast(&ts, &y).expect("forecast");
+    assert_eq!(forecast.intervals, IntervalSource::Model);
+    for p in &forecast.points {
+        assert!(p.lower_95 <= p.lower_80 && p.lower_80 <= p.mean && p.mean <= p.upper_80 && p.upper_80 <= p.upper_95);
+        assert!(p.upper_95 > p.lower_95, "the models' intervals, not none: {p:?}");
+    }
+    // Twice as long: enough tails.
+    let ts: Vec<DateTime<Utc>> = (0..96).map(|i| month(i).expect("valid date")).collect();
+    let y: Vec<f64> =
+        (0..96).map(|i| 100.0 + i as f64 + 10.0 * ((i % 12) as f64 - 5.5).abs() + draws.normal()).collect();
+    assert!(matches!(forecaster.forecast(&ts, &y).expect("forecast").intervals, IntervalSource::HeldOut { .. }));
+}
