@@ -131,6 +131,18 @@ pub struct SeriesForecast {
     pub intervals: IntervalSource,
 }
 
+impl SeriesForecast {
+    /// The model name as published on `kpi.forecasts`: the combination and its periods, then
+    /// where the intervals come from, so a consumer can tell calibrated intervals from the
+    /// models' own, e.g. `median(log-mstl, ...)[12]+autoets; intervals held-out 60/5`.
+    pub fn published_model(&self) -> String {
+        match self.intervals {
+            IntervalSource::HeldOut { tails, errors } => format!("{}; intervals held-out {errors}/{tails}", self.model),
+            IntervalSource::Model => format!("{}; intervals model", self.model),
+        }
+    }
+}
+
 /// How a forecast's 80% and 95% intervals were made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IntervalSource {

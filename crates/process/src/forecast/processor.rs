@@ -181,7 +181,7 @@ impl Processor for ForecastSeries {
                 series_id: point.series_id,
                 tenant_id,
                 issued_at: latest,
-                model: forecast.model,
+                model: forecast.published_model(),
                 step_seconds: forecast.step_seconds,
                 points: forecast.points,
             }]),

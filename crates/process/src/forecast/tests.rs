@@ -300,6 +300,7 @@ fn calibrated_intervals_cover_their_level_of_fresh_draws() {
         let (ts, y, truth) = weekly_with_noise(seed, 364, |_| scale);
         let forecast = two_weeks_ahead().forecast(&ts, &y).expect("forecast");
         assert_eq!(forecast.intervals, IntervalSource::HeldOut { tails: 5, errors: 70 });
+        assert_eq!(forecast.published_model(), format!("{}; intervals held-out 70/5", forecast.model));
         for (k, p) in forecast.points.iter().enumerate() {
             let t = truth(y.len() + k);
             let inside =
@@ -398,6 +399,7 @@ fn a_series_too_short_for_three_held_out_tails_keeps_the_model_intervals() {
     let forecaster = Forecaster::new(ForecasterConfig { horizon: Horizon::Steps(12), ..Default::default() });
     let forecast = forecaster.forecast(&ts, &y).expect("forecast");
     assert_eq!(forecast.intervals, IntervalSource::Model);
+    assert!(forecast.published_model().ends_with("; intervals model"), "{}", forecast.published_model());
     for p in &forecast.points {
         assert!(p.lower_95 <= p.lower_80 && p.lower_80 <= p.mean && p.mean <= p.upper_80 && p.upper_80 <= p.upper_95);
         assert!(p.upper_95 > p.lower_95, "the models' intervals, not none: {p:?}");
