@@ -129,10 +129,7 @@ async fn a_restarted_process_role_emits_the_sentiment_hours_of_an_uninterrupted_
     let database = TestDatabase::new().await;
     let broker = broker(3);
     let dir = tempfile::tempdir().expect("temp dir");
-    let config_file = dir.path().join("signalcraft.toml");
-    // Consumers commit once a minute (and on SIGTERM): a run killed sooner commits nothing.
-    std::fs::write(&config_file, "[kafka]\nproperties = { \"auto.commit.interval.ms\" = \"60000\" }\n")
-        .expect("config written");
+    let config_file = rare_commits_config(dir.path());
     let bootstrap = broker.bootstrap_servers();
     let producer = RecordProducer::new(&kafka_settings(&broker), "test").expect("producer");
     let all = articles();

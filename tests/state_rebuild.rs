@@ -150,9 +150,7 @@ async fn a_restarted_process_role_rebuilds_its_state_and_emits_what_an_uninterru
     let database = TestDatabase::new().await;
     let broker = broker(3);
     let dir = tempfile::tempdir().expect("temp dir");
-    let config_file = dir.path().join("signalcraft.toml");
-    std::fs::write(&config_file, "[kafka]\nproperties = { \"auto.commit.interval.ms\" = \"60000\" }\n")
-        .expect("config written");
+    let config_file = rare_commits_config(dir.path());
     let producer = RecordProducer::new(&kafka_settings(&broker), "test").expect("producer");
     let all = points(0, POINTS_PER_SERIES);
     let (expected_anomalies, expected_forecasts) = uninterrupted(&all);

@@ -100,6 +100,16 @@ where
     false
 }
 
+/// A configuration file in `dir` whose consumers commit their offsets only once a minute (and
+/// on SIGTERM), so that a role killed sooner has committed nothing and reads its input again:
+/// the worst case a restart must survive.
+pub fn rare_commits_config(dir: &Path) -> PathBuf {
+    let config_file = dir.join("signalcraft.toml");
+    std::fs::write(&config_file, "[kafka]\nproperties = { \"auto.commit.interval.ms\" = \"60000\" }\n")
+        .expect("config written");
+    config_file
+}
+
 /// Starts one role of the binary as a child process, on `broker` and `database_url`, with the
 /// configuration file `config_file` and `env` on top (`SIGNALCRAFT_*` overrides).
 pub fn start_role(role: &str, broker: &str, database_url: &str, config_file: &Path, env: &[(&str, String)]) -> Child {

@@ -467,13 +467,13 @@ fn candidate_bases(y: &[f64], periods: &[usize], shifted: bool) -> Vec<Base> {
 
 /// The pointwise median of several forecasts, bounds taken the same way (the mean of two).
 fn pointwise_median(paths: &[Paths]) -> Paths {
-    let median = |get: fn(&Paths) -> &[f64]| median_path(&paths.iter().map(get).collect::<Vec<_>>());
+    let pointwise = |get: fn(&Paths) -> &[f64]| median_path(&paths.iter().map(get).collect::<Vec<_>>());
     Paths {
-        mean: median(|p| &p.mean),
-        lower_80: median(|p| &p.lower_80),
-        upper_80: median(|p| &p.upper_80),
-        lower_95: median(|p| &p.lower_95),
-        upper_95: median(|p| &p.upper_95),
+        mean: pointwise(|p| &p.mean),
+        lower_80: pointwise(|p| &p.lower_80),
+        upper_80: pointwise(|p| &p.upper_80),
+        lower_95: pointwise(|p| &p.lower_95),
+        upper_95: pointwise(|p| &p.upper_95),
     }
 }
 
@@ -483,13 +483,7 @@ fn median_path(paths: &[&[f64]]) -> Vec<f64> {
     (0..len)
         .map(|i| {
             let mut values: Vec<f64> = paths.iter().map(|p| p[i]).collect();
-            values.sort_by(f64::total_cmp);
-            let mid = values.len() / 2;
-            if values.len() % 2 == 1 {
-                values[mid]
-            } else {
-                (values[mid - 1] + values[mid]) / 2.0
-            }
+            median(&mut values)
         })
         .collect()
 }
