@@ -27,6 +27,27 @@
 //!   of by maximum (65.8 fused, 29.8 alone), the novelty gating or boosting the range rule
 //!   (50-63), a spectral-residual component (Ren et al. 2019: 20.5 alone, +0.2 fused at half
 //!   the speed), and range extremes over a longer horizon (63-67).
+//!
+//!   A later round aimed at the false positives (359 rows at the optimum, 213 of them in the ten
+//!   Twitter files, where detections recur every 100-150 points while a burst lasts), standard
+//!   profile at the optimised threshold, none kept: carrying the damping forward while the
+//!   undamped score stays above 0.5 / 0.3 / 0.2 (67.6 / 64.3 / 60.4); discounting scores by the
+//!   series' own recent alarm count, a Bonferroni-like penalty (67.2-68.4, and far off at the
+//!   fixed threshold); damping only after reports at or above 0.5 / 0.6 (61.9 / 64.6, though
+//!   flat around its optimum: the knife edge is what the damping by sub-threshold reports
+//!   earns); a damping that decays linearly over 100-300 points (61.4-65.7); the seasonal
+//!   reference as the median of 2 / 3 / 5 past periods (66.2 / 66.7 / 69.6, not monotone: noise);
+//!   discounting the range rule by the series' rate of new extremes (within 0.15); a moving-
+//!   average residual over 4-32 points as a fifth component (67.0-68.0); Fisher-style summed
+//!   evidence instead of the strongest (67.8-68.0); range extremes over all time, as HTM's
+//!   spatial rule (69.5 / 55.6 / 76.2, but it cannot be rebuilt after a restart from a bounded
+//!   replay). One-parameter sweeps around the defaults move the score by at most ±0.4 up and
+//!   several points down: changes of this size are the benchmark's noise, so none was adopted.
+//!   For comparison with the published anchors: NAB hands every detector the whole file's
+//!   minimum and maximum and its length before the first point (`nab/detectors/base.py`:
+//!   `inputMin`, `inputMax`, `probationaryPeriod`), which HTM's encoder and CAD OSE use; this
+//!   detector sees the past only, as a pipeline must. Given the file's range up front, its
+//!   context novelty scores 69.6.
 //! - version 3 (a new high or low scores more the further beyond the range it goes, so the
 //!   threshold can rank excursions; squash `z_half` 3.5): 67.3 / 53.3 / 73.9, at the pipeline's
 //!   threshold 0.49819 as at NAB's optimised ones. Leave-out check (threshold optimised on the
