@@ -4,6 +4,10 @@
 //! normal points, and a key stays quiet for `cooldown` after resolving, so a flapping signal
 //! cannot flood the notification topic. Alert and notification ids derive from the key and the
 //! triggering point's time: a replay yields the same ids, which webhooks use as idempotency keys.
+//!
+//! A rule that is disabled, removed or no longer matches a series while it has an alert open
+//! on it closes that alert at the series' next point (RESOLVED, saying why): nothing would
+//! ever evaluate the rule's condition again, so the alert would otherwise stay open forever.
 
 use std::collections::HashMap;
 
@@ -71,12 +75,15 @@ pub struct RaiseAlerts {
     config: AlertingConfig,
     rules: RuleSet,
     keys: HashMap<String, KeyState>,
+    /// Per series, the rules with an alert open on it: checked at each of its points against
+    /// the rules that still apply, so an alert outlives no rule.
+    open_rules: HashMap<String, Vec<i64>>,
     clock: u64,
 }
 
 impl RaiseAlerts {
     pub fn new(config: AlertingConfig, rules: RuleSet) -> Self {
-        RaiseAlerts { config, rules, keys: HashMap::new(), clock: 0 }
+        RaiseAlerts { config, rules, keys: HashMap::new(), open_rules: HashMap::new(), clock: 0 }
     }
 
     /// Restores the alerts' state from the notifications already issued — the latest one per
@@ -97,6 +104,10 @@ impl RaiseAlerts {
             }
             let state = self.keys.entry(notification.dedupe_key).or_default();
             state.last_seen = self.clock;
+            if let Some(rule_id) = notification.rule_id {
+                let opened = notification.transition == AlertTransition::Opened;
+                note_rule_alert(&mut self.open_rules, &notification.series_id, rule_id, opened);
+            }
             match notification.transition {
                 AlertTransition::Opened => {
                     state.breach_since = Some(notification.occurred_at);
@@ -164,6 +175,9 @@ impl RaiseAlerts {
                 None => format!("{}: anomaly score {:.3} at value {}", point.series_id, point.score, point.value),
             };
             out.push(notification(&condition, &alert_id, AlertTransition::Opened, condition.severity, message, point));
+            if let Some(rule) = condition.rule {
+                note_rule_alert(&mut self.open_rules, &point.series_id, rule.id, true);
+            }
             state.open = Some(OpenAlert {
                 alert_id,
                 severity: condition.severity,
@@ -183,8 +197,52 @@ impl RaiseAlerts {
                 notification(&resolved, &open.alert_id, AlertTransition::Resolved, open.severity, message, point);
             resolution.rule_id = open.rule_id;
             out.push(resolution);
+            if let Some(rule_id) = open.rule_id {
+                note_rule_alert(&mut self.open_rules, &point.series_id, rule_id, false);
+            }
             state.open = None;
             state.last_resolved = Some(point.ts);
+        }
+    }
+
+    /// Resolves the alerts open on `point`'s series under rules not in `applying` (the ids of
+    /// the current rules that match it): disabled, removed or re-pointed since they opened.
+    fn retire_rules(&mut self, applying: &[i64], point: &KpiAnomaly, out: &mut Vec<AlertNotification>) {
+        let Some(open) = self.open_rules.get(&point.series_id) else { return };
+        let retired: Vec<i64> = open.iter().copied().filter(|id| !applying.contains(id)).collect();
+        for rule_id in retired {
+            note_rule_alert(&mut self.open_rules, &point.series_id, rule_id, false);
+            let key = format!("rule/{rule_id}/{}", point.series_id);
+            let Some(state) = self.keys.get_mut(&key) else { continue };
+            let Some(open) = state.open.take() else { continue };
+            let condition =
+                Condition { key, rule: None, abnormal: false, severity: open.severity, hold_for: TimeDelta::zero() };
+            let message = format!(
+                "{}: rule #{rule_id} no longer applies (disabled, removed or changed); alert closed at value {}",
+                point.series_id, point.value
+            );
+            let mut resolution =
+                notification(&condition, &open.alert_id, AlertTransition::Resolved, open.severity, message, point);
+            resolution.rule_id = Some(rule_id);
+            out.push(resolution);
+            state.breach_since = None;
+            state.last_resolved = Some(point.ts);
+        }
+    }
+}
+
+/// Records in `open_rules` that rule `rule_id` has (`open`) or no longer has an alert open on
+/// `series_id`.
+fn note_rule_alert(open_rules: &mut HashMap<String, Vec<i64>>, series_id: &str, rule_id: i64, open: bool) {
+    if open {
+        let ids = open_rules.entry(series_id.to_string()).or_default();
+        if !ids.contains(&rule_id) {
+            ids.push(rule_id);
+        }
+    } else if let Some(ids) = open_rules.get_mut(series_id) {
+        ids.retain(|&id| id != rule_id);
+        if ids.is_empty() {
+            open_rules.remove(series_id);
         }
     }
 }
@@ -254,7 +312,9 @@ impl Processor for RaiseAlerts {
         };
         self.evaluate(anomaly, &point, &mut out);
         let rules = self.rules.current();
+        let mut applying = Vec::new();
         for rule in rules.iter().filter(|rule| rule.matches(&point.series_id)) {
+            applying.push(rule.id);
             let condition = Condition {
                 key: format!("rule/{}/{}", rule.id, point.series_id),
                 rule: Some(rule),
@@ -263,6 +323,9 @@ impl Processor for RaiseAlerts {
                 hold_for: rule.duration,
             };
             self.evaluate(condition, &point, &mut out);
+        }
+        if self.open_rules.contains_key(&point.series_id) {
+            self.retire_rules(&applying, &point, &mut out);
         }
         Ok(out)
     }
@@ -389,6 +452,32 @@ mod tests {
         assert_eq!(notes[0].occurred_at, points[10].ts, "opened once the breach lasted 10 minutes");
         assert!(notes[0].message.starts_with("load too high: test:load is 150 > 100"), "{}", notes[0].message);
         assert_eq!((notes[1].transition, notes[1].rule_id), (AlertTransition::Resolved, Some(7)));
+    }
+
+    #[test]
+    fn an_alert_whose_rule_is_disabled_resolves_at_the_next_point_and_stays_closed() {
+        let rules = RuleSet::new(vec![rule(0)]);
+        let mut alerts = RaiseAlerts::new(AlertingConfig::default(), rules.clone());
+        let opened = run(&mut alerts, &[point(0, 150.0, 0.1), point(1, 160.0, 0.1)]);
+        assert_eq!(opened.len(), 1, "{opened:?}");
+        assert_eq!(alerts.open_alerts(), 1);
+
+        // The operator disables the rule (the reload swaps in a list without it) while the
+        // series is still above the threshold: the alert closes at once, naming the rule.
+        rules.replace(Vec::new());
+        let closed = run(&mut alerts, &[point(2, 170.0, 0.1)]);
+        assert_eq!(closed.len(), 1, "{closed:?}");
+        assert_eq!((closed[0].transition, closed[0].rule_id), (AlertTransition::Resolved, Some(7)));
+        assert_eq!(closed[0].alert_id, opened[0].alert_id);
+        assert!(closed[0].message.contains("rule #7 no longer applies"), "{}", closed[0].message);
+        assert_eq!(alerts.open_alerts(), 0);
+        assert!(run(&mut alerts, &[point(3, 180.0, 0.1), point(4, 10.0, 0.1)]).is_empty());
+
+        // The same after a restart: a restored open alert of a rule that is gone closes too.
+        let mut restored = RaiseAlerts::new(AlertingConfig::default(), RuleSet::default());
+        restored.restore(opened.clone());
+        let closed_after_restart = run(&mut restored, &[point(2, 170.0, 0.1)]);
+        assert_eq!(closed_after_restart, closed);
     }
 
     #[test]
