@@ -1,6 +1,7 @@
 //! Alerting end to end: a KPI series with an injected spike flows through the real processors
 //! (anomaly scores, then alerts) and the sink. The spike opens exactly one anomaly alert and
-//! one rule alert, each with one notification, and the series' return to normal resolves both.
+//! one rule alert (the rule added with `signalcraft rules add`), each with one notification, and
+//! the series' return to normal resolves both.
 
 mod common;
 
@@ -51,13 +52,36 @@ fn noise(i: u64) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spike_opens_one_alert_per_condition_and_the_return_to_normal_resolves_it() {
     let database = TestDatabase::new().await;
-    let rule_id: i64 = sqlx::query_scalar(
-        "INSERT INTO alert_rules (name, series_pattern, comparison, threshold, severity) \
-         VALUES ('load above 100', 'test:%', '>', 100, 'CRITICAL') RETURNING id",
+    let added = signalcraft(
+        &database,
+        &["rules", "add", "--name", "load above 100", "--series", "test:%", "--comparison", ">"],
     )
-    .fetch_one(&database.pool)
-    .await
-    .expect("rule inserted");
+    .await;
+    assert!(!added.status.success(), "--threshold is required");
+    let added = signalcraft(
+        &database,
+        &[
+            "rules",
+            "add",
+            "--name",
+            "load above 100",
+            "--series",
+            "test:%",
+            "--comparison",
+            ">",
+            "--threshold",
+            "100",
+            "--severity",
+            "critical",
+        ],
+    )
+    .await;
+    assert!(added.status.success(), "{}", stderr(&added));
+    let rule_id: i64 = sqlx::query_scalar("SELECT id FROM alert_rules WHERE name = 'load above 100'")
+        .fetch_one(&database.pool)
+        .await
+        .expect("rule stored");
+    assert_eq!(stdout(&added).trim(), format!("added rule #{rule_id} load above 100"));
     let broker = broker(1);
     let config = config_for(&broker, &database);
     let shutdown = CancellationToken::new();

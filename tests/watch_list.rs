@@ -5,30 +5,11 @@
 
 mod common;
 
-use std::{process::Output, time::Duration};
+use std::time::Duration;
 
 use common::*;
 use signalcraft::{app, Roles, RunOptions};
 use tokio_util::sync::CancellationToken;
-
-/// Runs the real binary with `args` against `database`.
-async fn signalcraft(database: &TestDatabase, args: &[&str]) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_signalcraft"))
-        .args(args)
-        .env("DATABASE_URL", &database.url)
-        .env("RUST_LOG", "warn")
-        .output()
-        .await
-        .expect("the signalcraft binary runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 async fn count_where(database: &TestDatabase, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(&database.pool).await.expect("count")

@@ -1,5 +1,6 @@
-//! The signalcraft command line: `run` the pipeline (all roles or some), edit the `watch` list,
-//! `backfill` an upstream's archive, `migrate` the database, or start a standalone embedded `broker`.
+//! The signalcraft command line: `run` the pipeline (all roles or some), edit the `watch` list
+//! and the alert `rules`, `backfill` an upstream's archive, `migrate` the database, or start a
+//! standalone embedded `broker`.
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -7,7 +8,7 @@ use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use signalcraft::{
     app::{self, PrivateServer},
-    backfill,
+    backfill, rules,
     watchlist::{self, PgWatchList},
     Config, Roles, RunOptions,
 };
@@ -59,6 +60,12 @@ enum Command {
         #[command(subcommand)]
         action: WatchAction,
     },
+    /// Show or edit the threshold alert rules (table alert_rules). A running pipeline picks
+    /// changes up within process.rules_reload_secs.
+    Rules {
+        #[command(subcommand)]
+        action: RulesAction,
+    },
     /// Fetch an upstream's history onto its raw topic, with a progress bar, and exit.
     Backfill {
         #[command(subcommand)]
@@ -88,6 +95,126 @@ enum WebhooksAction {
         #[arg(long)]
         endpoint: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum RulesAction {
+    /// Add a rule, enabled: an alert opens on every series matching --series whose value stays
+    /// beyond the threshold for --duration-secs.
+    Add(RuleArgs),
+    /// List every rule, enabled or not.
+    List {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enable a disabled rule.
+    Enable {
+        /// The rule's id (see `rules list`).
+        id: i64,
+    },
+    /// Disable a rule: it opens no more alerts, and the alerts it has open close at their
+    /// series' next point.
+    Disable {
+        /// The rule's id (see `rules list`).
+        id: i64,
+    },
+    /// Delete a rule (its notifications stay); its open alerts close as when disabled.
+    Remove {
+        /// The rule's id (see `rules list`).
+        id: i64,
+    },
+}
+
+#[derive(Args)]
+struct RuleArgs {
+    /// Name, quoted in every notification the rule raises.
+    #[arg(long)]
+    name: String,
+    /// Series ids the rule watches, a SQL LIKE pattern: 'fx:USD:%', 'sentiment:acme:%'.
+    #[arg(long = "series")]
+    series_pattern: String,
+    /// How the value compares with the threshold when the rule is breached: >, >=, < or <=
+    /// (quote it in a shell).
+    #[arg(long)]
+    comparison: String,
+    /// The threshold, in the series' own unit.
+    #[arg(long, allow_hyphen_values = true)]
+    threshold: f64,
+    /// How long the breach must last before an alert opens, in seconds; 0 opens at once.
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+    duration_secs: i64,
+    /// INFO, WARNING or CRITICAL.
+    #[arg(long, default_value = "WARNING")]
+    severity: String,
+}
+
+impl From<&RuleArgs> for rules::NewRule {
+    fn from(args: &RuleArgs) -> Self {
+        rules::NewRule {
+            name: args.name.clone(),
+            series_pattern: args.series_pattern.clone(),
+            comparison: args.comparison.clone(),
+            threshold: args.threshold,
+            duration_secs: args.duration_secs,
+            severity: args.severity.clone(),
+        }
+    }
+}
+
+/// A `rules` action, validated: what reaches the database.
+enum RulesOperation {
+    Add(rules::NewRule),
+    List { json: bool },
+    SetEnabled { id: i64, enabled: bool },
+    Remove { id: i64 },
+}
+
+/// Runs a `rules` action against the configured database (or the private server, shared with
+/// a pipeline that may be running on it).
+async fn edit_rules(config: &Config, action: RulesAction) -> anyhow::Result<()> {
+    // Checked before the database is touched, with a message naming the option.
+    let operation = match action {
+        RulesAction::Add(args) => RulesOperation::Add(rules::validate(&rules::NewRule::from(&args))?),
+        RulesAction::List { json } => RulesOperation::List { json },
+        RulesAction::Enable { id } => RulesOperation::SetEnabled { id, enabled: true },
+        RulesAction::Disable { id } => RulesOperation::SetEnabled { id, enabled: false },
+        RulesAction::Remove { id } => RulesOperation::Remove { id },
+    };
+    let (pool, _private) = app::connect_database_with(config, PrivateServer::Share).await?;
+    let outcome = async {
+        match operation {
+            RulesOperation::Add(rule) => {
+                let id = rules::insert(&pool, &rule).await?;
+                println!("added rule #{id} {}", rule.name);
+            }
+            RulesOperation::List { json } => {
+                let stored = rules::list(&pool).await?;
+                for rule in &stored {
+                    println!("{}", if json { serde_json::to_string(rule)? } else { rule.to_line() });
+                }
+                if !json {
+                    println!("{} rule(s)", stored.len());
+                }
+            }
+            RulesOperation::SetEnabled { id, enabled } => {
+                if !rules::set_enabled(&pool, id, enabled).await? {
+                    anyhow::bail!("no alert rule has id {id}");
+                }
+                println!("{} rule #{id}", if enabled { "enabled" } else { "disabled" });
+            }
+            RulesOperation::Remove { id } => {
+                if !rules::remove(&pool, id).await? {
+                    anyhow::bail!("no alert rule has id {id}");
+                }
+                println!("removed rule #{id}");
+            }
+        }
+        Ok(())
+    }
+    .await;
+    pool.close().await;
+    outcome
 }
 
 #[derive(Subcommand)]
@@ -253,7 +380,11 @@ fn config_files(cli: &Cli) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let replay = match &cli.command {
         Command::Run { replay, .. } | Command::Backfill { what: Backfill::Weather { replay, .. } } => replay.as_ref(),
-        Command::Watch { .. } | Command::Webhooks { .. } | Command::Migrate | Command::Broker { .. } => None,
+        Command::Watch { .. }
+        | Command::Rules { .. }
+        | Command::Webhooks { .. }
+        | Command::Migrate
+        | Command::Broker { .. } => None,
     };
     if let Some(dir) = replay {
         let recorded = dir.join(REPLAY_CONFIG);
@@ -293,6 +424,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Watch { action } => watch(&config, action).await?,
+        Command::Rules { action } => edit_rules(&config, action).await?,
         Command::Backfill { what: Backfill::Weather { from, to, locations, replay } } => {
             let request = backfill::WeatherBackfill { from, to, locations, replay };
             let summary = backfill::backfill_weather(config, request, shutdown).await?;

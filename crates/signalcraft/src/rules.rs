@@ -1,7 +1,9 @@
 //! Loads the threshold rules of `alert_rules` into the alerting processor's [`RuleSet`], at
 //! start and then on a timer, so operators can add or change rules without a restart; and the
 //! alerts already issued (`alert_notifications`), from which a restarted alerting processor
-//! restores which alerts are open and which keys are cooling down.
+//! restores which alerts are open and which keys are cooling down. Also the operator's side of
+//! the table (`signalcraft rules add|list|enable|disable|remove`): validation that names the
+//! option at fault, and the statements.
 
 use std::time::Duration;
 
@@ -120,4 +122,118 @@ pub async fn reload_until_shutdown(pool: PgPool, rules: RuleSet, interval: Durat
             Err(error) => tracing::warn!(%error, "reloading alert rules failed; keeping the previous ones"),
         }
     }
+}
+
+/// A threshold rule as an operator writes it with `signalcraft rules add`: the columns of
+/// `alert_rules` an operator chooses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRule {
+    pub name: String,
+    /// SQL LIKE pattern on series ids, e.g. `fx:USD:%`.
+    pub series_pattern: String,
+    /// `>`, `>=`, `<` or `<=`.
+    pub comparison: String,
+    pub threshold: f64,
+    /// How long the comparison must hold before an alert opens; 0 opens at the first point.
+    pub duration_secs: i64,
+    /// `INFO`, `WARNING` or `CRITICAL` (any case).
+    pub severity: String,
+}
+
+/// A rule as stored, for `signalcraft rules list`.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize)]
+pub struct StoredRule {
+    pub id: i64,
+    pub name: String,
+    pub series_pattern: String,
+    pub comparison: String,
+    pub threshold: f64,
+    pub duration_secs: i64,
+    pub severity: String,
+    pub enabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl StoredRule {
+    /// One line for a terminal: `#3 usd-eur-high: fx:USD:EUR > 1.1 for 3600 s, CRITICAL`.
+    pub fn to_line(&self) -> String {
+        format!(
+            "#{} {}: {} {} {} for {} s, {}{}",
+            self.id,
+            self.name,
+            self.series_pattern,
+            self.comparison,
+            self.threshold,
+            self.duration_secs,
+            self.severity,
+            if self.enabled { "" } else { " (disabled)" }
+        )
+    }
+}
+
+/// Checks a rule before it reaches the database, with a message naming the command-line
+/// option at fault (the table's CHECKs would only name a constraint). Returns the rule with
+/// its severity in the stored spelling.
+pub fn validate(rule: &NewRule) -> anyhow::Result<NewRule> {
+    if rule.name.trim().is_empty() {
+        anyhow::bail!("--name: must not be empty");
+    }
+    if rule.series_pattern.trim().is_empty() {
+        anyhow::bail!("--series: must not be empty (a SQL LIKE pattern on series ids, e.g. `fx:USD:%`)");
+    }
+    if Comparison::parse(&rule.comparison).is_none() {
+        anyhow::bail!("--comparison: `{}` is not one of >, >=, <, <=", rule.comparison);
+    }
+    if !rule.threshold.is_finite() {
+        anyhow::bail!("--threshold: `{}` is not a finite number", rule.threshold);
+    }
+    if rule.duration_secs < 0 {
+        anyhow::bail!("--duration-secs: {} is negative", rule.duration_secs);
+    }
+    let severity = rule.severity.to_ascii_uppercase();
+    if self::severity(&severity).is_none() {
+        anyhow::bail!("--severity: `{}` is not one of INFO, WARNING, CRITICAL", rule.severity);
+    }
+    Ok(NewRule { severity, ..rule.clone() })
+}
+
+/// Stores a validated rule, enabled; returns its id. A running pipeline reads it within
+/// `process.rules_reload_secs`.
+pub async fn insert(pool: &PgPool, rule: &NewRule) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO alert_rules (name, series_pattern, comparison, threshold, duration_secs, severity) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(&rule.name)
+    .bind(&rule.series_pattern)
+    .bind(&rule.comparison)
+    .bind(rule.threshold)
+    .bind(rule.duration_secs)
+    .bind(&rule.severity)
+    .fetch_one(pool)
+    .await
+}
+
+/// Every rule, enabled or not, by id.
+pub async fn list(pool: &PgPool) -> Result<Vec<StoredRule>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, name, series_pattern, comparison, threshold, duration_secs, severity, enabled, created_at \
+         FROM alert_rules ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Enables or disables rule `id`; false if there is none. A disabled rule stops opening
+/// alerts at the next reload; the alerts it opened resolve as the series returns to normal.
+pub async fn set_enabled(pool: &PgPool, id: i64, enabled: bool) -> Result<bool, sqlx::Error> {
+    let done =
+        sqlx::query("UPDATE alert_rules SET enabled = $2 WHERE id = $1").bind(id).bind(enabled).execute(pool).await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Deletes rule `id`; false if there is none. Its notifications stay in `alert_notifications`.
+pub async fn remove(pool: &PgPool, id: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM alert_rules WHERE id = $1").bind(id).execute(pool).await?;
+    Ok(done.rows_affected() == 1)
 }

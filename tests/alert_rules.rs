@@ -1,0 +1,90 @@
+//! `signalcraft rules` as an operator uses it against a real PostgreSQL: a rule added is what
+//! the alerting processor loads, `list` shows it, `disable` takes it out of the loaded set and
+//! `enable` brings it back, `remove` deletes it. Bad input is refused with a message naming the
+//! option, and nothing is stored.
+
+mod common;
+
+use common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_added_listed_disabled_and_removed_from_the_command_line() {
+    let database = TestDatabase::new().await;
+    let add = [
+        "rules",
+        "add",
+        "--name",
+        "euro above 1.1",
+        "--series",
+        "fx:USD:EUR",
+        "--comparison",
+        ">=",
+        "--threshold",
+        "1.1",
+        "--duration-secs",
+        "3600",
+        "--severity",
+        "critical",
+    ];
+    let added = signalcraft(&database, &add).await;
+    assert!(added.status.success(), "{}", stderr(&added));
+    let id: i64 = sqlx::query_scalar("SELECT id FROM alert_rules").fetch_one(&database.pool).await.expect("stored");
+    assert_eq!(stdout(&added).trim(), format!("added rule #{id} euro above 1.1"));
+
+    // What the alerting processor loads.
+    let loaded = signalcraft::rules::load(&database.pool).await.expect("loads");
+    assert_eq!(loaded.len(), 1);
+    assert_eq!(
+        (loaded[0].id, loaded[0].series_pattern.as_str(), loaded[0].threshold, loaded[0].duration.num_seconds()),
+        (id, "fx:USD:EUR", 1.1, 3600)
+    );
+    assert_eq!(loaded[0].severity, signalcraft_model::Severity::Critical);
+
+    let listed = signalcraft(&database, &["rules", "list"]).await;
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    assert_eq!(stdout(&listed), format!("#{id} euro above 1.1: fx:USD:EUR >= 1.1 for 3600 s, CRITICAL\n1 rule(s)\n"));
+    let json = signalcraft(&database, &["rules", "list", "--json"]).await;
+    let row: serde_json::Value = serde_json::from_str(stdout(&json).trim()).expect("one JSON object");
+    assert_eq!((row["id"].as_i64(), row["enabled"].as_bool()), (Some(id), Some(true)));
+
+    let id_text = id.to_string();
+    let disabled = signalcraft(&database, &["rules", "disable", &id_text]).await;
+    assert!(disabled.status.success(), "{}", stderr(&disabled));
+    assert!(signalcraft::rules::load(&database.pool).await.expect("loads").is_empty(), "a disabled rule is not loaded");
+    assert!(stdout(&signalcraft(&database, &["rules", "list"]).await).contains("CRITICAL (disabled)"));
+    let enabled = signalcraft(&database, &["rules", "enable", &id_text]).await;
+    assert!(enabled.status.success(), "{}", stderr(&enabled));
+    assert_eq!(signalcraft::rules::load(&database.pool).await.expect("loads").len(), 1);
+
+    let removed = signalcraft(&database, &["rules", "remove", &id_text]).await;
+    assert!(removed.status.success(), "{}", stderr(&removed));
+    assert_eq!(database.count("alert_rules").await, 0);
+    let again = signalcraft(&database, &["rules", "remove", &id_text]).await;
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains(&format!("no alert rule has id {id}")), "{}", stderr(&again));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_rules_are_refused_naming_the_option() {
+    let database = TestDatabase::new().await;
+    // (option, bad value, the error it gets); every other option is valid.
+    for (option, value, expected) in [
+        ("--comparison", "=>", "--comparison: `=>` is not one of >, >=, <, <="),
+        ("--severity", "severe", "--severity: `severe` is not one of INFO, WARNING, CRITICAL"),
+        ("--duration-secs", "-5", "--duration-secs: -5 is negative"),
+        ("--threshold", "NaN", "--threshold: `NaN` is not a finite number"),
+        ("--series", " ", "--series: must not be empty"),
+    ] {
+        let mut args = vec!["rules", "add", "--name", "n"];
+        for (name, good) in [("--series", "fx:%"), ("--comparison", ">"), ("--threshold", "1")] {
+            if name != option {
+                args.extend([name, good]);
+            }
+        }
+        args.extend([option, value]);
+        let output = signalcraft(&database, &args).await;
+        assert!(!output.status.success(), "{args:?} was accepted");
+        assert!(stderr(&output).contains(expected), "{args:?}: {}", stderr(&output));
+    }
+    assert_eq!(database.count("alert_rules").await, 0, "nothing refused is stored");
+}
