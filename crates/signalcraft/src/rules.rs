@@ -126,7 +126,7 @@ pub async fn reload_until_shutdown(pool: PgPool, rules: RuleSet, interval: Durat
 
 /// A threshold rule as an operator writes it with `signalcraft rules add`: the columns of
 /// `alert_rules` an operator chooses.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize)]
 pub struct NewRule {
     pub name: String,
     /// SQL LIKE pattern on series ids, e.g. `fx:USD:%`.
@@ -144,12 +144,9 @@ pub struct NewRule {
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize)]
 pub struct StoredRule {
     pub id: i64,
-    pub name: String,
-    pub series_pattern: String,
-    pub comparison: String,
-    pub threshold: f64,
-    pub duration_secs: i64,
-    pub severity: String,
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub rule: NewRule,
     pub enabled: bool,
     pub created_at: DateTime<Utc>,
 }
@@ -157,15 +154,16 @@ pub struct StoredRule {
 impl StoredRule {
     /// One line for a terminal: `#3 usd-eur-high: fx:USD:EUR > 1.1 for 3600 s, CRITICAL`.
     pub fn to_line(&self) -> String {
+        let rule = &self.rule;
         format!(
             "#{} {}: {} {} {} for {} s, {}{}",
             self.id,
-            self.name,
-            self.series_pattern,
-            self.comparison,
-            self.threshold,
-            self.duration_secs,
-            self.severity,
+            rule.name,
+            rule.series_pattern,
+            rule.comparison,
+            rule.threshold,
+            rule.duration_secs,
+            rule.severity,
             if self.enabled { "" } else { " (disabled)" }
         )
     }
