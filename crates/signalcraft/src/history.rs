@@ -112,9 +112,24 @@ ORDER BY r.ord
 
 type TenantRow = (i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>, Vec<String>, Vec<DateTime<Utc>>, Vec<f64>, bool);
 
-/// Without a position nothing is checked: offset 0 is always covered.
-fn position_of(request: &HistoryRequest) -> StreamPosition {
-    request.position.clone().unwrap_or(StreamPosition { topic: String::new(), partition: 0, offset: 0 })
+/// The requests' input positions, as the three parallel arrays both statements bind to check
+/// the sink's stored offset.
+#[derive(Default)]
+struct Positions {
+    topics: Vec<String>,
+    partitions: Vec<i32>,
+    offsets: Vec<i64>,
+}
+
+impl Positions {
+    /// Without a position nothing is checked: offset 0 is always covered.
+    fn push(&mut self, request: &HistoryRequest) {
+        let StreamPosition { topic, partition, offset } =
+            request.position.clone().unwrap_or(StreamPosition { topic: String::new(), partition: 0, offset: 0 });
+        self.topics.push(topic);
+        self.partitions.push(partition);
+        self.offsets.push(offset);
+    }
 }
 
 /// [`SeriesHistory`] over `kpi_points`, complete once the sink group `sink_group` (on the Kafka
@@ -136,9 +151,7 @@ impl PgSeriesHistory {
         let mut befores = Vec::with_capacity(count);
         let mut max_points = Vec::with_capacity(count);
         let mut align_to = Vec::with_capacity(count);
-        let mut topics = Vec::with_capacity(count);
-        let mut partitions = Vec::with_capacity(count);
-        let mut offsets = Vec::with_capacity(count);
+        let mut positions = Positions::default();
         for request in requests {
             let HistoryKind::Points(depth) = request.kind else {
                 return Err(sqlx::Error::Protocol(format!("{}: not a point history", request.series_id)));
@@ -147,19 +160,16 @@ impl PgSeriesHistory {
             befores.push(request.before);
             max_points.push(i64::try_from(depth.max_points).unwrap_or(i64::MAX));
             align_to.push(i64::try_from(depth.align_to.max(1)).unwrap_or(i64::MAX));
-            let StreamPosition { topic, partition, offset } = position_of(request);
-            topics.push(topic);
-            partitions.push(partition);
-            offsets.push(offset);
+            positions.push(request);
         }
         let rows: Vec<HistoryRow> = sqlx::query_as(LOAD_HISTORY)
             .bind(&series_ids)
             .bind(&befores)
             .bind(&max_points)
             .bind(&align_to)
-            .bind(&topics)
-            .bind(&partitions)
-            .bind(&offsets)
+            .bind(&positions.topics)
+            .bind(&positions.partitions)
+            .bind(&positions.offsets)
             .bind(&self.sink_group)
             .bind(&self.cluster_id)
             .fetch_all(&self.pool)
@@ -192,9 +202,7 @@ impl PgSeriesHistory {
         let mut tenants = Vec::with_capacity(count);
         let mut series: [Vec<String>; 3] = Default::default();
         let mut spans = Vec::with_capacity(count);
-        let mut topics = Vec::with_capacity(count);
-        let mut partitions = Vec::with_capacity(count);
-        let mut offsets = Vec::with_capacity(count);
+        let mut positions = Positions::default();
         for request in requests {
             let HistoryKind::TenantArticles { span_without_emitted } = request.kind else {
                 return Err(sqlx::Error::Protocol(format!("{}: not a tenant's articles", request.series_id)));
@@ -204,10 +212,7 @@ impl PgSeriesHistory {
                 ids.push(sentiment::series_id(&request.series_id, metric));
             }
             spans.push(span_without_emitted.num_seconds());
-            let StreamPosition { topic, partition, offset } = position_of(request);
-            topics.push(topic);
-            partitions.push(partition);
-            offsets.push(offset);
+            positions.push(request);
         }
         let [series_a, series_b, series_c] = &series;
         let rows: Vec<TenantRow> = sqlx::query_as(LOAD_TENANT_ARTICLES)
@@ -216,9 +221,9 @@ impl PgSeriesHistory {
             .bind(series_b)
             .bind(series_c)
             .bind(&spans)
-            .bind(&topics)
-            .bind(&partitions)
-            .bind(&offsets)
+            .bind(&positions.topics)
+            .bind(&positions.partitions)
+            .bind(&positions.offsets)
             .bind(sentiment::UNASSIGNED_TENANT)
             .bind(&self.sink_group)
             .bind(&self.cluster_id)
