@@ -11,4 +11,4 @@ pub mod processor;
 pub mod rules;
 
 pub use processor::{AlertingConfig, RaiseAlerts};
-pub use rules::{AlertRule, Comparison, RuleSet};
+pub use rules::{validate_pattern, AlertRule, Comparison, RuleSet};

@@ -1,6 +1,6 @@
 //! Threshold rules: "value of the series matching `series_pattern` is `comparison` `threshold`
 //! for at least `duration`", with a severity. Patterns use SQL LIKE syntax (`%` any run of
-//! characters, `_` one character), the same as in `alert_rules` queries.
+//! characters, `_` one character, `\` escaping the next), as PostgreSQL reads them.
 
 use std::sync::{Arc, RwLock};
 
@@ -65,22 +65,69 @@ pub struct AlertRule {
 impl AlertRule {
     /// Whether this rule watches `series_id`.
     pub fn matches(&self, series_id: &str) -> bool {
-        like(self.series_pattern.as_bytes(), series_id.as_bytes())
+        like(&self.series_pattern, series_id)
     }
 }
 
-/// SQL LIKE without escapes: `%` matches any run (also empty), `_` exactly one byte.
-fn like(pattern: &[u8], text: &[u8]) -> bool {
+/// One element of a LIKE pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LikeToken {
+    /// `%`: any run of characters, also none.
+    AnyRun,
+    /// `_`: exactly one character.
+    AnyOne,
+    /// A character matched as itself (also `%`, `_` or `\` after a `\`).
+    Literal(char),
+}
+
+fn like_tokens(pattern: &str) -> Vec<LikeToken> {
+    let mut tokens = Vec::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        tokens.push(match c {
+            '%' => LikeToken::AnyRun,
+            '_' => LikeToken::AnyOne,
+            // PostgreSQL refuses a pattern ending in the escape; `validate_pattern` refuses it
+            // before it is stored, and here it stands for itself rather than matching nothing.
+            '\\' => LikeToken::Literal(chars.next().unwrap_or('\\')),
+            other => LikeToken::Literal(other),
+        });
+    }
+    tokens
+}
+
+/// Why a LIKE pattern cannot be used.
+pub fn validate_pattern(pattern: &str) -> Result<(), String> {
+    let trailing_escapes = pattern.chars().rev().take_while(|&c| c == '\\').count();
+    if trailing_escapes % 2 == 1 {
+        return Err(format!(
+            "`{}` ends with the escape character `\\` (write `\\\\` for a backslash)",
+            pattern.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
+/// SQL LIKE as PostgreSQL reads it: `%` matches any run of characters (also none), `_` exactly
+/// one character (not one byte: `fx:___:EUR` matches a three-letter code in any script), and
+/// `\` makes the next character literal (`sentiment:acme\_eu:%` matches only the underscore).
+fn like(pattern: &str, text: &str) -> bool {
+    let pattern = like_tokens(pattern);
+    let text: Vec<char> = text.chars().collect();
     // Iterative matching with one backtrack point for the last `%` seen: linear in practice.
     let (mut p, mut t) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while t < text.len() {
         match pattern.get(p) {
-            Some(b'%') => {
+            Some(LikeToken::AnyRun) => {
                 star = Some((p, t));
                 p += 1;
             }
-            Some(&c) if c == b'_' || c == text[t] => {
+            Some(LikeToken::AnyOne) => {
+                p += 1;
+                t += 1;
+            }
+            Some(LikeToken::Literal(c)) if *c == text[t] => {
                 p += 1;
                 t += 1;
             }
@@ -94,7 +141,7 @@ fn like(pattern: &[u8], text: &[u8]) -> bool {
             },
         }
     }
-    pattern[p.min(pattern.len())..].iter().all(|&c| c == b'%')
+    pattern[p.min(pattern.len())..].iter().all(|&token| token == LikeToken::AnyRun)
 }
 
 /// The current rules, shared between the task that reloads them and the processor that reads
@@ -126,14 +173,32 @@ mod tests {
 
     #[test]
     fn like_patterns_match_as_in_sql() {
-        assert!(like(b"fx:USD:%", b"fx:USD:EUR"));
-        assert!(like(b"fx:%:EUR", b"fx:USD:EUR"));
-        assert!(like(b"%", b""));
-        assert!(like(b"fx:___:EUR", b"fx:USD:EUR"));
-        assert!(!like(b"fx:___:EUR", b"fx:USDX:EUR"));
-        assert!(!like(b"fx:USD:%", b"weather:berlin:rain"));
-        assert!(like(b"%berlin%rain", b"weather:berlin:rain"));
-        assert!(!like(b"weather", b"weather:berlin"));
+        assert!(like("fx:USD:%", "fx:USD:EUR"));
+        assert!(like("fx:%:EUR", "fx:USD:EUR"));
+        assert!(like("%", ""));
+        assert!(like("fx:___:EUR", "fx:USD:EUR"));
+        assert!(!like("fx:___:EUR", "fx:USDX:EUR"));
+        assert!(!like("fx:USD:%", "weather:berlin:rain"));
+        assert!(like("%berlin%rain", "weather:berlin:rain"));
+        assert!(!like("weather", "weather:berlin"));
+    }
+
+    #[test]
+    fn a_backslash_makes_the_next_character_literal() {
+        assert!(like("sentiment:acme\\_eu:%", "sentiment:acme_eu:volume"));
+        assert!(!like("sentiment:acme\\_eu:%", "sentiment:acmeXeu:volume"));
+        assert!(like("100\\%", "100%"));
+        assert!(!like("100\\%", "1000"));
+        assert!(like("a\\\\b", "a\\b"));
+        assert_eq!(validate_pattern("fx:%"), Ok(()));
+        assert_eq!(validate_pattern("a\\\\"), Ok(()));
+        assert!(validate_pattern("fx:\\").expect_err("dangling escape").contains("ends with the escape character"));
+    }
+
+    #[test]
+    fn an_underscore_matches_one_character_not_one_byte() {
+        assert!(like("weather:m_nchen:%", "weather:münchen:temperature_2m"));
+        assert!(!like("weather:m__nchen:%", "weather:münchen:temperature_2m"));
     }
 
     #[test]
