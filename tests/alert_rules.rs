@@ -74,6 +74,12 @@ async fn bad_rules_are_refused_naming_the_option() {
         ("--duration-secs", "-5", "--duration-secs: -5 is negative"),
         ("--threshold", "NaN", "--threshold: `NaN` is not a finite number"),
         ("--series", " ", "--series: must not be empty"),
+        (
+            "--duration-secs",
+            "9223372036854775807",
+            "--duration-secs: 9223372036854775807 is more than 31622400 (366 days)",
+        ),
+        ("--series", "fx:USD:\\", "--series: `fx:USD:\\\\` ends with the escape character"),
     ] {
         let mut args = vec!["rules", "add", "--name", "n"];
         for (name, good) in [("--series", "fx:%"), ("--comparison", ">"), ("--threshold", "1")] {
@@ -87,4 +93,61 @@ async fn bad_rules_are_refused_naming_the_option() {
         assert!(stderr(&output).contains(expected), "{args:?}: {}", stderr(&output));
     }
     assert_eq!(database.count("alert_rules").await, 0, "nothing refused is stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_that_would_drive_the_terminal_is_refused_and_one_stored_by_hand_is_shown_escaped() {
+    let database = TestDatabase::new().await;
+    let base = ["rules", "add", "--series", "fx:%", "--comparison", ">", "--threshold", "1", "--name"];
+    let refused = signalcraft(&database, &[&base[..], &["red\u{1b}[31malert"]].concat()).await;
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("--name: contains the control character \\u{1b}"), "{}", stderr(&refused));
+    let long = "n".repeat(201);
+    let refused = signalcraft(&database, &[&base[..], &[long.as_str()]].concat()).await;
+    assert!(stderr(&refused).contains("--name: 201 characters is more than the 200 allowed"), "{}", stderr(&refused));
+    assert_eq!(database.count("alert_rules").await, 0);
+
+    // Written with plain SQL, around the command line's checks.
+    sqlx::query("INSERT INTO alert_rules (name, series_pattern, comparison, threshold) VALUES ($1, 'fx:%', '>', 1)")
+        .bind("clear\u{1b}[2J\u{1b}[Hscreen")
+        .execute(&database.pool)
+        .await
+        .expect("stored");
+    let listed = signalcraft(&database, &["rules", "list"]).await;
+    let shown = stdout(&listed);
+    assert!(!shown.contains('\u{1b}'), "raw escape printed: {shown:?}");
+    assert!(shown.contains("clear\\u{1b}[2J\\u{1b}[Hscreen: fx:% > 1 for 0 s, WARNING"), "{shown}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_rule_whose_duration_cannot_be_used_is_skipped_not_a_panic() {
+    let database = TestDatabase::new().await;
+    // A row as an older version could have stored it, before the table bounded durations.
+    sqlx::query("ALTER TABLE alert_rules DROP CONSTRAINT alert_rules_duration_bounded")
+        .execute(&database.pool)
+        .await
+        .expect("constraint dropped");
+    sqlx::query(
+        "INSERT INTO alert_rules (name, series_pattern, comparison, threshold, duration_secs) \
+         VALUES ('forever', 'fx:%', '>', 1, 9223372036854775807), ('hour', 'fx:%', '>', 1, 3600)",
+    )
+    .execute(&database.pool)
+    .await
+    .expect("stored");
+    let loaded = signalcraft::rules::load(&database.pool).await.expect("loads");
+    let names: Vec<&str> = loaded.iter().map(|rule| rule.name.as_str()).collect();
+    assert_eq!(names, ["hour"], "the unusable rule is skipped, the others load");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_table_refuses_an_unbounded_duration_written_by_hand() {
+    let database = TestDatabase::new().await;
+    let refused = sqlx::query(
+        "INSERT INTO alert_rules (name, series_pattern, comparison, threshold, duration_secs) \
+         VALUES ('forever', 'fx:%', '>', 1, 9223372036854775807)",
+    )
+    .execute(&database.pool)
+    .await
+    .expect_err("refused");
+    assert!(refused.to_string().contains("alert_rules_duration_bounded"), "{refused}");
 }

@@ -11,6 +11,7 @@
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz`.
 //! - [`progress`]: "drained" detection for replay runs, and the closing summary.
 //! - [`rules`]: loads `alert_rules` into the alerting processor, at start and on a timer.
+//! - [`terminal`]: limits on operator-typed text, and escaping it for a terminal.
 //! - [`watchlist`]: the watch list in PostgreSQL, read by the ingestors every cycle and edited
 //!   by `signalcraft watch`.
 //! - [`registry`]: registers our schemas with a Confluent schema registry when one is configured.
@@ -24,6 +25,7 @@ pub mod marks;
 pub mod progress;
 pub mod registry;
 pub mod rules;
+pub mod terminal;
 pub mod watchlist;
 
 pub use app::{run, Roles, RunOptions};

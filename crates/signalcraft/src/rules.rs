@@ -9,11 +9,27 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use signalcraft_model::{AlertNotification, AlertTransition, Severity};
-use signalcraft_process::alerting::{AlertRule, Comparison, RuleSet};
+use signalcraft_process::alerting::{validate_pattern, AlertRule, Comparison, RuleSet};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 type RuleRow = (i64, String, String, String, f64, i64, String);
+
+/// Longest a condition may have to hold before its alert opens: a year and a day. Longer holds
+/// mean no alert at all, and an unbounded one overflows the processor's time arithmetic.
+pub const MAX_DURATION_SECS: i64 = 366 * 24 * 3600;
+/// Longest rule name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+/// Longest series pattern, in characters (series ids are at most a few hundred).
+pub const MAX_PATTERN_CHARS: usize = 512;
+
+/// The rule's hold time, or why it cannot be used.
+fn hold_duration(duration_secs: i64) -> Option<TimeDelta> {
+    if !(0..=MAX_DURATION_SECS).contains(&duration_secs) {
+        return None;
+    }
+    TimeDelta::try_seconds(duration_secs)
+}
 
 fn severity(text: &str) -> Option<Severity> {
     match text {
@@ -35,16 +51,21 @@ pub async fn load(pool: &PgPool) -> Result<Vec<AlertRule>, sqlx::Error> {
     .await?;
     let mut rules = Vec::with_capacity(rows.len());
     for (id, name, series_pattern, comparison, threshold, duration_secs, severity) in rows {
+        // A row written by hand or by an older version may hold what `validate` refuses: such
+        // a rule is skipped, never allowed to stop the loading of the others.
+        let Some(duration) = hold_duration(duration_secs) else {
+            tracing::warn!(
+                rule_id = id,
+                duration_secs,
+                max = MAX_DURATION_SECS,
+                "alert rule skipped: duration_secs out of range"
+            );
+            continue;
+        };
         match (Comparison::parse(&comparison), self::severity(&severity)) {
-            (Some(comparison), Some(severity)) => rules.push(AlertRule {
-                id,
-                name,
-                series_pattern,
-                comparison,
-                threshold,
-                duration: TimeDelta::seconds(duration_secs),
-                severity,
-            }),
+            (Some(comparison), Some(severity)) => {
+                rules.push(AlertRule { id, name, series_pattern, comparison, threshold, duration, severity })
+            }
             _ => tracing::warn!(rule_id = id, %comparison, "alert rule skipped: unreadable comparison or severity"),
         }
     }
@@ -153,13 +174,15 @@ pub struct StoredRule {
 
 impl StoredRule {
     /// One line for a terminal: `#3 usd-eur-high: fx:USD:EUR > 1.1 for 3600 s, CRITICAL`.
+    /// Text stored by others is shown with its control characters escaped, so a rule's name
+    /// cannot move the cursor or recolour the operator's terminal.
     pub fn to_line(&self) -> String {
         let rule = &self.rule;
         format!(
             "#{} {}: {} {} {} for {} s, {}{}",
             self.id,
-            rule.name,
-            rule.series_pattern,
+            crate::terminal::printable(&rule.name),
+            crate::terminal::printable(&rule.series_pattern),
             rule.comparison,
             rule.threshold,
             rule.duration_secs,
@@ -176,8 +199,13 @@ pub fn validate(rule: &NewRule) -> anyhow::Result<NewRule> {
     if rule.name.trim().is_empty() {
         anyhow::bail!("--name: must not be empty");
     }
+    crate::terminal::check_text("name", &rule.name, MAX_NAME_CHARS)?;
     if rule.series_pattern.trim().is_empty() {
         anyhow::bail!("--series: must not be empty (a SQL LIKE pattern on series ids, e.g. `fx:USD:%`)");
+    }
+    crate::terminal::check_text("series", &rule.series_pattern, MAX_PATTERN_CHARS)?;
+    if let Err(problem) = validate_pattern(&rule.series_pattern) {
+        anyhow::bail!("--series: {problem}");
     }
     if Comparison::parse(&rule.comparison).is_none() {
         anyhow::bail!("--comparison: `{}` is not one of >, >=, <, <=", rule.comparison);
@@ -187,6 +215,12 @@ pub fn validate(rule: &NewRule) -> anyhow::Result<NewRule> {
     }
     if rule.duration_secs < 0 {
         anyhow::bail!("--duration-secs: {} is negative", rule.duration_secs);
+    }
+    if rule.duration_secs > MAX_DURATION_SECS {
+        anyhow::bail!(
+            "--duration-secs: {} is more than {MAX_DURATION_SECS} (366 days), the longest a condition may hold",
+            rule.duration_secs
+        );
     }
     let severity = rule.severity.to_ascii_uppercase();
     if self::severity(&severity).is_none() {
