@@ -154,12 +154,29 @@ pub fn to_line(business: &WatchedBusiness) -> String {
     line
 }
 
+/// Longest business name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+/// Longest GDELT query, in characters: the same limit as a query in `[ingest.gdelt]`.
+pub const MAX_GDELT_QUERY_CHARS: usize = signalcraft_ingest::sources::gdelt::MAX_QUERY_CHARS;
+/// Most GDELT queries per business: each costs one request per cycle at one request per 5 s.
+pub const MAX_GDELT_QUERIES: usize = 20;
+
 /// What is wrong with a business given on the command line, naming the option.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("--{option}: {message}")]
 pub struct InvalidBusiness {
     pub option: &'static str,
     pub message: String,
+}
+
+impl InvalidBusiness {
+    /// From a [`crate::terminal::check_text`] refusal, which already names the option.
+    fn from_checked(option: &'static str, error: anyhow::Error) -> Self {
+        let text = error.to_string();
+        let prefix = format!("--{option}: ");
+        let message = text.strip_prefix(&prefix).map(str::to_string).unwrap_or(text);
+        InvalidBusiness { option, message }
+    }
 }
 
 /// Checks `business` as the tables will, so the user gets a message naming the option rather
@@ -179,6 +196,9 @@ pub fn validate(business: &WatchedBusiness) -> Result<(), InvalidBusiness> {
     if business.name.trim().is_empty() {
         return bad("name", "must not be empty".into());
     }
+    if let Err(error) = crate::terminal::check_text("name", &business.name, MAX_NAME_CHARS) {
+        return Err(InvalidBusiness::from_checked("name", error));
+    }
     if let Some(point) = business.location {
         if !(-90.0..=90.0).contains(&point.latitude) {
             return bad("latitude", format!("{} is not within -90..=90", point.latitude));
@@ -194,6 +214,17 @@ pub fn validate(business: &WatchedBusiness) -> Result<(), InvalidBusiness> {
     }
     if let Some(query) = business.gdelt_queries.iter().find(|query| query.trim().is_empty()) {
         return bad("gdelt-query", format!("`{query}` is empty"));
+    }
+    for query in &business.gdelt_queries {
+        if let Err(error) = crate::terminal::check_text("gdelt-query", query, MAX_GDELT_QUERY_CHARS) {
+            return Err(InvalidBusiness::from_checked("gdelt-query", error));
+        }
+    }
+    if business.gdelt_queries.len() > MAX_GDELT_QUERIES {
+        return bad(
+            "gdelt-query",
+            format!("{} queries is more than the {MAX_GDELT_QUERIES} allowed", business.gdelt_queries.len()),
+        );
     }
     if let Some(project) = business.dq_projects.iter().find(|p| p.project_id <= 0) {
         return bad("dq-project", format!("project id {} must be positive", project.project_id));
@@ -249,6 +280,25 @@ mod tests {
             "--currency: `eur` is not a three-letter ISO 4217 code such as EUR"
         );
         assert_eq!(error(|b| b.gdelt_queries.push("  ".into())), "--gdelt-query: `  ` is empty");
+    }
+
+    #[test]
+    fn names_and_queries_have_limits() {
+        let error = |edit: fn(&mut WatchedBusiness)| {
+            let mut business = acme();
+            edit(&mut business);
+            validate(&business).expect_err("refused").to_string()
+        };
+        assert_eq!(error(|b| b.name = "n".repeat(10_000)), "--name: 10000 characters is more than the 200 allowed");
+        assert_eq!(
+            error(|b| b.gdelt_queries = vec!["q".repeat(10_000)]),
+            "--gdelt-query: 10000 characters is more than the 500 allowed"
+        );
+        assert_eq!(error(|b| b.name = "Acme\u{1b}[2J".into()), "--name: contains the control character \\u{1b}");
+        assert_eq!(
+            error(|b| b.gdelt_queries = (0..21).map(|i| format!("q{i}")).collect()),
+            "--gdelt-query: 21 queries is more than the 20 allowed"
+        );
     }
 
     #[test]

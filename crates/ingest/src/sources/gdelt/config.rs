@@ -16,6 +16,9 @@ pub const PUBLIC_BASE_URL: &str = "https://api.gdeltproject.org";
 pub const PUBLIC_MIN_INTERVAL_MS: u64 = 5_000;
 /// The most articles `mode=artlist` returns per request.
 pub const MAX_RECORDS_LIMIT: u32 = 250;
+/// Longest query, in characters: it travels in the request's query string once per cycle, and the
+/// watch list (`signalcraft watch add`) holds its queries to the same limit.
+pub const MAX_QUERY_CHARS: usize = 500;
 /// GDELT DOC searches a rolling window of about three months; further back returns nothing.
 pub const MAX_LOOKBACK_HOURS: u32 = 90 * 24;
 
@@ -228,6 +231,13 @@ impl GdeltConfig {
             }
             if query.query.trim().is_empty() {
                 return bad(&format!("queries[{index}].query"), "must not be empty".into());
+            }
+            let chars = query.query.chars().count();
+            if chars > MAX_QUERY_CHARS {
+                return bad(
+                    &format!("queries[{index}].query"),
+                    format!("{chars} characters is more than the {MAX_QUERY_CHARS} allowed"),
+                );
             }
             if self.queries[..index].iter().any(|other| other.mark_key() == query.mark_key()) {
                 return bad(

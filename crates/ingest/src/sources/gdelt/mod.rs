@@ -33,7 +33,7 @@ use self::parse::RawArticle;
 pub use self::tone::{tone_series_id, GdeltToneSource, TONE_SOURCE_NAME};
 pub use self::{
     client::timeline_tone_url,
-    config::{GdeltConfig, GdeltQueryConfig},
+    config::{GdeltConfig, GdeltQueryConfig, MAX_QUERY_CHARS},
     marks::{HighWaterMark, HighWaterMarks, InMemoryHighWaterMarks, MarkStoreError},
     parse::{parse_artlist, parse_gdelt_time, parse_timeline, parse_timeline_tone, TimelineSeries},
 };
