@@ -4,7 +4,10 @@
 //! connections; it is for one machine, never for production.
 //!
 //! initdb refuses to run as root, so under root every server command runs as the `postgres`
-//! user (through `runuser`) and the data directory is handed to that user.
+//! user (through `runuser`) and the data directory is handed to that user. When that user
+//! cannot reach the directory asked for (a clone under root's 0700 home), the cluster is kept
+//! under [`ROOT_FALLBACK_DIR`] instead, in a directory named after the one asked for, and a
+//! file `cluster-location` in the directory asked for says where.
 
 use std::{
     net::TcpListener,
@@ -14,6 +17,12 @@ use std::{
 };
 
 use sqlx::{Connection, PgConnection};
+
+/// Where root keeps private clusters the `postgres` user could not reach where they were asked for.
+pub const ROOT_FALLBACK_DIR: &str = "/var/lib/signalcraft/postgres";
+
+/// Names the file, in the directory asked for, that says where the cluster really lives.
+const LOCATION_NOTE: &str = "cluster-location";
 
 /// Why the private server could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +78,10 @@ impl PrivatePostgres {
     pub async fn attach(base_dir: &Path, database: &str) -> Option<Self> {
         let bin_dir = find_bin_dir()?;
         let run_as = if is_root() { Some("postgres".to_string()) } else { None };
+        let base_dir = std::fs::read_to_string(base_dir.join(LOCATION_NOTE))
+            .ok()
+            .map(|text| PathBuf::from(text.trim()))
+            .unwrap_or_else(|| base_dir.to_path_buf());
         let data_dir = base_dir.join("data");
         let pid_file = std::fs::read_to_string(data_dir.join("postmaster.pid")).ok()?;
         let port = pid_file.lines().nth(3).and_then(|line| line.trim().parse::<u16>().ok())?;
@@ -114,9 +127,24 @@ impl PrivatePostgres {
             move |source| PrivatePostgresError::Io { path, source }
         };
         std::fs::create_dir_all(&base_dir).map_err(io(&base_dir))?;
-        let base_dir = base_dir.canonicalize().map_err(io(&base_dir))?;
-        if run_as.is_some() {
+        let mut base_dir = base_dir.canonicalize().map_err(io(&base_dir))?;
+        if let Some(user) = &run_as {
             let (uid, gid) = postgres_user_ids()?;
+            // Its own mode is set below; what matters is whether every parent lets the user through.
+            if !base_dir.parent().is_none_or(|parent| user_can_enter(user, parent)) {
+                let elsewhere = fallback_dir(&base_dir);
+                tracing::info!(
+                    asked = %base_dir.display(),
+                    cluster = %elsewhere.display(),
+                    "the postgres user cannot reach the private PostgreSQL's directory (a parent is closed to it); \
+                     keeping the cluster under {} instead",
+                    elsewhere.display()
+                );
+                let note = base_dir.join(LOCATION_NOTE);
+                std::fs::write(&note, format!("{}\n", elsewhere.display())).map_err(io(&note))?;
+                std::fs::create_dir_all(&elsewhere).map_err(io(&elsewhere))?;
+                base_dir = elsewhere;
+            }
             std::os::unix::fs::chown(&base_dir, Some(uid), Some(gid)).map_err(io(&base_dir))?;
             // The server user must be able to reach the directory.
             std::fs::set_permissions(&base_dir, std::fs::Permissions::from_mode(0o755)).map_err(io(&base_dir))?;
@@ -255,6 +283,39 @@ fn find_bin_dir() -> Option<PathBuf> {
         .collect();
     versions.sort();
     versions.pop().map(|(_, dir)| dir)
+}
+
+/// Whether `user` can pass through `dir` (and every parent of it): asked of the system as that
+/// user, which also covers ACLs and group membership.
+fn user_can_enter(user: &str, dir: &Path) -> bool {
+    Command::new("runuser")
+        .args(["-u", user, "--", "test", "-x"])
+        .arg(dir)
+        .status()
+        .map(|status| status.success())
+        .unwrap_or(false)
+}
+
+/// The directory under [`ROOT_FALLBACK_DIR`] for a cluster asked for at `asked`: named after
+/// its last components and a digest of the whole path, so two clones keep two clusters and the
+/// same clone finds its own again.
+fn fallback_dir(asked: &Path) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(asked.as_os_str().as_encoded_bytes());
+    let label: String = asked
+        .components()
+        .rev()
+        .take(3)
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("_")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .collect();
+    Path::new(ROOT_FALLBACK_DIR).join(format!("{label}-{}", hex::encode(&digest[..6])))
 }
 
 fn is_root() -> bool {
