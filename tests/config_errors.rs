@@ -123,3 +123,46 @@ fn warm_up_settings_are_checked_by_name() {
     assert!(text.contains("process.warmup: invalid type"), "{text}");
     assert!(text.contains("SIGNALCRAFT_PROCESS__WARMUP)"), "{text}");
 }
+
+#[test]
+fn a_broker_port_beyond_65535_is_refused_not_wrapped() {
+    let output = signalcraft(&["migrate"], &[("SIGNALCRAFT_KAFKA__BROKERS", "127.0.0.1:9092,127.0.0.1:99999")]);
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(
+        text.contains("kafka.brokers: `127.0.0.1:99999` has port `99999`, which is not a TCP port (1–65535)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_database_url_of_another_kind_is_refused_without_echoing_it() {
+    let output = signalcraft(&["migrate"], &[("DATABASE_URL", "mysql://root:s3cret@127.0.0.1:3306/signalcraft")]);
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(text.contains("database.url (or DATABASE_URL): the scheme `mysql://` is not PostgreSQL's"), "{text}");
+    assert!(!text.contains("s3cret"), "the password is never repeated: {text}");
+}
+
+#[test]
+fn an_unreachable_database_says_why_not_only_that_a_pool_timed_out() {
+    // A port nothing listens on: the kernel refuses at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/signalcraft");
+    let started = std::time::Instant::now();
+    let output = signalcraft(&["migrate"], &[("DATABASE_URL", url.as_str())]);
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(text.contains(&format!("connecting to PostgreSQL at 127.0.0.1:{port}")), "{text}");
+    assert!(text.to_lowercase().contains("connection refused"), "the cause is named: {text}");
+    assert!(!text.contains("pool timed out"), "{text}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "refused at once, not after a pool timeout");
+}
+
+#[test]
+fn an_embedded_broker_of_no_partitions_is_refused() {
+    let output = signalcraft(&["broker", "--partitions", "0"], &[]);
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(text.contains("--partitions") && text.contains("0 is not in 1..=1000"), "{text}");
+}

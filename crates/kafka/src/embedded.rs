@@ -24,6 +24,10 @@ impl EmbeddedBroker {
 
     /// Starts a one-broker cluster with the given topics (tests use extra ones).
     pub fn start_with_topics(partitions: i32, topics: &[&str]) -> Result<Self, String> {
+        // A topic of no partitions is created without complaint, and every producer then hangs.
+        if partitions < 1 {
+            return Err(format!("the embedded broker needs at least 1 partition per topic, not {partitions}"));
+        }
         let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<String, String>>();
         let (stop_tx, stop_rx) = mpsc::channel::<()>();

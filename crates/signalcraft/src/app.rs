@@ -21,7 +21,10 @@ use signalcraft_process::{
     Processor, ProcessorStage, SeriesHistory, WarmUpSettings,
 };
 use signalcraft_sink::{PgOffsetStore, PostgresSink, PrivatePostgres, WebhookDeliverer};
-use sqlx::{postgres::PgPoolOptions, PgPool};
+use sqlx::{
+    postgres::{PgConnectOptions, PgPoolOptions},
+    Connection, PgConnection, PgPool,
+};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -58,6 +61,9 @@ struct Infrastructure {
     _postgres: Option<PrivatePostgres>,
 }
 
+/// How long the first connection to PostgreSQL may take before the start is given up.
+const FIRST_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// Connects to (or starts) PostgreSQL and applies the migrations.
 pub async fn connect_database(config: &Config) -> anyhow::Result<(PgPool, Option<PrivatePostgres>)> {
     connect_database_with(config, PrivateServer::Own).await
@@ -89,12 +95,29 @@ pub async fn connect_database_with(
             (private.url(), Some(private))
         }
     };
+    let options: PgConnectOptions =
+        url.parse().map_err(|_| anyhow::anyhow!("database.url (or DATABASE_URL) is not a PostgreSQL URL"))?;
+    // One connection first, on its own: a pool that cannot connect only says it timed out,
+    // where this says why (refused, unknown host, authentication, missing database).
+    let server = format!("{}:{}", options.get_host(), options.get_port());
+    match tokio::time::timeout(FIRST_CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {
+        Ok(Ok(connection)) => {
+            let _ = connection.close().await;
+        }
+        Ok(Err(error)) => {
+            anyhow::bail!("connecting to PostgreSQL at {server} (database.url / DATABASE_URL): {error}")
+        }
+        Err(_) => anyhow::bail!(
+            "connecting to PostgreSQL at {server} (database.url / DATABASE_URL): no answer within {} s",
+            FIRST_CONNECT_TIMEOUT.as_secs()
+        ),
+    }
     let pool = PgPoolOptions::new()
         .max_connections(config.sink.max_connections.max(2))
         .acquire_timeout(Duration::from_secs(30))
-        .connect(&url)
+        .connect_with(options)
         .await
-        .context("connecting to PostgreSQL (database.url / DATABASE_URL)")?;
+        .with_context(|| format!("connecting to PostgreSQL at {server} (database.url / DATABASE_URL)"))?;
     signalcraft_sink::migrate(&pool).await.context("applying migrations")?;
     Ok((pool, private))
 }

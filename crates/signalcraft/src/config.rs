@@ -365,6 +365,12 @@ impl Config {
         if let Some(digicadence) = &self.ingest.digicadence {
             digicadence.validate("ingest.digicadence").map_err(invalid)?;
         }
+        if let Some(brokers) = &self.kafka.brokers {
+            check_brokers(brokers)?;
+        }
+        if let Some(url) = &self.database.url {
+            check_database_url(url)?;
+        }
         if self.kafka.embedded_partitions < 1 {
             return Err(ConfigError::Invalid(format!(
                 "kafka.embedded_partitions: {} must be at least 1",
@@ -415,5 +421,51 @@ impl Config {
         }
         self.webhooks.validate("webhooks").map_err(|e| ConfigError::Invalid(e.to_string()))?;
         Ok(())
+    }
+}
+
+/// `kafka.brokers` as librdkafka would read it, refused where librdkafka would quietly read
+/// something else: it takes a port modulo 65,536, so `:99999` would reach port 34463.
+fn check_brokers(brokers: &str) -> Result<(), ConfigError> {
+    let invalid = |message: String| Err(ConfigError::Invalid(format!("kafka.brokers: {message}")));
+    if brokers.trim().is_empty() {
+        return invalid("is empty (unset it to run the embedded broker)".into());
+    }
+    for entry in brokers.split(',').map(str::trim) {
+        if entry.is_empty() {
+            return invalid(format!("`{brokers}` has an empty entry"));
+        }
+        let address = entry.split_once("://").map_or(entry, |(_, address)| address);
+        // `host`, `host:port`, `[v6]:port`; a bare host takes librdkafka's default port 9092.
+        let port = match address.rsplit_once(':') {
+            Some((host, port)) if !host.is_empty() && (!host.contains(':') || host.ends_with(']')) => port,
+            Some(_) if address.starts_with('[') || address.contains("]:") => {
+                return invalid(format!("`{entry}` is not host:port"))
+            }
+            _ => continue,
+        };
+        match port.parse::<u16>() {
+            Ok(port) if port > 0 => {}
+            _ => return invalid(format!("`{entry}` has port `{port}`, which is not a TCP port (1–65535)")),
+        }
+    }
+    Ok(())
+}
+
+/// `database.url` must name a PostgreSQL server. The URL itself is never repeated in the error:
+/// it may hold a password.
+fn check_database_url(url: &str) -> Result<(), ConfigError> {
+    let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+    match scheme {
+        Some("postgres" | "postgresql") => Ok(()),
+        Some(other) if other.len() <= 16 && other.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) => {
+            Err(ConfigError::Invalid(format!(
+                "database.url (or DATABASE_URL): the scheme `{other}://` is not PostgreSQL's; expected \
+                 postgres://user@host:port/database"
+            )))
+        }
+        _ => Err(ConfigError::Invalid(
+            "database.url (or DATABASE_URL): not a URL; expected postgres://user@host:port/database".into(),
+        )),
     }
 }

@@ -80,8 +80,8 @@ enum Command {
     Migrate,
     /// Run only an embedded Kafka-protocol broker (for multi-process local setups and tests).
     Broker {
-        /// Partitions per topic.
-        #[arg(long, default_value_t = 3)]
+        /// Partitions per topic (1–1000).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=1000))]
         partitions: i32,
     },
 }
