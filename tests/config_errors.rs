@@ -166,3 +166,11 @@ fn an_embedded_broker_of_no_partitions_is_refused() {
     let text = stderr(&output);
     assert!(text.contains("--partitions") && text.contains("0 is not in 1..=1000"), "{text}");
 }
+
+#[test]
+fn the_view_refresh_interval_is_refused_with_the_reason_it_went() {
+    let output = signalcraft(&["migrate"], &[("SIGNALCRAFT_SINK__VIEW_REFRESH_SECS", "30")]);
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(text.contains("sink.view_refresh_secs: no longer used"), "{text}");
+}

@@ -283,8 +283,6 @@ pub async fn run(
         let sink = PostgresSink::new(pool.clone(), sink_config.group_id.clone())
             .accept_schema_ids(&kafka.registry_ids)
             .with_cluster_id(cluster_id.clone());
-        let refresher = sink.view_refresher(Duration::from_secs(sink_config.view_refresh_secs));
-        tokio::spawn(refresher.run(shutdown.clone()));
         let offsets = Arc::new(PgOffsetStore::new(pool.clone()).with_cluster_id(cluster_id.clone()));
         {
             let (kafka, producer, shutdown) = (kafka.clone(), producer.clone(), shutdown.clone());

@@ -416,6 +416,13 @@ impl Config {
                 self.process.warmup_sink_wait_ms
             )));
         }
+        if self.sink.view_refresh_secs.is_some() {
+            return Err(ConfigError::Invalid(
+                "sink.view_refresh_secs: no longer used (the read models are kept current in every batch's \
+                 transaction); remove it"
+                    .into(),
+            ));
+        }
         if self.sink.batch_max_rows == 0 {
             return Err(ConfigError::Invalid("sink.batch_max_rows: must be at least 1".into()));
         }

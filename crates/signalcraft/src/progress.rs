@@ -143,8 +143,6 @@ pub async fn summarize(kafka: &KafkaSettings, pool: &PgPool) -> anyhow::Result<R
             .collect()
     })
     .await??;
-    // The views refresh on a timer while running; bring them up to date for the summary.
-    signalcraft_sink::postgres::refresh_views(pool).await?;
     let mut tables = Vec::new();
     for table in [
         "fx_rates",
@@ -157,7 +155,10 @@ pub async fn summarize(kafka: &KafkaSettings, pool: &PgPool) -> anyhow::Result<R
         "kpi_forecasts",
         "alert_notifications",
         "kpi_latest",
+        "kpi_hourly",
         "kpi_daily",
+        "sentiment_daily",
+        "alert_states",
     ] {
         // Table names come from this fixed list, never from input.
         let count: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(pool).await?;

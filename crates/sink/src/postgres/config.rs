@@ -17,9 +17,10 @@ pub struct SinkConfig {
     /// Longest a partial batch waits for more records, in milliseconds.
     #[serde(default = "default_batch_max_wait_ms")]
     pub batch_max_wait_ms: u64,
-    /// Shortest time between refreshes of the dashboards' materialized views, in seconds.
-    #[serde(default = "default_view_refresh_secs")]
-    pub view_refresh_secs: u64,
+    /// No longer used: the read models are kept current in every batch's transaction. Still
+    /// read so that a configuration setting it is refused with that reason, not as unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view_refresh_secs: Option<u64>,
     /// Largest number of database connections the sink holds.
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
@@ -34,9 +35,6 @@ fn default_batch_max_rows() -> usize {
 fn default_batch_max_wait_ms() -> u64 {
     200
 }
-fn default_view_refresh_secs() -> u64 {
-    30
-}
 fn default_max_connections() -> u32 {
     4
 }
@@ -47,7 +45,7 @@ impl Default for SinkConfig {
             group_id: default_group_id(),
             batch_max_rows: default_batch_max_rows(),
             batch_max_wait_ms: default_batch_max_wait_ms(),
-            view_refresh_secs: default_view_refresh_secs(),
+            view_refresh_secs: None,
             max_connections: default_max_connections(),
         }
     }

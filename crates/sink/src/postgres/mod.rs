@@ -12,4 +12,4 @@ pub mod writer;
 pub use config::SinkConfig;
 pub use offsets::PgOffsetStore;
 pub use tables::SinkTable;
-pub use writer::{refresh_views, PostgresSink, ViewRefresher};
+pub use writer::PostgresSink;

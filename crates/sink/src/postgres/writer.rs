@@ -2,14 +2,13 @@
 //! offsets of the batch's partitions (the fence), drops records a previous attempt already
 //! wrote, keeps the last record per natural key, COPYs the rest into a staging table, upserts
 //! them into their tables, and advances the stored offsets. Either all of it commits or none.
+//! The read models dashboards read (latest point, hourly and daily rollups, daily sentiment,
+//! alert states) are folded in by the tables' triggers within the same transaction
+//! (migration `read_models`), so they commit with the rows and offsets or not at all.
 
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 use async_trait::async_trait;
@@ -98,27 +97,12 @@ pub struct PostgresSink {
     group: String,
     cluster_id: String,
     writers: Vec<Box<dyn TopicWriter>>,
-    /// Set when KPI points were written since the dashboards' views were last refreshed.
-    views_stale: Arc<AtomicBool>,
 }
 
 impl PostgresSink {
     /// A sink writing through `pool`, storing offsets under consumer group `group`.
     pub fn new(pool: PgPool, group: impl Into<String>) -> Self {
-        PostgresSink {
-            pool,
-            group: group.into(),
-            cluster_id: String::new(),
-            writers: table_writers(),
-            views_stale: Arc::new(AtomicBool::new(false)),
-        }
-    }
-
-    /// The task that keeps the dashboards' materialized views fresh for this sink: run it
-    /// beside the sink. It refreshes at most once per `interval`, only after new KPI points, and
-    /// off the write path, so a batch never waits for a refresh.
-    pub fn view_refresher(&self, interval: Duration) -> ViewRefresher {
-        ViewRefresher { pool: self.pool.clone(), stale: self.views_stale.clone(), interval }
+        PostgresSink { pool, group: group.into(), cluster_id: String::new(), writers: table_writers() }
     }
 
     /// Stores offsets under this Kafka cluster id, and trusts only offsets stored under it: a
@@ -178,10 +162,6 @@ impl PostgresSink {
         tx.commit().await?;
         for &(table, rows) in &written {
             telemetry::BatchWritten { table, rows, elapsed: started.elapsed() }.emit();
-        }
-
-        if written.iter().any(|&(table, rows)| table == KpiPoint::TABLE && rows > 0) {
-            self.views_stale.store(true, Ordering::Release);
         }
         Ok(dead)
     }
@@ -451,48 +431,5 @@ async fn store_offsets(
     .bind(cluster_id)
     .execute(&mut *tx)
     .await?;
-    Ok(())
-}
-
-/// Keeps the dashboards' materialized views fresh beside a [`PostgresSink`]
-/// ([`PostgresSink::view_refresher`]).
-pub struct ViewRefresher {
-    pool: PgPool,
-    stale: Arc<AtomicBool>,
-    interval: Duration,
-}
-
-impl ViewRefresher {
-    /// Every `interval` until `shutdown`: refreshes the views if KPI points were written since
-    /// the last refresh. A failed refresh is logged and tried again next time.
-    pub async fn run(self, shutdown: tokio_util::sync::CancellationToken) {
-        let mut ticks = tokio::time::interval(self.interval.max(Duration::from_millis(100)));
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                _ = ticks.tick() => {}
-            }
-            if self.stale.swap(false, Ordering::AcqRel) {
-                let started = Instant::now();
-                match refresh_views(&self.pool).await {
-                    Ok(()) => {
-                        tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "dashboard views refreshed")
-                    }
-                    Err(error) => {
-                        self.stale.store(true, Ordering::Release);
-                        tracing::warn!(%error, "refreshing the dashboard views failed; trying again");
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Refreshes the dashboards' materialized views without blocking their readers.
-pub async fn refresh_views(pool: &PgPool) -> Result<(), sqlx::Error> {
-    for view in ["kpi_latest", "kpi_daily"] {
-        sqlx::query(&format!("REFRESH MATERIALIZED VIEW CONCURRENTLY {view}")).execute(pool).await?;
-    }
     Ok(())
 }
