@@ -182,6 +182,7 @@ async fn insert_article(database: &TestDatabase, url: &str, tenant: Option<&str>
 }
 
 async fn insert_point(database: &TestDatabase, series_id: &str, hour: i64) {
+    ensure_partition(&database.pool, "kpi_points", origin() + TimeDelta::hours(hour)).await;
     sqlx::query("INSERT INTO kpi_points VALUES ($1, $2, NULL, 'm', 'u', 1, 'test')")
         .bind(series_id)
         .bind(origin() + TimeDelta::hours(hour))

@@ -230,6 +230,7 @@ async fn the_stored_history_is_counted_aligned_strictly_before_and_checked_again
             _ => i as f64,
         };
         let tenant = if i == 19 { None } else { Some(format!("t{i}")) };
+        ensure_partition(&database.pool, "kpi_points", origin() + TimeDelta::hours(i)).await;
         sqlx::query("INSERT INTO kpi_points VALUES ('a', $1, $2, 'm', 'u', $3, 'test')")
             .bind(origin() + TimeDelta::hours(i))
             .bind(tenant)

@@ -247,6 +247,21 @@ async fn a_reader_sees_its_tenant_and_public_rows_of_every_tenant_relation_and_w
         }
     }
 
+    // A partition read directly would bypass its parent's policy: not granted.
+    let partitions: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c WHERE c.relispartition AND c.relnamespace = 'public'::regnamespace",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("partitions");
+    assert!(!partitions.is_empty(), "the points were written into monthly partitions");
+    for partition in &partitions {
+        let refused = as_reader::<(i64,)>(pool, Some("acme"), &format!("SELECT count(*) FROM {partition}"))
+            .await
+            .expect_err("a partition is not readable by itself");
+        assert!(refused.to_string().contains("permission denied"), "{partition}: {refused}");
+    }
+
     let rates: Vec<(String,)> = as_reader(pool, None, "SELECT quote FROM fx_rates").await.expect("public rows");
     assert_eq!(rates, vec![("EUR".to_string(),)]);
     for relation in OPERATOR_RELATIONS {
@@ -266,7 +281,7 @@ async fn every_relation_in_the_schema_has_a_decision_about_the_reader() {
                 EXISTS (SELECT FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = 'tenant_rows'), \
                 coalesce('security_invoker=true' = ANY (c.reloptions), false) \
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'f') \
+         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition \
          ORDER BY 1",
     )
     .fetch_all(&database.pool)

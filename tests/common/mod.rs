@@ -229,3 +229,14 @@ pub async fn assert_read_models_match_their_rows(pool: &PgPool) -> i64 {
         .await
         .expect("rollups counted")
 }
+
+/// Creates the monthly partition of `table` holding `at`, as the sink would before writing a
+/// row there: for tests that store rows with plain SQL.
+pub async fn ensure_partition(pool: &PgPool, table: &str, at: chrono::DateTime<chrono::Utc>) {
+    sqlx::query("SELECT signalcraft_ensure_month_partition($1, $2)")
+        .bind(table)
+        .bind(at.date_naive())
+        .execute(pool)
+        .await
+        .expect("partition created");
+}

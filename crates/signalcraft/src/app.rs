@@ -283,6 +283,12 @@ pub async fn run(
         let sink = PostgresSink::new(pool.clone(), sink_config.group_id.clone())
             .accept_schema_ids(&kafka.registry_ids)
             .with_cluster_id(cluster_id.clone());
+        // The coming months' partitions, and retention, beside the writes.
+        tokio::spawn(signalcraft_sink::postgres::retention::maintain(
+            pool.clone(),
+            config.retention.clone(),
+            shutdown.clone(),
+        ));
         let offsets = Arc::new(PgOffsetStore::new(pool.clone()).with_cluster_id(cluster_id.clone()));
         {
             let (kafka, producer, shutdown) = (kafka.clone(), producer.clone(), shutdown.clone());

@@ -14,7 +14,7 @@ use figment::{
 };
 use serde::{Deserialize, Serialize};
 use signalcraft_ingest::{DigiCadenceConfig, FxConfig, GdeltConfig, OpenMeteoConfig};
-use signalcraft_sink::{SinkConfig, WebhookConfig};
+use signalcraft_sink::{postgres::retention::RetentionConfig, SinkConfig, WebhookConfig};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -34,6 +34,8 @@ pub struct Config {
     pub sink: SinkConfig,
     #[serde(default)]
     pub webhooks: WebhookConfig,
+    #[serde(default)]
+    pub retention: RetentionConfig,
 }
 
 /// `[kafka]`
@@ -415,6 +417,9 @@ impl Config {
                  Kafka while a batch waits)",
                 self.process.warmup_sink_wait_ms
             )));
+        }
+        if self.retention.interval_secs == 0 {
+            return Err(ConfigError::Invalid("retention.interval_secs: must be at least 1".into()));
         }
         if self.sink.view_refresh_secs.is_some() {
             return Err(ConfigError::Invalid(

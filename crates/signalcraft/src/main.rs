@@ -4,6 +4,7 @@
 
 use std::{path::PathBuf, process::ExitCode};
 
+use anyhow::Context;
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use signalcraft::{
@@ -13,6 +14,7 @@ use signalcraft::{
     Config, Roles, RunOptions,
 };
 use signalcraft_ingest::{DqProjectConfig, GeoPoint, WatchedBusiness};
+use signalcraft_sink::postgres::retention;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -71,6 +73,12 @@ enum Command {
         #[command(subcommand)]
         what: Backfill,
     },
+    /// Retention: drop expired monthly partitions, delete expired articles, purge delivered
+    /// webhook payloads ([retention] says how long each is kept).
+    Retention {
+        #[command(subcommand)]
+        action: RetentionAction,
+    },
     /// Webhook deliveries: send the ones recorded as FAILED again.
     Webhooks {
         #[command(subcommand)]
@@ -83,6 +91,16 @@ enum Command {
         /// Partitions per topic (1–1000).
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=1000))]
         partitions: i32,
+    },
+}
+
+#[derive(Subcommand)]
+enum RetentionAction {
+    /// Apply retention once, now, and print what was removed.
+    Run {
+        /// Print what would be removed, and remove nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -383,6 +401,7 @@ fn config_files(cli: &Cli) -> Vec<PathBuf> {
         Command::Watch { .. }
         | Command::Rules { .. }
         | Command::Webhooks { .. }
+        | Command::Retention { .. }
         | Command::Migrate
         | Command::Broker { .. } => None,
     };
@@ -437,6 +456,13 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             pool.close().await;
             let done = done?;
             println!("redelivered {} of {} failed webhook deliveries", done.delivered, done.found);
+        }
+        Command::Retention { action: RetentionAction::Run { dry_run } } => {
+            let (pool, _private) = app::connect_database_with(&config, PrivateServer::Share).await?;
+            let report = retention::run_once(&pool, &config.retention, chrono::Utc::now(), dry_run).await;
+            pool.close().await;
+            let report = report.context("applying retention")?;
+            println!("{}{report}", if dry_run { "would remove (dry run, nothing changed):\n" } else { "removed:\n" });
         }
         Command::Migrate => {
             let (pool, _private) = app::connect_database_with(&config, PrivateServer::Share).await?;

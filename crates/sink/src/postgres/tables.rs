@@ -4,6 +4,8 @@
 
 use std::hash::{Hash, Hasher};
 
+use chrono::{DateTime, Utc};
+
 use signalcraft_model::{
     AlertNotification, AlertTransition, BrandMetric, FxRate, KpiAnomaly, KpiForecast, KpiPoint, NewsArticle, Record,
     ScoredArticle, Severity, WeatherKind, WeatherObservation,
@@ -27,6 +29,15 @@ pub trait SinkTable: Record {
     /// Feeds the natural key's fields to `state`: equal for records with equal natural keys,
     /// without formatting the key string.
     fn hash_natural_key<H: Hasher>(&self, state: &mut H);
+
+    /// Whether the table is partitioned by UTC month of [`SinkTable::partition_time`]
+    /// (migration `monthly_partitions`): its rows need their month's partition to exist.
+    const PARTITIONED_BY_MONTH: bool = false;
+
+    /// The instant whose UTC month holds this row, for a table partitioned by month.
+    fn partition_time(&self) -> Option<DateTime<Utc>> {
+        None
+    }
 }
 
 impl SinkTable for FxRate {
@@ -79,6 +90,12 @@ impl SinkTable for KpiPoint {
 
     fn hash_natural_key<H: Hasher>(&self, state: &mut H) {
         (&self.series_id, self.ts.timestamp_micros()).hash(state);
+    }
+
+    const PARTITIONED_BY_MONTH: bool = true;
+
+    fn partition_time(&self) -> Option<DateTime<Utc>> {
+        Some(self.ts)
     }
 }
 
@@ -225,6 +242,12 @@ impl SinkTable for KpiAnomaly {
 
     fn hash_natural_key<H: Hasher>(&self, state: &mut H) {
         (&self.series_id, self.ts.timestamp_micros()).hash(state);
+    }
+
+    const PARTITIONED_BY_MONTH: bool = true;
+
+    fn partition_time(&self) -> Option<DateTime<Utc>> {
+        Some(self.ts)
     }
 }
 

@@ -40,3 +40,49 @@ impl BatchWritten {
         BATCH_SECONDS.with_label_values(&[self.table]).observe(self.elapsed.as_secs_f64());
     }
 }
+
+static RETENTION_REMOVED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "signalcraft_retention_removed_total",
+        "What retention removed: whole monthly partitions, expired rows, purged webhook payloads.",
+        &["table", "what"]
+    )
+    .expect("metric registers once")
+});
+
+/// Retention removed something (or, in a dry run, would have).
+pub struct RetentionApplied<'a> {
+    pub table: &'a str,
+    /// `partitions`, `rows` or `payloads`.
+    pub what: &'static str,
+    pub count: u64,
+    pub dry_run: bool,
+}
+
+impl RetentionApplied<'_> {
+    pub fn emit(self) {
+        if self.count == 0 {
+            return;
+        }
+        if self.dry_run {
+            tracing::info!(table = self.table, what = self.what, count = self.count, "retention would remove");
+            return;
+        }
+        tracing::info!(table = self.table, what = self.what, count = self.count, "retention removed");
+        RETENTION_REMOVED.with_label_values(&[self.table, self.what]).inc_by(self.count);
+    }
+}
+
+/// Registers the retention counter at zero for every (table, what) retention can remove, so a
+/// first removal shows as an increase.
+pub fn register_retention_at_zero() {
+    for (table, what) in [
+        ("kpi_points", "partitions"),
+        ("kpi_anomalies", "partitions"),
+        ("news_articles", "rows"),
+        ("news_sentiment", "rows"),
+        ("webhook_deliveries", "payloads"),
+    ] {
+        RETENTION_REMOVED.with_label_values(&[table, what]).inc_by(0);
+    }
+}

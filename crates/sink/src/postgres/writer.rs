@@ -7,11 +7,12 @@
 //! (migration `read_models`), so they commit with the rows and offsets or not at all.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     time::Instant,
 };
 
 use async_trait::async_trait;
+use chrono::NaiveDate;
 use rdkafka::message::{Message, OwnedMessage};
 use signalcraft_kafka::{BatchHandler, DeadLetter, HandlerError};
 use signalcraft_model::{
@@ -22,6 +23,7 @@ use sqlx::{PgConnection, PgPool};
 
 use super::{
     copy::CopyEncoder,
+    partitions,
     rows::Rows,
     tables::{upsert_sql, SinkTable},
     telemetry,
@@ -29,10 +31,13 @@ use super::{
 
 /// Writes the messages of one topic into its table.
 #[async_trait]
-trait TopicWriter: Send {
+trait TopicWriter: Send + Sync {
     fn topic(&self) -> Topic;
     fn table(&self) -> &'static str;
     fn accept_schema_id(&mut self, schema_id: u32);
+    /// The UTC months (first days) of the rows at `indices`, for a table partitioned by month;
+    /// empty for any other table. Records that do not decode have no month.
+    fn months(&self, batch: &[OwnedMessage], indices: &[usize]) -> BTreeSet<NaiveDate>;
     async fn write(
         &mut self,
         tx: &mut PgConnection,
@@ -64,6 +69,17 @@ impl<T: SinkTable> TopicWriter for TableWriter<T> {
     }
     fn accept_schema_id(&mut self, schema_id: u32) {
         self.codec = self.codec.clone().accept_schema_id(schema_id);
+    }
+    fn months(&self, batch: &[OwnedMessage], indices: &[usize]) -> BTreeSet<NaiveDate> {
+        if !T::PARTITIONED_BY_MONTH {
+            return BTreeSet::new();
+        }
+        indices
+            .iter()
+            .filter_map(|&i| self.codec.decode(batch[i].payload().unwrap_or_default()).ok())
+            .filter_map(|record| record.partition_time())
+            .map(partitions::month_of)
+            .collect()
     }
     async fn write(
         &mut self,
@@ -129,7 +145,36 @@ impl PostgresSink {
     }
 
     /// Writes `batch`; returns the messages to dead-letter. Exposed for the benchmark.
+    ///
+    /// A row in a month whose partition does not exist yet (a backfill, a partner's history)
+    /// makes PostgreSQL refuse the batch: the partitions of the batch's months are then created,
+    /// each in its own short transaction, and the batch is written again.
     pub async fn write_batch(&mut self, batch: &[OwnedMessage]) -> Result<Vec<DeadLetter>, sqlx::Error> {
+        match self.write_batch_once(batch).await {
+            Err(error) if partitions::is_missing_partition(&error) => {
+                self.create_partitions_for(batch).await?;
+                self.write_batch_once(batch).await
+            }
+            written => written,
+        }
+    }
+
+    /// Creates the monthly partitions the rows of `batch` need.
+    async fn create_partitions_for(&self, batch: &[OwnedMessage]) -> Result<(), sqlx::Error> {
+        for writer in self.writers.iter().filter(|writer| partitions::PARTITIONED_TABLES.contains(&writer.table())) {
+            let indices: Vec<usize> = batch
+                .iter()
+                .enumerate()
+                .filter(|(_, message)| message.topic() == writer.topic().name())
+                .map(|(index, _)| index)
+                .collect();
+            let months = writer.months(batch, &indices);
+            partitions::ensure_months(&self.pool, writer.table(), &months).await?;
+        }
+        Ok(())
+    }
+
+    async fn write_batch_once(&mut self, batch: &[OwnedMessage]) -> Result<Vec<DeadLetter>, sqlx::Error> {
         let mut dead = Vec::new();
         let mut by_writer: Vec<Vec<usize>> = vec![Vec::new(); self.writers.len()];
         let mut next_offsets: BTreeMap<(&str, i32), i64> = BTreeMap::new();
