@@ -151,3 +151,37 @@ async fn the_table_refuses_an_unbounded_duration_written_by_hand() {
     .expect_err("refused");
     assert!(refused.to_string().contains("alert_rules_duration_bounded"), "{refused}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_rule_is_stored_listed_and_loaded_with_its_tenant() {
+    let database = TestDatabase::new().await;
+    let add = |tenant: &'static str| {
+        [
+            "rules",
+            "add",
+            "--name",
+            "sales drop",
+            "--series",
+            "custom:%:sales",
+            "--comparison",
+            "<",
+            "--threshold",
+            "10",
+            "--tenant-id",
+            tenant,
+        ]
+    };
+    let added = signalcraft(&database, &add("acme")).await;
+    assert!(added.status.success(), "{}", stderr(&added));
+    let refused = signalcraft(&database, &add("Acme Corp")).await;
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("--tenant-id: `Acme Corp` must be 1–63 characters"), "{}", stderr(&refused));
+
+    let listed = stdout(&signalcraft(&database, &["rules", "list"]).await);
+    assert!(listed.contains("sales drop: custom:%:sales < 10 for 0 s, WARNING, tenant acme\n"), "{listed}");
+    let loaded = signalcraft::rules::load(&database.pool).await.expect("loads");
+    assert_eq!(loaded.len(), 1);
+    assert_eq!(loaded[0].tenant_id.as_deref(), Some("acme"));
+    assert!(loaded[0].matches(Some("acme"), "custom:acme:sales"));
+    assert!(!loaded[0].matches(Some("globex"), "custom:globex:sales"), "another tenant's series is not watched");
+}

@@ -249,7 +249,8 @@ async fn a_reader_sees_its_tenant_and_public_rows_of_every_tenant_relation_and_w
 
     // A partition read directly would bypass its parent's policy: not granted.
     let partitions: Vec<String> = sqlx::query_scalar(
-        "SELECT c.relname::text FROM pg_class c WHERE c.relispartition AND c.relnamespace = 'public'::regnamespace",
+        "SELECT c.relname::text FROM pg_class c WHERE c.relispartition AND c.relkind = 'r' \
+         AND c.relnamespace = 'public'::regnamespace",
     )
     .fetch_all(pool)
     .await

@@ -165,6 +165,9 @@ struct RuleArgs {
     /// INFO, WARNING or CRITICAL.
     #[arg(long, default_value = "WARNING")]
     severity: String,
+    /// The tenant whose series the rule watches (none: every tenant's, an operator's rule).
+    #[arg(long)]
+    tenant_id: Option<String>,
 }
 
 impl From<&RuleArgs> for rules::NewRule {
@@ -176,6 +179,7 @@ impl From<&RuleArgs> for rules::NewRule {
             threshold: args.threshold,
             duration_secs: args.duration_secs,
             severity: args.severity.clone(),
+            tenant_id: args.tenant_id.clone(),
         }
     }
 }

@@ -13,7 +13,7 @@ use signalcraft_process::alerting::{validate_pattern, AlertRule, Comparison, Rul
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-type RuleRow = (i64, String, String, String, f64, i64, String);
+type RuleRow = (i64, String, String, String, f64, i64, String, Option<String>);
 
 /// Longest a condition may have to hold before its alert opens: a year and a day. Longer holds
 /// mean no alert at all, and an unbounded one overflows the processor's time arithmetic.
@@ -44,13 +44,13 @@ fn severity(text: &str) -> Option<Severity> {
 /// a warning rather than stopping alerting altogether.
 pub async fn load(pool: &PgPool) -> Result<Vec<AlertRule>, sqlx::Error> {
     let rows: Vec<RuleRow> = sqlx::query_as(
-        "SELECT id, name, series_pattern, comparison, threshold, duration_secs, severity \
+        "SELECT id, name, series_pattern, comparison, threshold, duration_secs, severity, tenant_id \
          FROM alert_rules WHERE enabled ORDER BY id",
     )
     .fetch_all(pool)
     .await?;
     let mut rules = Vec::with_capacity(rows.len());
-    for (id, name, series_pattern, comparison, threshold, duration_secs, severity) in rows {
+    for (id, name, series_pattern, comparison, threshold, duration_secs, severity, tenant_id) in rows {
         // A row written by hand or by an older version may hold what `validate` refuses: such
         // a rule is skipped, never allowed to stop the loading of the others.
         let Some(duration) = hold_duration(duration_secs) else {
@@ -64,7 +64,7 @@ pub async fn load(pool: &PgPool) -> Result<Vec<AlertRule>, sqlx::Error> {
         };
         match (Comparison::parse(&comparison), self::severity(&severity)) {
             (Some(comparison), Some(severity)) => {
-                rules.push(AlertRule { id, name, series_pattern, comparison, threshold, duration, severity })
+                rules.push(AlertRule { id, name, series_pattern, comparison, threshold, duration, severity, tenant_id })
             }
             _ => tracing::warn!(rule_id = id, %comparison, "alert rule skipped: unreadable comparison or severity"),
         }
@@ -159,6 +159,8 @@ pub struct NewRule {
     pub duration_secs: i64,
     /// `INFO`, `WARNING` or `CRITICAL` (any case).
     pub severity: String,
+    /// The tenant whose series the rule watches; `None`: every tenant's (an operator's rule).
+    pub tenant_id: Option<String>,
 }
 
 /// A rule as stored, for `signalcraft rules list`.
@@ -179,7 +181,7 @@ impl StoredRule {
     pub fn to_line(&self) -> String {
         let rule = &self.rule;
         format!(
-            "#{} {}: {} {} {} for {} s, {}{}",
+            "#{} {}: {} {} {} for {} s, {}{}{}",
             self.id,
             crate::terminal::printable(&rule.name),
             crate::terminal::printable(&rule.series_pattern),
@@ -187,6 +189,7 @@ impl StoredRule {
             rule.threshold,
             rule.duration_secs,
             rule.severity,
+            rule.tenant_id.as_ref().map(|tenant| format!(", tenant {tenant}")).unwrap_or_default(),
             if self.enabled { "" } else { " (disabled)" }
         )
     }
@@ -222,6 +225,11 @@ pub fn validate(rule: &NewRule) -> anyhow::Result<NewRule> {
             rule.duration_secs
         );
     }
+    if let Some(tenant) = &rule.tenant_id {
+        if let Err(problem) = crate::watchlist::check_tenant_id(tenant) {
+            anyhow::bail!("--tenant-id: {problem}");
+        }
+    }
     let severity = rule.severity.to_ascii_uppercase();
     if self::severity(&severity).is_none() {
         anyhow::bail!("--severity: `{}` is not one of INFO, WARNING, CRITICAL", rule.severity);
@@ -233,8 +241,8 @@ pub fn validate(rule: &NewRule) -> anyhow::Result<NewRule> {
 /// `process.rules_reload_secs`.
 pub async fn insert(pool: &PgPool, rule: &NewRule) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
-        "INSERT INTO alert_rules (name, series_pattern, comparison, threshold, duration_secs, severity) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        "INSERT INTO alert_rules (name, series_pattern, comparison, threshold, duration_secs, severity, tenant_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
     .bind(&rule.name)
     .bind(&rule.series_pattern)
@@ -242,6 +250,7 @@ pub async fn insert(pool: &PgPool, rule: &NewRule) -> Result<i64, sqlx::Error> {
     .bind(rule.threshold)
     .bind(rule.duration_secs)
     .bind(&rule.severity)
+    .bind(&rule.tenant_id)
     .fetch_one(pool)
     .await
 }
@@ -249,7 +258,8 @@ pub async fn insert(pool: &PgPool, rule: &NewRule) -> Result<i64, sqlx::Error> {
 /// Every rule, enabled or not, by id.
 pub async fn list(pool: &PgPool) -> Result<Vec<StoredRule>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, name, series_pattern, comparison, threshold, duration_secs, severity, enabled, created_at \
+        "SELECT id, name, series_pattern, comparison, threshold, duration_secs, severity, tenant_id, enabled, \
+                created_at \
          FROM alert_rules ORDER BY id",
     )
     .fetch_all(pool)

@@ -179,19 +179,28 @@ impl InvalidBusiness {
     }
 }
 
+/// A tenant id as every table that holds one checks it: 1–63 characters of a–z, 0–9, '.', '_'
+/// or '-', starting with a letter or digit.
+pub fn check_tenant_id(id: &str) -> Result<(), String> {
+    let id_ok = id.len() <= 63
+        && id.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    if id_ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{}` must be 1–63 characters of a–z, 0–9, '.', '_' or '-', starting with a letter or digit",
+            crate::terminal::printable(id)
+        ))
+    }
+}
+
 /// Checks `business` as the tables will, so the user gets a message naming the option rather
 /// than a constraint name.
 pub fn validate(business: &WatchedBusiness) -> Result<(), InvalidBusiness> {
     let bad = |option, message: String| Err(InvalidBusiness { option, message });
-    let id = &business.tenant_id;
-    let id_ok = id.len() <= 63
-        && id.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
-    if !id_ok {
-        return bad(
-            "tenant-id",
-            format!("`{id}` must be 1–63 characters of a–z, 0–9, '.', '_' or '-', starting with a letter or digit"),
-        );
+    if let Err(problem) = check_tenant_id(&business.tenant_id) {
+        return bad("tenant-id", problem);
     }
     if business.name.trim().is_empty() {
         return bad("name", "must not be empty".into());

@@ -313,7 +313,7 @@ impl Processor for RaiseAlerts {
         self.evaluate(anomaly, &point, &mut out);
         let rules = self.rules.current();
         let mut applying = Vec::new();
-        for rule in rules.iter().filter(|rule| rule.matches(&point.series_id)) {
+        for rule in rules.iter().filter(|rule| rule.matches(point.tenant_id.as_deref(), &point.series_id)) {
             applying.push(rule.id);
             let condition = Condition {
                 key: format!("rule/{}/{}", rule.id, point.series_id),
@@ -359,6 +359,7 @@ mod tests {
             threshold: 100.0,
             duration: TimeDelta::minutes(duration_minutes),
             severity: Severity::Critical,
+            tenant_id: None,
         }
     }
 

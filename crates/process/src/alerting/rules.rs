@@ -60,12 +60,19 @@ pub struct AlertRule {
     /// How long the breach must last (event time) before the alert opens.
     pub duration: TimeDelta,
     pub severity: Severity,
+    /// The tenant whose series it watches; `None`: an operator's rule, over every tenant.
+    pub tenant_id: Option<String>,
 }
 
 impl AlertRule {
-    /// Whether this rule watches `series_id`.
-    pub fn matches(&self, series_id: &str) -> bool {
-        like(&self.series_pattern, series_id)
+    /// Whether this rule watches the series `series_id` of tenant `tenant_id`: a tenant's rule
+    /// watches only that tenant's series, whatever its pattern matches.
+    pub fn matches(&self, tenant_id: Option<&str>, series_id: &str) -> bool {
+        let tenant_ok = match &self.tenant_id {
+            Some(own) => tenant_id == Some(own.as_str()),
+            None => true,
+        };
+        tenant_ok && like(&self.series_pattern, series_id)
     }
 }
 
@@ -193,6 +200,24 @@ mod tests {
         assert_eq!(validate_pattern("fx:%"), Ok(()));
         assert_eq!(validate_pattern("a\\\\"), Ok(()));
         assert!(validate_pattern("fx:\\").expect_err("dangling escape").contains("ends with the escape character"));
+    }
+
+    #[test]
+    fn a_tenants_rule_watches_only_its_own_series() {
+        let rule = |tenant_id: Option<&str>| AlertRule {
+            id: 1,
+            name: "sales".into(),
+            series_pattern: "custom:%:sales".into(),
+            comparison: Comparison::Above,
+            threshold: 1.0,
+            duration: TimeDelta::zero(),
+            severity: Severity::Warning,
+            tenant_id: tenant_id.map(str::to_string),
+        };
+        assert!(rule(Some("acme")).matches(Some("acme"), "custom:acme:sales"));
+        assert!(!rule(Some("acme")).matches(Some("globex"), "custom:globex:sales"), "another tenant's series");
+        assert!(!rule(Some("acme")).matches(None, "custom:acme:sales"), "a series of no tenant");
+        assert!(rule(None).matches(Some("globex"), "custom:globex:sales"), "an operator's rule watches all");
     }
 
     #[test]
