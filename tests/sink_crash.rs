@@ -30,11 +30,11 @@ fn points(from: usize, count: usize) -> Vec<KpiPoint> {
         .collect()
 }
 
-fn start_sink(broker: &str, database_url: &str) -> Child {
+fn start_sink(broker: &str, database_url: &str, session_timeout_ms: u32) -> Child {
     Command::new(env!("CARGO_BIN_EXE_signalcraft"))
         .args(["run", "--role", "sink"])
         .env("SIGNALCRAFT_KAFKA__BROKERS", broker)
-        .env("SIGNALCRAFT_KAFKA__SESSION_TIMEOUT_MS", "3000")
+        .env("SIGNALCRAFT_KAFKA__SESSION_TIMEOUT_MS", session_timeout_ms.to_string())
         .env("SIGNALCRAFT_SINK__BATCH_MAX_ROWS", "500")
         .env("SIGNALCRAFT_HTTP__LISTEN", "127.0.0.1:0")
         .env("DATABASE_URL", database_url)
@@ -47,15 +47,31 @@ fn start_sink(broker: &str, database_url: &str) -> Child {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_sink_restarts_where_postgres_says_and_writes_every_row_once() {
-    let database = TestDatabase::new().await;
     let broker = broker(3);
-    let producer = RecordProducer::new(&kafka_settings(&broker), "test").expect("producer");
+    kill_and_restart_the_sink(broker.bootstrap_servers(), 3_000).await;
+}
+
+/// The same through tansu, a second Kafka-protocol broker of its own process, written by other
+/// people than our client: the group's rebalance after the kill, the committed offsets and the
+/// seek to PostgreSQL's offsets must hold there too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_sink_writes_every_row_once_through_a_second_broker_too() {
+    let tansu = common::tansu::Tansu::start(3).await;
+    // Tansu makes each group join wait about half the session timeout.
+    kill_and_restart_the_sink(tansu.bootstrap_servers(), 6_000).await;
+}
+
+/// Produces, starts the sink, SIGKILLs it mid-stream, produces more, restarts it, stops it with
+/// SIGTERM, and checks every row landed once with its offsets.
+async fn kill_and_restart_the_sink(bootstrap: &str, session_timeout_ms: u32) {
+    let database = TestDatabase::new().await;
+    let producer = RecordProducer::new(&signalcraft_kafka::KafkaSettings::new(bootstrap), "test").expect("producer");
     let first_half = 60_000;
     for chunk in points(0, first_half).chunks(10_000) {
         producer.send_all(chunk).await.expect("first half produced");
     }
 
-    let mut sink = start_sink(broker.bootstrap_servers(), &database.url);
+    let mut sink = start_sink(bootstrap, &database.url, session_timeout_ms);
     let started = eventually(Duration::from_secs(60), || async { database.count("kpi_points").await > 0 }).await;
     assert!(started, "the sink began writing");
     sink.start_kill().expect("SIGKILL sent");
@@ -74,7 +90,7 @@ async fn a_killed_sink_restarts_where_postgres_says_and_writes_every_row_once() 
     for chunk in points(first_half, second_half).chunks(10_000) {
         producer.send_all(chunk).await.expect("second half produced");
     }
-    let mut sink = start_sink(broker.bootstrap_servers(), &database.url);
+    let mut sink = start_sink(bootstrap, &database.url, session_timeout_ms);
     let total = (first_half + second_half) as i64;
     let finished = eventually(Duration::from_secs(120), || async { database.count("kpi_points").await == total }).await;
     assert!(finished, "every row arrived after the restart");

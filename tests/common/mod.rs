@@ -17,6 +17,8 @@ use signalcraft_sink::PrivatePostgres;
 use sqlx::{postgres::PgPoolOptions, Connection, PgConnection, PgPool};
 use tokio::process::{Child, Command};
 
+pub mod tansu;
+
 /// A database for one test; dropped with the test.
 pub struct TestDatabase {
     pub url: String,
