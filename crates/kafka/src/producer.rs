@@ -56,7 +56,8 @@ impl RecordProducer {
     /// is logged and skipped rather than sent to be dead-lettered downstream. On error some
     /// records may have landed: callers retry the whole slice, and natural keys make that safe.
     pub async fn send_all<R: Record>(&self, records: &[R]) -> Result<usize, ProduceError> {
-        let codec = RecordCodec::<R>::new(self.settings.wire_format(R::TOPIC));
+        let codec = RecordCodec::<R>::new(self.settings.wire_format(R::TOPIC))
+            .with_plausibility(self.settings.plausibility(R::TOPIC));
         let mut encoded = Vec::with_capacity(records.len());
         for record in records {
             if let Err(error) = codec.validate(record) {

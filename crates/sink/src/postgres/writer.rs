@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use rdkafka::message::{Message, OwnedMessage};
 use signalcraft_kafka::{BatchHandler, DeadLetter, HandlerError};
 use signalcraft_model::{
-    AlertNotification, BrandMetric, FxRate, KpiAnomaly, KpiForecast, KpiPoint, NewsArticle, RecordCodec, ScoredArticle,
-    Topic, WeatherObservation, WireFormat,
+    AlertNotification, BrandMetric, FxRate, KpiAnomaly, KpiForecast, KpiPoint, NewsArticle, Plausibility, RecordCodec,
+    ScoredArticle, Topic, WeatherObservation, WireFormat,
 };
 use sqlx::{PgConnection, PgPool};
 
@@ -34,6 +34,7 @@ trait TopicWriter: Send {
     fn topic(&self) -> Topic;
     fn table(&self) -> &'static str;
     fn accept_schema_id(&mut self, schema_id: u32);
+    fn set_plausibility(&mut self, window: Plausibility);
     async fn write(
         &mut self,
         tx: &mut PgConnection,
@@ -65,6 +66,9 @@ impl<T: SinkTable> TopicWriter for TableWriter<T> {
     }
     fn accept_schema_id(&mut self, schema_id: u32) {
         self.codec = self.codec.clone().accept_schema_id(schema_id);
+    }
+    fn set_plausibility(&mut self, window: Plausibility) {
+        self.codec = self.codec.clone().with_plausibility(window);
     }
     async fn write(
         &mut self,
@@ -134,6 +138,16 @@ impl PostgresSink {
         for writer in &mut self.writers {
             if let Some(&id) = registry_ids.get(&writer.topic()) {
                 writer.accept_schema_id(id);
+            }
+        }
+        self
+    }
+
+    /// Judges the timestamps of these topics by these windows instead of their defaults.
+    pub fn with_plausibility(mut self, windows: &HashMap<Topic, Plausibility>) -> Self {
+        for writer in &mut self.writers {
+            if let Some(&window) = windows.get(&writer.topic()) {
+                writer.set_plausibility(window);
             }
         }
         self
