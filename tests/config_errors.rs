@@ -174,3 +174,34 @@ fn the_view_refresh_interval_is_refused_with_the_reason_it_went() {
     let text = stderr(&output);
     assert!(text.contains("sink.view_refresh_secs: no longer used"), "{text}");
 }
+
+#[test]
+fn the_plausibility_window_is_set_per_topic_and_an_unknown_topic_is_refused() {
+    use chrono::{TimeDelta, TimeZone, Utc};
+    use signalcraft_model::Topic;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("signalcraft.toml");
+    std::fs::write(
+        &path,
+        "[validation]\nnot_before = \"1800-01-01T00:00:00Z\"\n[validation.max_ahead_days]\n\"kpi.points\" = 30\n",
+    )
+    .expect("written");
+    let config = signalcraft::Config::load(Some(&path)).expect("valid configuration");
+    let windows = config.validation.windows();
+    let since_1800 = Utc.with_ymd_and_hms(1800, 1, 1, 0, 0, 0).single().expect("instant");
+    assert_eq!(windows[&Topic::KpiPoints].not_before, since_1800);
+    assert_eq!(windows[&Topic::KpiPoints].max_ahead, TimeDelta::days(30));
+    assert_eq!(windows[&Topic::RawFx].not_before, since_1800, "not_before holds on every topic");
+    assert_eq!(windows[&Topic::RawFx].max_ahead, TimeDelta::days(62), "unnamed topics keep their default");
+    assert_eq!(windows[&Topic::KpiForecasts].max_ahead, TimeDelta::days(3653));
+
+    std::fs::write(&path, "[validation.max_ahead_days]\n\"kpi.pointz\" = 30\n").expect("written");
+    let output = signalcraft(&["--config", path.to_str().expect("utf-8 path"), "migrate"], &[]);
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(
+        text.contains("validation.max_ahead_days: `kpi.pointz` is not a topic whose records are validated"),
+        "{text}"
+    );
+}

@@ -51,12 +51,22 @@ impl RecordProducer {
         Ok(RecordProducer { producer, settings: settings.clone() })
     }
 
-    /// Sends every record and waits until the broker has acknowledged all of them. On error some
+    /// Sends every valid record and waits until the broker has acknowledged all of them; returns
+    /// how many were sent. A record every reader would refuse (see `signalcraft_model::validate`)
+    /// is logged and skipped rather than sent to be dead-lettered downstream. On error some
     /// records may have landed: callers retry the whole slice, and natural keys make that safe.
     pub async fn send_all<R: Record>(&self, records: &[R]) -> Result<usize, ProduceError> {
-        let codec = RecordCodec::<R>::new(self.settings.wire_format(R::TOPIC));
+        let codec = RecordCodec::<R>::new(self.settings.wire_format(R::TOPIC))
+            .with_plausibility(self.settings.plausibility(R::TOPIC));
         let mut encoded = Vec::with_capacity(records.len());
         for record in records {
+            if let Err(error) = codec.validate(record) {
+                tracing::warn!(
+                    topic = R::TOPIC.name(), key = %record.kafka_key(), %error,
+                    "not producing a record its readers would refuse"
+                );
+                continue;
+            }
             encoded.push((record.kafka_key(), codec.encode(record)?));
         }
         let topic = R::TOPIC.name();
@@ -66,8 +76,8 @@ impl RecordProducer {
         for result in join_all(sends).await {
             result.map_err(|(source, _)| ProduceError::Delivery { topic: topic.to_string(), source })?;
         }
-        telemetry::RecordsProduced { topic: R::TOPIC, count: records.len() }.emit();
-        Ok(records.len())
+        telemetry::RecordsProduced { topic: R::TOPIC, count: encoded.len() }.emit();
+        Ok(encoded.len())
     }
 
     /// Copies each dead letter to the `dlq` topic with its provenance headers and waits for the acks.

@@ -7,7 +7,7 @@ use std::{
 };
 
 use rdkafka::ClientConfig;
-use signalcraft_model::{Topic, WireFormat};
+use signalcraft_model::{Plausibility, Topic, WireFormat};
 
 /// How to reach the cluster and how to frame records.
 #[derive(Debug, Clone)]
@@ -21,6 +21,9 @@ pub struct KafkaSettings {
     /// Schema-registry ids of our schemas, per topic. A topic with an id is written with
     /// Confluent framing; one without, with Avro single-object encoding.
     pub registry_ids: HashMap<Topic, u32>,
+    /// Plausibility windows replacing a topic's default (`signalcraft_model::validate`): what
+    /// producers refuse to write is then exactly what consumers refuse to read.
+    pub plausibility: HashMap<Topic, Plausibility>,
 }
 
 impl KafkaSettings {
@@ -31,7 +34,13 @@ impl KafkaSettings {
             client_id: "signalcraft".into(),
             properties: BTreeMap::new(),
             registry_ids: HashMap::new(),
+            plausibility: HashMap::new(),
         }
+    }
+
+    /// The window timestamps of `topic` are judged by.
+    pub fn plausibility(&self, topic: Topic) -> Plausibility {
+        self.plausibility.get(&topic).copied().unwrap_or_else(|| Plausibility::for_topic(topic))
     }
 
     /// How records of `topic` are framed when written.

@@ -5,13 +5,14 @@
 //! - Confluent framing (`00` + 4-byte big-endian schema id), written when one is.
 //!
 //! Readers accept both and refuse anything else with a [`DecodeError`] that the consumer loop
-//! turns into a dead letter. Decoding is strict: the datum must use every byte of the payload.
+//! turns into a dead letter. Decoding is strict: the datum must use every byte of the payload,
+//! and the record must pass [`crate::validate`] against the codec's plausibility window.
 
 use std::{collections::HashSet, fmt, io::Cursor, marker::PhantomData, sync::OnceLock};
 
 use apache_avro::{from_avro_datum, from_value, to_avro_datum, to_value};
 
-use crate::{Record, Topic};
+use crate::{Plausibility, Record, Topic};
 
 /// Fingerprints are computed once per topic (schema canonicalisation is not free).
 static FINGERPRINTS: [OnceLock<[u8; 8]>; Topic::ALL.len()] = [const { OnceLock::new() }; Topic::ALL.len()];
@@ -52,6 +53,10 @@ pub enum DecodeError {
     Avro(&'static str, String),
     #[error("{0} trailing bytes after the Avro datum of {1}")]
     TrailingBytes(usize, &'static str),
+    /// A well-formed record with a value no stage may act on. Fields carry their column names
+    /// (schemas and tables name them alike); the topic is in the dead letter's headers.
+    #[error("column {field}: {problem}")]
+    Invalid { record: &'static str, field: String, problem: String },
 }
 
 /// Why a record could not be encoded (a defect: our own records always fit our own schemas).
@@ -82,6 +87,7 @@ pub struct RecordCodec<R: Record> {
     format: WireFormat,
     fingerprint: [u8; 8],
     known_schema_ids: HashSet<u32>,
+    plausibility: Plausibility,
     _record: PhantomData<fn() -> R>,
 }
 
@@ -92,6 +98,7 @@ impl<R: Record> Clone for RecordCodec<R> {
             format: self.format,
             fingerprint: self.fingerprint,
             known_schema_ids: self.known_schema_ids.clone(),
+            plausibility: self.plausibility,
             _record: PhantomData,
         }
     }
@@ -105,7 +112,29 @@ impl<R: Record> RecordCodec<R> {
         if let WireFormat::Confluent { schema_id } = format {
             known_schema_ids.insert(schema_id);
         }
-        RecordCodec { format, fingerprint, known_schema_ids, _record: PhantomData }
+        let plausibility = Plausibility::for_topic(R::TOPIC);
+        RecordCodec { format, fingerprint, known_schema_ids, plausibility, _record: PhantomData }
+    }
+
+    /// Judges decoded timestamps by `window` instead of the topic's default.
+    pub fn with_plausibility(mut self, window: Plausibility) -> Self {
+        self.plausibility = window;
+        self
+    }
+
+    /// The window decoded timestamps are judged by.
+    pub fn plausibility(&self) -> Plausibility {
+        self.plausibility
+    }
+
+    /// Whether `record` is one this codec's readers accept: what a producer checks before
+    /// sending, so that it does not emit what every reader would refuse.
+    pub fn validate(&self, record: &R) -> Result<(), DecodeError> {
+        record.validate_at(&self.plausibility, chrono::Utc::now()).map_err(|invalid| DecodeError::Invalid {
+            record: Self::record_name(),
+            field: invalid.field,
+            problem: invalid.problem,
+        })
     }
 
     /// Also accept Confluent-framed payloads carrying `schema_id` (an id the registry maps to
@@ -182,7 +211,9 @@ impl<R: Record> RecordCodec<R> {
         if used < datum.len() {
             return Err(DecodeError::TrailingBytes(datum.len() - used, name));
         }
-        from_value::<R>(&value).map_err(|e| DecodeError::Avro(name, e.to_string()))
+        let record = from_value::<R>(&value).map_err(|e| DecodeError::Avro(name, e.to_string()))?;
+        self.validate(&record)?;
+        Ok(record)
     }
 }
 

@@ -10,12 +10,14 @@
 //! - [`schema`]: the parsed schemas, embedded from `schemas/` at build time.
 //! - [`codec`]: bytes ↔ records: Avro single-object encoding or Confluent framing.
 //! - [`time`]: serde adapters between UTC timestamps / dates and Avro logical types.
+//! - [`validate`]: what every record must satisfy (storable, usable, plausible); decoding applies it.
 
 pub mod codec;
 pub mod records;
 pub mod schema;
 pub mod time;
 pub mod topic;
+pub mod validate;
 
 pub use codec::{DecodeError, EncodeError, RecordCodec, WireFormat};
 pub use records::{
@@ -23,3 +25,4 @@ pub use records::{
     NewsArticle, Record, ScoredArticle, Severity, WeatherKind, WeatherObservation,
 };
 pub use topic::Topic;
+pub use validate::{Invalid, Plausibility, Validate};

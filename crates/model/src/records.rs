@@ -7,10 +7,10 @@ use apache_avro::Schema;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-use crate::{schema, time, Topic};
+use crate::{schema, time, validate::Validate, Topic};
 
 /// A record that travels on one topic under one Avro schema.
-pub trait Record: Serialize + DeserializeOwned + Send + Sync + 'static {
+pub trait Record: Serialize + DeserializeOwned + Validate + Send + Sync + 'static {
     /// The topic that carries this record.
     const TOPIC: Topic;
 

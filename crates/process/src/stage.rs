@@ -12,7 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use rdkafka::message::{Message, OwnedMessage};
 use signalcraft_kafka::{BatchHandler, DeadLetter, HandlerError, RecordProducer};
-use signalcraft_model::{RecordCodec, WireFormat};
+use signalcraft_model::{Plausibility, RecordCodec, WireFormat};
 use tokio_util::sync::CancellationToken;
 
 use crate::history::SeriesHistory;
@@ -67,6 +67,12 @@ impl<P: Processor> ProcessorStage<P> {
     /// Accepts Confluent-framed inputs carrying this registry id.
     pub fn accept_schema_id(mut self, schema_id: u32) -> Self {
         self.core.input_codec = self.core.input_codec.accept_schema_id(schema_id);
+        self
+    }
+
+    /// Judges the timestamps of inputs by `window` instead of their topic's default.
+    pub fn with_plausibility(mut self, window: Plausibility) -> Self {
+        self.core.input_codec = self.core.input_codec.with_plausibility(window);
         self
     }
 }

@@ -148,6 +148,7 @@ pub async fn run(
     };
     let mut kafka = KafkaSettings::new(brokers);
     kafka.properties = config.kafka.properties.clone();
+    kafka.plausibility = config.validation.windows();
     // Offsets the sink stores belong to this cluster (see PostgresSink::with_cluster_id).
     let cluster_id = {
         let kafka = kafka.clone();
@@ -282,6 +283,7 @@ pub async fn run(
         settings.batch_max_wait = Duration::from_millis(sink_config.batch_max_wait_ms);
         let sink = PostgresSink::new(pool.clone(), sink_config.group_id.clone())
             .accept_schema_ids(&kafka.registry_ids)
+            .with_plausibility(&kafka.plausibility)
             .with_cluster_id(cluster_id.clone());
         // The coming months' partitions, and retention, beside the writes.
         tokio::spawn(signalcraft_sink::postgres::retention::maintain(
@@ -307,7 +309,8 @@ pub async fn run(
             let mut settings = ConsumerSettings::new("webhooks", group, vec![WebhookDeliverer::topic().to_string()]);
             settings.session_timeout = session_timeout;
             let mut deliverer = WebhookDeliverer::new(pool.clone(), &config.webhooks, shutdown.clone())
-                .context("setting up webhook deliveries")?;
+                .context("setting up webhook deliveries")?
+                .with_plausibility(kafka.plausibility(Topic::AlertsNotifications));
             if let Some(&id) = kafka.registry_ids.get(&Topic::AlertsNotifications) {
                 deliverer = deliverer.accept_schema_id(id);
             }
@@ -377,7 +380,8 @@ impl ProcessorContext<'_> {
         let group = format!("{}-{}", self.group_prefix, processor.name());
         let mut settings = ConsumerSettings::new(processor.name(), group.clone(), vec![input.name().into()]);
         settings.session_timeout = self.session_timeout;
-        let mut stage = ProcessorStage::new(processor, self.producer.clone());
+        let mut stage =
+            ProcessorStage::new(processor, self.producer.clone()).with_plausibility(self.kafka.plausibility(input));
         if let Some((history, settings)) = &self.history {
             stage = stage.with_history(history.clone(), settings.clone()).stop_waiting_on(self.shutdown.clone());
         }

@@ -239,6 +239,7 @@ async fn kafka_settings(config: &Config) -> anyhow::Result<(KafkaSettings, Optio
     };
     let mut kafka = KafkaSettings::new(brokers);
     kafka.properties = config.kafka.properties.clone();
+    kafka.plausibility = config.validation.windows();
     if let Some(url) = &config.kafka.schema_registry_url {
         kafka.registry_ids = registry::register_all(url).await.map_err(anyhow::Error::msg)?;
     }

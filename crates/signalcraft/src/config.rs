@@ -3,17 +3,19 @@
 //! Unknown keys are refused, and every error names the key and where its value came from.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     net::SocketAddr,
     path::{Path, PathBuf},
 };
 
+use chrono::{DateTime, TimeDelta, Utc};
 use figment::{
     providers::{Env, Format, Toml},
     Figment,
 };
 use serde::{Deserialize, Serialize};
 use signalcraft_ingest::{DigiCadenceConfig, FxConfig, GdeltConfig, OpenMeteoConfig};
+use signalcraft_model::{Plausibility, Topic};
 use signalcraft_sink::{postgres::retention::RetentionConfig, SinkConfig, WebhookConfig};
 
 /// The whole configuration.
@@ -36,6 +38,8 @@ pub struct Config {
     pub webhooks: WebhookConfig,
     #[serde(default)]
     pub retention: RetentionConfig,
+    #[serde(default)]
+    pub validation: ValidationConfig,
 }
 
 /// `[kafka]`
@@ -297,6 +301,73 @@ impl Default for ProcessConfig {
     }
 }
 
+/// `[validation]`: the plausibility window every stage judges record timestamps and dates by
+/// (`signalcraft_model::validate`); outside it a record is dead-lettered where it is first read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationConfig {
+    /// The earliest plausible timestamp or date, on every topic. Default 1900-01-01T00:00:00Z
+    /// (archives older than that need an earlier value).
+    #[serde(default = "default_not_before")]
+    pub not_before: DateTime<Utc>,
+    /// How many days past now a timestamp may lie, per topic name (e.g. `"kpi.points" = 30`).
+    /// Topics not named keep their default: 62 days, `kpi.forecasts` 3653.
+    #[serde(default)]
+    pub max_ahead_days: BTreeMap<String, u32>,
+}
+
+fn default_not_before() -> DateTime<Utc> {
+    Plausibility::for_topic(Topic::KpiPoints).not_before
+}
+
+impl Default for ValidationConfig {
+    fn default() -> Self {
+        ValidationConfig { not_before: default_not_before(), max_ahead_days: BTreeMap::new() }
+    }
+}
+
+/// Longest plausibility horizon a topic may be given: a century.
+const MAX_AHEAD_DAYS: u32 = 36_525;
+
+impl ValidationConfig {
+    /// The window of every topic.
+    pub fn windows(&self) -> HashMap<Topic, Plausibility> {
+        Topic::ALL
+            .into_iter()
+            .map(|topic| {
+                let default = Plausibility::for_topic(topic);
+                let max_ahead = self
+                    .max_ahead_days
+                    .get(topic.name())
+                    .map_or(default.max_ahead, |&days| TimeDelta::days(i64::from(days)));
+                (topic, Plausibility { not_before: self.not_before, max_ahead })
+            })
+            .collect()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (topic, &days) in &self.max_ahead_days {
+            if Topic::from_name(topic).is_none_or(|t| t == Topic::Dlq) {
+                return Err(ConfigError::Invalid(format!(
+                    "validation.max_ahead_days: `{topic}` is not a topic whose records are validated"
+                )));
+            }
+            if !(1..=MAX_AHEAD_DAYS).contains(&days) {
+                return Err(ConfigError::Invalid(format!(
+                    "validation.max_ahead_days.{topic}: {days} is not between 1 and {MAX_AHEAD_DAYS}"
+                )));
+            }
+        }
+        if self.not_before >= Utc::now() {
+            return Err(ConfigError::Invalid(format!(
+                "validation.not_before: {} is not in the past, so every record would be refused",
+                self.not_before
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// A configuration that could not be loaded; the text names the key and its source.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -432,6 +503,7 @@ impl Config {
             return Err(ConfigError::Invalid("sink.batch_max_rows: must be at least 1".into()));
         }
         self.webhooks.validate("webhooks").map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        self.validation.validate()?;
         Ok(())
     }
 }

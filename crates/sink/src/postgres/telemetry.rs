@@ -86,3 +86,32 @@ pub fn register_retention_at_zero() {
         RETENTION_REMOVED.with_label_values(&[table, what]).inc_by(0);
     }
 }
+
+static BATCHES_ISOLATED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "signalcraft_sink_batches_isolated_total",
+        "Batches PostgreSQL refused for their data, written again record by record range.",
+        &["sqlstate"]
+    )
+    .expect("metric registers once")
+});
+
+/// PostgreSQL refused a batch for a value in it: the batch is written again in halves to
+/// isolate the records it refuses.
+pub struct BatchIsolating<'a> {
+    pub records: usize,
+    pub sqlstate: &'a str,
+    pub error: &'a sqlx::Error,
+}
+
+impl BatchIsolating<'_> {
+    pub fn emit(self) {
+        tracing::warn!(
+            records = self.records,
+            sqlstate = self.sqlstate,
+            error = %self.error,
+            "PostgreSQL refused a batch for its data; writing it again in halves to isolate the refused records"
+        );
+        BATCHES_ISOLATED.with_label_values(&[self.sqlstate]).inc();
+    }
+}

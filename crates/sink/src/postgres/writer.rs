@@ -16,8 +16,8 @@ use chrono::NaiveDate;
 use rdkafka::message::{Message, OwnedMessage};
 use signalcraft_kafka::{BatchHandler, DeadLetter, HandlerError};
 use signalcraft_model::{
-    AlertNotification, BrandMetric, FxRate, KpiAnomaly, KpiForecast, KpiPoint, NewsArticle, RecordCodec, ScoredArticle,
-    Topic, WeatherObservation, WireFormat,
+    AlertNotification, BrandMetric, FxRate, KpiAnomaly, KpiForecast, KpiPoint, NewsArticle, Plausibility, RecordCodec,
+    ScoredArticle, Topic, WeatherObservation, WireFormat,
 };
 use sqlx::{PgConnection, PgPool};
 
@@ -38,6 +38,7 @@ trait TopicWriter: Send + Sync {
     /// The UTC months (first days) of the rows at `indices`, for a table partitioned by month;
     /// empty for any other table. Records that do not decode have no month.
     fn months(&self, batch: &[OwnedMessage], indices: &[usize]) -> BTreeSet<NaiveDate>;
+    fn set_plausibility(&mut self, window: Plausibility);
     async fn write(
         &mut self,
         tx: &mut PgConnection,
@@ -80,6 +81,9 @@ impl<T: SinkTable> TopicWriter for TableWriter<T> {
             .filter_map(|record| record.partition_time())
             .map(partitions::month_of)
             .collect()
+    }
+    fn set_plausibility(&mut self, window: Plausibility) {
+        self.codec = self.codec.clone().with_plausibility(window);
     }
     async fn write(
         &mut self,
@@ -139,6 +143,16 @@ impl PostgresSink {
         self
     }
 
+    /// Judges the timestamps of these topics by these windows instead of their defaults.
+    pub fn with_plausibility(mut self, windows: &HashMap<Topic, Plausibility>) -> Self {
+        for writer in &mut self.writers {
+            if let Some(&window) = windows.get(&writer.topic()) {
+                writer.set_plausibility(window);
+            }
+        }
+        self
+    }
+
     /// The topics this sink has tables for.
     pub fn topics() -> Vec<String> {
         table_writers().iter().map(|writer| writer.topic().name().to_string()).collect()
@@ -149,13 +163,27 @@ impl PostgresSink {
     /// A row in a month whose partition does not exist yet (a backfill, a partner's history)
     /// makes PostgreSQL refuse the batch: the partitions of the batch's months are then created,
     /// each in its own short transaction, and the batch is written again.
+    ///
+    /// When PostgreSQL refuses the batch for a value in it (a data error, which retrying never
+    /// cures), the transaction is rolled back and the batch written again with each table's
+    /// records in halves under savepoints, down to the single records PostgreSQL refuses: those
+    /// become dead letters with its message, the rest commits with every offset of the batch.
+    /// The first attempt is the plain fast path; only a refused batch pays for isolation.
     pub async fn write_batch(&mut self, batch: &[OwnedMessage]) -> Result<Vec<DeadLetter>, sqlx::Error> {
-        match self.write_batch_once(batch).await {
+        let written = match self.write_once(batch, false).await {
             Err(error) if partitions::is_missing_partition(&error) => {
                 self.create_partitions_for(batch).await?;
-                self.write_batch_once(batch).await
+                self.write_once(batch, false).await
             }
             written => written,
+        };
+        match written {
+            Err(error) if data_error_code(&error).is_some() => {
+                let sqlstate = data_error_code(&error).unwrap_or_default();
+                telemetry::BatchIsolating { records: batch.len(), sqlstate: &sqlstate, error: &error }.emit();
+                self.write_once(batch, true).await
+            }
+            other => other,
         }
     }
 
@@ -174,7 +202,9 @@ impl PostgresSink {
         Ok(())
     }
 
-    async fn write_batch_once(&mut self, batch: &[OwnedMessage]) -> Result<Vec<DeadLetter>, sqlx::Error> {
+    /// One transaction writing `batch`; with `isolate`, every table's records are written under
+    /// savepoints in halves until the records PostgreSQL refuses are isolated.
+    async fn write_once(&mut self, batch: &[OwnedMessage], isolate: bool) -> Result<Vec<DeadLetter>, sqlx::Error> {
         let mut dead = Vec::new();
         let mut by_writer: Vec<Vec<usize>> = vec![Vec::new(); self.writers.len()];
         let mut next_offsets: BTreeMap<(&str, i32), i64> = BTreeMap::new();
@@ -201,7 +231,12 @@ impl PostgresSink {
                     .collect(),
                 None => indices,
             };
-            written.push((writer.table(), writer.write(&mut tx, batch, &past_fence, &mut dead).await?));
+            let rows = if isolate {
+                write_isolating(writer.as_mut(), &mut tx, batch, &past_fence, &mut dead).await?
+            } else {
+                writer.write(&mut tx, batch, &past_fence, &mut dead).await?
+            };
+            written.push((writer.table(), rows));
         }
         store_offsets(&mut tx, &self.group, &self.cluster_id, &next_offsets).await?;
         tx.commit().await?;
@@ -215,8 +250,9 @@ impl PostgresSink {
 #[async_trait]
 impl BatchHandler for PostgresSink {
     async fn handle(&mut self, batch: &[OwnedMessage]) -> Result<Vec<DeadLetter>, HandlerError> {
-        // Every database error is treated as transient: rows are validated before they reach
-        // the database, so what remains is connectivity, locks and restarts.
+        // Data errors never reach here (write_batch isolates and dead-letters the records
+        // PostgreSQL refuses), so what remains is connectivity, locks, resources and restarts:
+        // transient, and the consumer loop hands the batch again after its backoff.
         self.write_batch(batch).await.map_err(|error| HandlerError(format!("writing batch to PostgreSQL: {error}")))
     }
 }
@@ -443,6 +479,72 @@ async fn copy_in(tx: &mut PgConnection, statement: &str, payload: &[u8]) -> Resu
         return Err(error);
     }
     copy.finish().await
+}
+
+/// Writes the messages at `indices` under a savepoint; when PostgreSQL refuses them for their
+/// data, rolls back to it and writes each half the same way, in order (so the later record of a
+/// natural key still wins), until a refused part is a single record: that one is dead-lettered
+/// with PostgreSQL's message. Dead letters of a refused attempt are dropped, as its parts judge
+/// the same records again.
+async fn write_isolating(
+    writer: &mut dyn TopicWriter,
+    tx: &mut PgConnection,
+    batch: &[OwnedMessage],
+    indices: &[usize],
+    dead: &mut Vec<DeadLetter>,
+) -> Result<u64, sqlx::Error> {
+    let mut written = 0;
+    // A stack of parts still to write, the next one on top.
+    let mut parts: Vec<&[usize]> = vec![indices];
+    while let Some(part) = parts.pop() {
+        if part.is_empty() {
+            continue;
+        }
+        let mut part_dead = Vec::new();
+        sqlx::query("SAVEPOINT signalcraft_isolate").execute(&mut *tx).await?;
+        match writer.write(tx, batch, part, &mut part_dead).await {
+            Ok(rows) => {
+                sqlx::query("RELEASE SAVEPOINT signalcraft_isolate").execute(&mut *tx).await?;
+                written += rows;
+                dead.append(&mut part_dead);
+            }
+            Err(error) => {
+                let Some(sqlstate) = data_error_code(&error) else { return Err(error) };
+                sqlx::query("ROLLBACK TO SAVEPOINT signalcraft_isolate").execute(&mut *tx).await?;
+                sqlx::query("RELEASE SAVEPOINT signalcraft_isolate").execute(&mut *tx).await?;
+                match part {
+                    [index] => {
+                        let message = match &error {
+                            sqlx::Error::Database(db) => db.message().to_string(),
+                            other => other.to_string(),
+                        };
+                        let reason = format!("PostgreSQL refused the row: {message} (SQLSTATE {sqlstate})");
+                        dead.push(DeadLetter::new(&batch[*index], reason));
+                    }
+                    _ => {
+                        let (first, second) = part.split_at(part.len() / 2);
+                        parts.push(second);
+                        parts.push(first);
+                    }
+                }
+            }
+        }
+    }
+    Ok(written)
+}
+
+/// The SQLSTATE of an error caused by the data written, which no retry can cure: class 22 (data
+/// exception: a value out of range), class 23 (integrity constraint violation: a CHECK, NOT NULL
+/// or key) and 54000 (a value over a program limit, such as an index entry too large).
+/// Connection, resource (class 53) and lock errors are not, and stay transient.
+fn data_error_code(error: &sqlx::Error) -> Option<String> {
+    match error {
+        sqlx::Error::Database(db) => db
+            .code()
+            .filter(|code| code.starts_with("22") || code.starts_with("23") || code == "54000")
+            .map(|code| code.into_owned()),
+        _ => None,
+    }
 }
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {

@@ -34,7 +34,7 @@ use rdkafka::message::{Message, OwnedMessage};
 use reqwest::{header::HeaderValue, StatusCode};
 use serde::Serialize;
 use signalcraft_kafka::{BatchHandler, DeadLetter, HandlerError};
-use signalcraft_model::{AlertNotification, AlertTransition, RecordCodec, Severity, Topic, WireFormat};
+use signalcraft_model::{AlertNotification, AlertTransition, Plausibility, RecordCodec, Severity, Topic, WireFormat};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
@@ -163,6 +163,12 @@ impl WebhookDeliverer {
     /// Accepts Confluent-framed records carrying this schema-registry id.
     pub fn accept_schema_id(mut self, schema_id: u32) -> Self {
         self.codec = self.codec.accept_schema_id(schema_id);
+        self
+    }
+
+    /// Judges the timestamps of notifications by `window` instead of the topic's default.
+    pub fn with_plausibility(mut self, window: Plausibility) -> Self {
+        self.codec = self.codec.with_plausibility(window);
         self
     }
 
