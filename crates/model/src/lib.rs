@@ -9,10 +9,12 @@
 //! - [`records`]: one Rust struct per Avro record, each with its natural key.
 //! - [`schema`]: the parsed schemas, embedded from `schemas/` at build time.
 //! - [`codec`]: bytes ↔ records: Avro single-object encoding or Confluent framing.
+//! - [`redact`]: scrubbing configured secrets, in all their encodings, out of logged and stored text.
 //! - [`time`]: serde adapters between UTC timestamps / dates and Avro logical types.
 
 pub mod codec;
 pub mod records;
+pub mod redact;
 pub mod schema;
 pub mod time;
 pub mod topic;
@@ -22,4 +24,5 @@ pub use records::{
     AlertNotification, AlertTransition, BrandMetric, ForecastPoint, FxRate, KpiAnomaly, KpiForecast, KpiPoint,
     NewsArticle, Record, ScoredArticle, Severity, WeatherKind, WeatherObservation,
 };
+pub use redact::Redactor;
 pub use topic::Topic;
