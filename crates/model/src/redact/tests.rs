@@ -73,7 +73,10 @@ fn endpoints_keep_only_their_origin_and_their_tokens_are_secrets() {
         redacted(&redactor, &format!("error sending request for url ({url}): refused")),
         "error sending request for url (https://hooks.example.com/…): refused"
     );
-    assert_eq!(redacted(&redactor, "POST https://HOOKS.example.com/other/path failed"), "POST https://HOOKS.example.com/… failed");
+    assert_eq!(
+        redacted(&redactor, "POST https://HOOKS.example.com/other/path failed"),
+        "POST https://HOOKS.example.com/… failed"
+    );
     // Another host that merely starts like it is left alone.
     assert_eq!(redacted(&redactor, "https://hooks.example.community/a"), "https://hooks.example.community/a");
     // A receiver echoing the path, whole or in part, raw or encoded.
