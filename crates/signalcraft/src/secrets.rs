@@ -140,4 +140,15 @@ mod tests {
             "REDACTED POST https://hooks.example.com/… REDACTED REDACTED REDACTED REDACTED alice"
         );
     }
+
+    #[test]
+    fn the_log_writer_redacts_a_line_written_in_pieces() {
+        // The only test in this binary that sets the process's log redactor.
+        redact_logs(Redactor::new().with_secret("sasl-pw/42"));
+        let mut writer = RedactingWriter { inner: Vec::new(), line: Vec::new() };
+        writer.write_all(b"auth failed: password=sasl-").expect("buffered");
+        writer.write_all(b"pw%2F42 rejected\n").expect("buffered");
+        writer.flush().expect("written");
+        assert_eq!(String::from_utf8_lossy(&writer.inner), "auth failed: password=REDACTED rejected\n");
+    }
 }
