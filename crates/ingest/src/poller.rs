@@ -8,6 +8,7 @@
 //! the number of attempts and the last cause.
 
 use std::{
+    borrow::Cow,
     fmt,
     sync::atomic::{AtomicU32, Ordering},
     time::{Duration, SystemTime},
@@ -22,6 +23,7 @@ use reqwest::{
 };
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::error::Category;
+use signalcraft_model::Redactor;
 
 use crate::telemetry;
 
@@ -34,7 +36,7 @@ const EXCERPT_CHARS: usize = 200;
 /// of megabytes is not worth downloading.
 const ERROR_BODY_LIMIT: usize = 8 * 1024;
 /// What replaces a secret in URLs, logs and errors.
-const REDACTED: &str = "REDACTED";
+const REDACTED: &str = signalcraft_model::redact::REDACTED;
 /// Query parameters whose values are secrets and never appear in logs or errors.
 const SECRET_PARAMS: &[&str] = &["access_key", "api_key", "apikey", "appid", "key", "token"];
 
@@ -89,9 +91,11 @@ impl Default for FetchPolicy {
 /// Why one attempt failed, and so whether another can help ([`FetchCause::is_retryable`]).
 #[derive(Debug, thiserror::Error)]
 pub enum FetchCause {
-    /// HTTP 429. Retried, no sooner than `retry_after` (already capped by the policy).
-    #[error("rate limited (HTTP 429){}", describe_retry_after(*.retry_after))]
-    RateLimited { retry_after: Option<Duration> },
+    /// HTTP 429. Retried, no sooner than `retry_after` (already capped by the policy). The
+    /// body is kept: upstreams say in it which limit was hit and for how long (GDELT answers
+    /// in plain text), which an operator needs to read in the log.
+    #[error("rate limited (HTTP 429){}: {body_excerpt}", describe_retry_after(*.retry_after))]
+    RateLimited { retry_after: Option<Duration>, body_excerpt: String },
     /// HTTP 5xx. Retried; a 503's `Retry-After` is honoured like a 429's.
     #[error("server error (HTTP {status}){}: {body_excerpt}", describe_retry_after(*.retry_after))]
     Server { status: u16, body_excerpt: String, retry_after: Option<Duration> },
@@ -173,14 +177,26 @@ impl FetchCause {
         }
     }
 
-    /// This cause with every occurrence of `secret` in its text replaced, for upstreams that
-    /// echo what they were sent (an access key in an error body). An empty secret changes nothing.
+    /// This cause with every occurrence of `secret`, in any encoding, replaced in its text, for
+    /// upstreams that echo what they were sent (an access key in an error body). An empty
+    /// secret changes nothing.
     pub fn redact(self, secret: &str) -> FetchCause {
-        if secret.is_empty() {
+        self.redact_with(&Redactor::new().with_secret(secret))
+    }
+
+    /// This cause with everything `redactor` knows replaced in its text.
+    pub fn redact_with(self, redactor: &Redactor) -> FetchCause {
+        if redactor.is_empty() {
             return self;
         }
-        let clean = |text: String| if text.contains(secret) { text.replace(secret, REDACTED) } else { text };
+        let clean = |text: String| match redactor.redact(&text) {
+            Cow::Borrowed(_) => text,
+            Cow::Owned(clean) => clean,
+        };
         match self {
+            FetchCause::RateLimited { retry_after, body_excerpt } => {
+                FetchCause::RateLimited { retry_after, body_excerpt: clean(body_excerpt) }
+            }
             FetchCause::Server { status, body_excerpt, retry_after } => {
                 FetchCause::Server { status, body_excerpt: clean(body_excerpt), retry_after }
             }
@@ -194,14 +210,14 @@ impl FetchCause {
             FetchCause::Rejected(text) => FetchCause::Rejected(clean(text)),
             FetchCause::Unavailable(text) => FetchCause::Unavailable(clean(text)),
             // Built from errors that were redacted when they were made.
-            cause @ (FetchCause::RateLimited { .. } | FetchCause::Timeout { .. } | FetchCause::Exhausted(_)) => cause,
+            cause @ (FetchCause::Timeout { .. } | FetchCause::Exhausted(_)) => cause,
         }
     }
 
     /// The wait the upstream asked for before the next attempt, if any.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            FetchCause::RateLimited { retry_after } | FetchCause::Server { retry_after, .. } => *retry_after,
+            FetchCause::RateLimited { retry_after, .. } | FetchCause::Server { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
@@ -325,8 +341,9 @@ pub struct HttpFetcher {
     policy: FetchPolicy,
     /// `None`: statuses are classified by [`cause_for_status`] alone.
     error_classifier: Option<ErrorClassifier>,
-    /// Redacted from every cause's text before it is logged or returned (see [`HttpFetcher::with_secret`]).
-    secret: Option<String>,
+    /// Applied to every cause's text and every URL shown before they are logged or returned
+    /// (see [`HttpFetcher::with_secret`]).
+    redactor: Redactor,
 }
 
 impl fmt::Debug for HttpFetcher {
@@ -347,7 +364,7 @@ impl HttpFetcher {
             .map_err(|source| ClientBuildError { provider: provider.clone(), source })?;
         // Burst 1: the configured spacing holds between any two requests, not just on average.
         let limiter = Quota::with_period(policy.min_interval).map(RateLimiter::direct);
-        Ok(HttpFetcher { provider, client, limiter, policy, error_classifier: None, secret: None })
+        Ok(HttpFetcher { provider, client, limiter, policy, error_classifier: None, redactor: Redactor::new() })
     }
 
     /// This fetcher, with unsuccessful responses classified by `classify` (see
@@ -358,11 +375,17 @@ impl HttpFetcher {
     }
 
     /// This fetcher, with `secret` (an access key sent in the URL) replaced by `REDACTED` in the
-    /// text of every failure it logs or returns, should the upstream echo it back. URLs are
-    /// redacted by parameter name regardless (see [`redact_url`]).
+    /// text of every failure it logs or returns, in any encoding an upstream may echo it in
+    /// (see [`Redactor`]). URLs are redacted by parameter name regardless (see [`redact_url`]).
     pub fn with_secret(mut self, secret: impl Into<String>) -> Self {
-        let secret = secret.into();
-        self.secret = (!secret.is_empty()).then_some(secret);
+        self.redactor.add_secret(&secret.into());
+        self
+    }
+
+    /// This fetcher, also redacting everything `redactor` knows (e.g. the process's other
+    /// configured secrets).
+    pub fn with_redactor(mut self, redactor: &Redactor) -> Self {
+        self.redactor.merge(redactor);
         self
     }
 
@@ -401,7 +424,8 @@ impl HttpFetcher {
             Ok(body) => Bytes::from(body),
             Err(error) => {
                 let cause = FetchCause::Request(format!("cannot encode the request body: {error}"));
-                return Err(self.error(Method::POST, redact_url(url), 0, cause));
+                let shown_url = self.redactor.redact(&redact_url(url)).into_owned();
+                return Err(self.error(Method::POST, shown_url, 0, cause));
             }
         };
         self.fetch(Method::POST, url, Some(body), parse_json).await
@@ -416,7 +440,7 @@ impl HttpFetcher {
         T: Send,
         P: Fn(&[u8]) -> Result<T, FetchCause> + Send + Sync,
     {
-        let shown_url = redact_url(url);
+        let shown_url = self.redactor.redact(&redact_url(url)).into_owned();
         let attempts = AtomicU32::new(0);
         // backon calls this closure once per attempt; it holds only shared references, so each
         // attempt's future can borrow them without moving anything out of the closure.
@@ -425,10 +449,7 @@ impl HttpFetcher {
         let attempt = move || async move {
             let attempt = attempts_ref.fetch_add(1, Ordering::Relaxed) + 1;
             let result = this.attempt(method_ref, url, shown_ref, attempt, body_ref.as_ref(), parse_ref).await;
-            result.map_err(|cause| match &this.secret {
-                Some(secret) => cause.redact(secret),
-                None => cause,
-            })
+            result.map_err(|cause| cause.redact_with(&this.redactor))
         };
         let result = attempt
             .retry(self.backoff())
@@ -500,15 +521,43 @@ impl HttpFetcher {
         let status = response.status();
         if status.is_success() {
             let body = response.bytes().await.map_err(|error| self.classify(error))?;
-            return parse(&body);
+            return parse(&body).map_err(|cause| self.cause_without_secrets(&body, parse, cause));
         }
         let retry_after = parse_retry_after(response.headers(), SystemTime::now(), self.policy.max_retry_after);
         let body = read_error_body(response).await;
+        // Redacted before anything is cut from it: an excerpt that ends inside an echoed key
+        // would keep a prefix of it that no longer matches the key.
+        let body = self.redact_body(&body);
         let cause = cause_for_status(status, excerpt(&body), retry_after);
         Err(match self.error_classifier {
             Some(classify) => classify(status, &body, cause),
             None => cause,
         })
+    }
+
+    /// `body` with what the redactor knows replaced; borrowed when it holds none of it.
+    fn redact_body<'a>(&self, body: &'a [u8]) -> Cow<'a, [u8]> {
+        if self.redactor.is_empty() {
+            return Cow::Borrowed(body);
+        }
+        match self.redactor.redact(&String::from_utf8_lossy(body)) {
+            Cow::Owned(clean) => Cow::Owned(clean.into_bytes()),
+            Cow::Borrowed(_) => Cow::Borrowed(body),
+        }
+    }
+
+    /// The cause `parse` gives for a successful response's body that echoes a secret, made
+    /// from the redacted body. A good body is parsed as it came (redaction must not alter
+    /// data); only a failed parse is repeated, so its excerpts are cut from clean text.
+    fn cause_without_secrets<T, P>(&self, body: &[u8], parse: &P, cause: FetchCause) -> FetchCause
+    where
+        P: Fn(&[u8]) -> Result<T, FetchCause>,
+    {
+        match self.redact_body(body) {
+            Cow::Borrowed(_) => cause,
+            // Should the clean body parse after all, the first cause is kept (redacted later).
+            Cow::Owned(clean) => parse(&clean).err().unwrap_or(cause),
+        }
     }
 
     fn classify(&self, error: reqwest::Error) -> FetchCause {
@@ -561,7 +610,7 @@ pub fn excerpt(body: &[u8]) -> String {
 fn cause_for_status(status: StatusCode, body_excerpt: String, retry_after: Option<Duration>) -> FetchCause {
     let code = status.as_u16();
     if status == StatusCode::TOO_MANY_REQUESTS {
-        FetchCause::RateLimited { retry_after }
+        FetchCause::RateLimited { retry_after, body_excerpt }
     } else if status.is_server_error() {
         // Only 503 defines Retry-After among the 5xx; elsewhere it would be a misuse.
         let retry_after = if status == StatusCode::SERVICE_UNAVAILABLE { retry_after } else { None };
@@ -692,7 +741,7 @@ mod tests {
         let wait = Some(Duration::from_secs(3));
         assert!(matches!(
             cause_for_status(StatusCode::TOO_MANY_REQUESTS, String::new(), wait),
-            FetchCause::RateLimited { retry_after } if retry_after == wait
+            FetchCause::RateLimited { retry_after, .. } if retry_after == wait
         ));
         assert_eq!(cause_for_status(StatusCode::SERVICE_UNAVAILABLE, String::new(), wait).retry_after(), wait);
         assert_eq!(cause_for_status(StatusCode::INTERNAL_SERVER_ERROR, String::new(), wait).retry_after(), None);

@@ -9,11 +9,13 @@
 //! - [`records`]: one Rust struct per Avro record, each with its natural key.
 //! - [`schema`]: the parsed schemas, embedded from `schemas/` at build time.
 //! - [`codec`]: bytes ↔ records: Avro single-object encoding or Confluent framing.
+//! - [`redact`]: scrubbing configured secrets, in all their encodings, out of logged and stored text.
 //! - [`time`]: serde adapters between UTC timestamps / dates and Avro logical types.
 //! - [`validate`]: what every record must satisfy (storable, usable, plausible); decoding applies it.
 
 pub mod codec;
 pub mod records;
+pub mod redact;
 pub mod schema;
 pub mod time;
 pub mod topic;
@@ -24,5 +26,6 @@ pub use records::{
     AlertNotification, AlertTransition, BrandMetric, ForecastPoint, FxRate, KpiAnomaly, KpiForecast, KpiPoint,
     NewsArticle, Record, ScoredArticle, Severity, WeatherKind, WeatherObservation,
 };
+pub use redact::Redactor;
 pub use topic::Topic;
 pub use validate::{Invalid, Plausibility, Validate};

@@ -2,13 +2,18 @@
 //! the chosen roles as tasks sharing one shutdown token, and, for replay runs, stops once every
 //! replayed record has been processed and prints what landed where.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use anyhow::Context;
 use futures::{future::BoxFuture, FutureExt};
 use signalcraft_ingest::{
-    run_source, DigiCadenceSource, FxSource, GdeltSource, HighWaterMarks, OpenMeteoSource, ReplayServer, Source,
-    WatchListReader,
+    run_source, DigiCadenceSource, FxSource, GdeltSource, HighWaterMarks, OpenMeteoSource, ReplayServer, RunError,
+    Source, WatchListReader,
 };
 use signalcraft_kafka::{run_consumer, ConsumerSettings, EmbeddedBroker, KafkaSettings, RecordProducer};
 use signalcraft_model::{Record, Topic};
@@ -203,10 +208,13 @@ pub async fn run(
     let session_timeout = Duration::from_millis(config.kafka.session_timeout_ms);
     let mut ingestors = RoleTasks::new();
     let mut consumers = RoleTasks::new();
+    let failed_polls = FailedPolls::default();
 
     if options.roles.ingest {
         let cycles = options.exit_when_done.then_some(1);
-        let spawn = |tasks: &mut RoleTasks, source: SourceRun| tasks.spawn(source(producer.clone(), shutdown.clone()));
+        let spawn = |tasks: &mut RoleTasks, source: SourceRun| {
+            tasks.spawn(source(producer.clone(), shutdown.clone(), failed_polls.clone()))
+        };
         let ingest = &config.ingest;
         // Every source reads the watch list at the start of each cycle. News and weather run
         // even with nothing configured: businesses added later are picked up by their next cycle.
@@ -310,7 +318,8 @@ pub async fn run(
             settings.session_timeout = session_timeout;
             let mut deliverer = WebhookDeliverer::new(pool.clone(), &config.webhooks, shutdown.clone())
                 .context("setting up webhook deliveries")?
-                .with_plausibility(kafka.plausibility(Topic::AlertsNotifications));
+                .with_plausibility(kafka.plausibility(Topic::AlertsNotifications))
+                .with_redactor(&crate::secrets::redactor(&config));
             if let Some(&id) = kafka.registry_ids.get(&Topic::AlertsNotifications) {
                 deliverer = deliverer.accept_schema_id(id);
             }
@@ -343,7 +352,7 @@ pub async fn run(
         anyhow::bail!(failure);
     }
     let summary = if options.exit_when_done {
-        Some(progress::summarize(&kafka, &pool).await.context("summarizing the run")?)
+        Some(progress::summarize(&kafka, &pool, failed_polls.counts()).await.context("summarizing the run")?)
     } else {
         None
     };
@@ -351,15 +360,43 @@ pub async fn run(
 }
 
 type RoleTasks = JoinSet<Result<(), String>>;
-/// One source's `run_source` loop, waiting for the producer and shutdown token. Sources differ in
-/// type; boxing them lets one loop start them all.
-type SourceRun = Box<dyn FnOnce(RecordProducer, CancellationToken) -> BoxFuture<'static, Result<(), String>>>;
+/// One source's `run_source` loop, waiting for the producer, the shutdown token and where to
+/// count its failed polls. Sources differ in type; boxing them lets one loop start them all.
+type SourceRun =
+    Box<dyn FnOnce(RecordProducer, CancellationToken, FailedPolls) -> BoxFuture<'static, Result<(), String>>>;
 
 fn run_boxed<S: Source + 'static>(source: S, interval: Duration, cycles: Option<u64>) -> SourceRun {
-    Box::new(move |producer, shutdown| {
-        async move { run_source(source, producer, interval, cycles, shutdown).await.map(|_| ()).map_err(|e| e.to_string()) }
-            .boxed()
+    Box::new(move |producer, shutdown, failed_polls| {
+        async move {
+            let name = source.name().to_string();
+            let result = run_source(source, producer, interval, cycles, shutdown).await;
+            // Each loop counts its own failed polls; a loop cut short by shutdown still did.
+            let summary = match &result {
+                Ok(summary) | Err(RunError::Undelivered { summary, .. }) => summary,
+            };
+            failed_polls.add(&name, summary.failed_polls);
+            result.map(|_| ()).map_err(|e| e.to_string())
+        }
+        .boxed()
     })
+}
+
+/// Failed polls per source name, gathered from the sources' loops as they end, for the run
+/// summary. Sources of one name (none today) add up.
+#[derive(Clone, Default)]
+struct FailedPolls(Arc<Mutex<BTreeMap<String, u64>>>);
+
+impl FailedPolls {
+    fn add(&self, source: &str, failed: u64) {
+        // A panic while holding this lock leaves the map whole: adding is one insert.
+        let mut counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        *counts.entry(source.to_string()).or_default() += failed;
+    }
+
+    fn counts(&self) -> Vec<(String, u64)> {
+        let counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        counts.iter().map(|(source, failed)| (source.clone(), *failed)).collect()
+    }
 }
 
 /// What every processor stage is started with.

@@ -10,6 +10,7 @@
 //! - [`history`]: the stored past of KPI series, from which processors rebuild their state.
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz`.
 //! - [`progress`]: "drained" detection for replay runs, and the closing summary.
+//! - [`secrets`]: every configured secret in one redactor, and the log writer that applies it.
 //! - [`rules`]: loads `alert_rules` into the alerting processor, at start and on a timer.
 //! - [`terminal`]: limits on operator-typed text, and escaping it for a terminal.
 //! - [`watchlist`]: the watch list in PostgreSQL, read by the ingestors every cycle and edited
@@ -25,6 +26,7 @@ pub mod marks;
 pub mod progress;
 pub mod registry;
 pub mod rules;
+pub mod secrets;
 pub mod terminal;
 pub mod watchlist;
 

@@ -365,8 +365,8 @@ fn init_tracing(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,librdkafka=warn"));
     // Standard error, written around a backfill's progress bar while one is drawn.
-    let builder =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(signalcraft::backfill::stderr_around_progress);
+    // Configured secrets are scrubbed from every line once the configuration is read.
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(signalcraft::secrets::log_writer);
     if json {
         builder.json().init();
     } else {
@@ -425,6 +425,7 @@ const REPLAY_CONFIG: &str = "signalcraft.toml";
 async fn execute(cli: Cli) -> anyhow::Result<()> {
     let files = config_files(&cli);
     let config = Config::load_files(&files.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
+    signalcraft::secrets::redact_logs(signalcraft::secrets::redactor(&config));
     for file in &files {
         tracing::info!(file = %file.display(), "configuration file loaded");
     }
@@ -455,7 +456,8 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Webhooks { action: WebhooksAction::Redeliver { endpoint } } => {
             let (pool, _private) = app::connect_database_with(&config, PrivateServer::Share).await?;
-            let deliverer = signalcraft_sink::WebhookDeliverer::new(pool.clone(), &config.webhooks, shutdown.clone())?;
+            let deliverer = signalcraft_sink::WebhookDeliverer::new(pool.clone(), &config.webhooks, shutdown.clone())?
+                .with_redactor(&signalcraft::secrets::redactor(&config));
             let done = deliverer.redeliver_failed(endpoint.as_deref()).await;
             pool.close().await;
             let done = done?;

@@ -1,6 +1,6 @@
 //! How far the pipeline got: "drained" (every consumer group has committed up to the end of
 //! its topics) for replay runs that exit when done, and the closing summary of records per
-//! topic, rows per table and dead letters.
+//! topic, rows per table, dead letters and failed polls per source.
 
 use std::{fmt, time::Duration};
 
@@ -33,6 +33,9 @@ pub struct RunSummary {
     pub tables: Vec<(String, i64)>,
     /// Records on the dead-letter topic.
     pub dead_letters: i64,
+    /// Failed polls of each source that ran, by source name (0 included: a source that is
+    /// listed was polled).
+    pub failed_polls: Vec<(String, u64)>,
 }
 
 impl RunSummary {
@@ -41,6 +44,10 @@ impl RunSummary {
     }
     pub fn rows(&self, table: &str) -> i64 {
         self.tables.iter().find(|(t, _)| t == table).map(|(_, n)| *n).unwrap_or(0)
+    }
+    /// Failed polls of `source`; `None` when no source of that name ran.
+    pub fn failed_polls(&self, source: &str) -> Option<u64> {
+        self.failed_polls.iter().find(|(s, _)| s == source).map(|(_, n)| *n)
     }
 }
 
@@ -54,6 +61,10 @@ impl fmt::Display for RunSummary {
         writeln!(f, "  rows per table:")?;
         for (table, count) in &self.tables {
             writeln!(f, "    {table:<24} {count:>8}")?;
+        }
+        writeln!(f, "  failed polls per source:")?;
+        for (source, count) in &self.failed_polls {
+            writeln!(f, "    {source:<24} {count:>8}")?;
         }
         write!(f, "  dead letters (dlq):         {:>8}", self.dead_letters)
     }
@@ -129,8 +140,13 @@ pub async fn wait_until_drained(kafka: &KafkaSettings, groups: &Groups) -> Resul
     }
 }
 
-/// Counts records per topic, rows per table and dead letters.
-pub async fn summarize(kafka: &KafkaSettings, pool: &PgPool) -> anyhow::Result<RunSummary> {
+/// Counts records per topic, rows per table and dead letters; `failed_polls` are the sources'
+/// own counts (see [`signalcraft_ingest::RunSummary`]), passed through.
+pub async fn summarize(
+    kafka: &KafkaSettings,
+    pool: &PgPool,
+    failed_polls: Vec<(String, u64)>,
+) -> anyhow::Result<RunSummary> {
     let kafka_owned = kafka.clone();
     let topics = tokio::task::spawn_blocking(move || -> Result<Vec<(String, i64)>, KafkaError> {
         let consumer = client(&kafka_owned, None)?;
@@ -165,5 +181,5 @@ pub async fn summarize(kafka: &KafkaSettings, pool: &PgPool) -> anyhow::Result<R
         tables.push((table.to_string(), count));
     }
     let dead_letters = topics.iter().find(|(t, _)| t == Topic::Dlq.name()).map(|(_, n)| *n).unwrap_or(0);
-    Ok(RunSummary { topics, tables, dead_letters })
+    Ok(RunSummary { topics, tables, dead_letters, failed_polls })
 }

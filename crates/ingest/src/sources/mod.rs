@@ -57,9 +57,11 @@ pub(crate) fn non_finite_to_null(body: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 pub(crate) mod test_server {
     //! A local HTTP server for fault tests: it records when each request arrived (method, URI,
-    //! body) and answers through a script given the request and its 0-based index.
+    //! body) and answers through a script given the request and its 0-based index. And the
+    //! process's log capture ([`logs`]), for tests that check what reaches the log.
 
     use std::{
+        io::{self, Write},
         sync::{Arc, Mutex},
         time::{Duration, Instant},
     };
@@ -179,6 +181,47 @@ pub(crate) mod test_server {
             body.to_string(),
         )
             .into_response()
+    }
+
+    /// Every log line of this test process, DEBUG and up. One global subscriber rather than one
+    /// per test: scoped subscribers race with other tests' threads over tracing's callsite cache,
+    /// and an event can go unseen. Tests pick their own lines by something only they use (their
+    /// server's address).
+    #[derive(Clone, Default)]
+    pub(crate) struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for CapturedLogs {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().expect("not poisoned").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl CapturedLogs {
+        /// The lines logged so far that contain `marker`.
+        pub(crate) fn lines_with(&self, marker: &str) -> Vec<String> {
+            let text = String::from_utf8_lossy(&self.0.lock().expect("not poisoned")).into_owned();
+            text.lines().filter(|line| line.contains(marker)).map(str::to_string).collect()
+        }
+    }
+
+    /// The process's log capture, installed as the global subscriber on first use.
+    pub(crate) fn logs() -> &'static CapturedLogs {
+        static LOGS: std::sync::OnceLock<CapturedLogs> = std::sync::OnceLock::new();
+        LOGS.get_or_init(|| {
+            let logs = CapturedLogs::default();
+            let writer = logs.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(move || writer.clone())
+                .with_max_level(tracing::Level::DEBUG)
+                .with_ansi(false)
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).expect("no other test sets a global subscriber");
+            logs
+        })
     }
 
     /// A listener nobody serves: the kernel completes the handshake, no answer ever comes.

@@ -19,7 +19,9 @@
 //! ([`WebhookDeliverer::redeliver_failed`]), with the same idempotency key.
 //!
 //! Endpoint URLs may carry tokens (chat webhooks do): logs, errors and metrics name the
-//! endpoint, never its URL, and never the key.
+//! endpoint, never its URL, and never the key. Receivers echo what they were sent (the request
+//! path, in error pages), so every receiver text is passed through a [`Redactor`] that knows
+//! each endpoint's URL and key before it is logged or stored in `webhook_deliveries.last_error`.
 
 mod config;
 pub mod signature;
@@ -34,7 +36,9 @@ use rdkafka::message::{Message, OwnedMessage};
 use reqwest::{header::HeaderValue, StatusCode};
 use serde::Serialize;
 use signalcraft_kafka::{BatchHandler, DeadLetter, HandlerError};
-use signalcraft_model::{AlertNotification, AlertTransition, Plausibility, RecordCodec, Severity, Topic, WireFormat};
+use signalcraft_model::{
+    AlertNotification, AlertTransition, Plausibility, RecordCodec, Redactor, Severity, Topic, WireFormat,
+};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
@@ -128,6 +132,8 @@ pub struct WebhookDeliverer {
     endpoints: Vec<Endpoint>,
     codec: RecordCodec<AlertNotification>,
     shutdown: CancellationToken,
+    /// Scrubs endpoint URLs, their tokens and keys out of every receiver text.
+    redactor: Redactor,
 }
 
 /// Why the deliverer cannot start.
@@ -144,7 +150,7 @@ impl WebhookDeliverer {
     /// `shutdown` cuts retries short: the batch is then left unstored and delivered again.
     pub fn new(pool: PgPool, config: &WebhookConfig, shutdown: CancellationToken) -> Result<Self, WebhookSetupError> {
         config.validate("webhooks")?;
-        let endpoints = config
+        let endpoints: Vec<Endpoint> = config
             .endpoints
             .iter()
             .map(|endpoint| Endpoint {
@@ -152,12 +158,31 @@ impl WebhookDeliverer {
                 config: endpoint.clone(),
             })
             .collect();
+        let mut redactor = Redactor::new();
+        for endpoint in &endpoints {
+            redactor.add_endpoint(&endpoint.config.url);
+            redactor.add_secret(&String::from_utf8_lossy(&endpoint.key));
+        }
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("signalcraft/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|error| WebhookSetupError::Client(error.to_string()))?;
-        Ok(WebhookDeliverer { pool, client, endpoints, codec: RecordCodec::new(WireFormat::SingleObject), shutdown })
+        Ok(WebhookDeliverer {
+            pool,
+            client,
+            endpoints,
+            codec: RecordCodec::new(WireFormat::SingleObject),
+            shutdown,
+            redactor,
+        })
+    }
+
+    /// Also scrubs everything `redactor` knows (the process's other configured secrets) out of
+    /// receiver texts.
+    pub fn with_redactor(mut self, redactor: &Redactor) -> Self {
+        self.redactor.merge(redactor);
+        self
     }
 
     /// Accepts Confluent-framed records carrying this schema-registry id.
@@ -266,9 +291,9 @@ impl WebhookDeliverer {
             .await;
         let response = match sent {
             Ok(response) => response,
-            // Without the URL: it may hold a token.
+            // Without the URL: it may hold a token. Redacted still: a proxy's message may quote it.
             Err(error) => {
-                let reason = error.without_url().to_string();
+                let reason = self.redactor.redact(&error.without_url().to_string()).into_owned();
                 return Err(AttemptError::Retryable { status: None, reason, retry_after: None });
             }
         };
@@ -277,7 +302,10 @@ impl WebhookDeliverer {
             return Ok(status.as_u16());
         }
         let retry_after = response.headers().get(reqwest::header::RETRY_AFTER).and_then(parse_retry_after);
-        let excerpt: String = response.text().await.unwrap_or_default().chars().take(200).collect();
+        // Redacted before it is cut: a cut through an echoed token would leave a prefix that no
+        // longer matches it.
+        let text = response.text().await.unwrap_or_default();
+        let excerpt: String = self.redactor.redact(&text).chars().take(200).collect();
         let reason = format!("HTTP {}: {}", status.as_u16(), excerpt.trim());
         let status_code = Some(status.as_u16());
         if status.is_server_error() || matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::REQUEST_TIMEOUT) {

@@ -8,7 +8,6 @@
 //! a (base, from, to) combination no other test uses.
 
 use std::{
-    io::Write,
     path::Path,
     sync::{Arc, Mutex},
     time::Duration,
@@ -21,7 +20,7 @@ use super::*;
 use crate::{
     poller::FetchPolicy,
     replay::ReplayServer,
-    sources::test_server::{json, Hit, TestServer},
+    sources::test_server::{json, logs, Hit, TestServer},
     telemetry::metric_value,
 };
 
@@ -380,47 +379,6 @@ async fn one_exhausted_base_spares_the_others() {
 
 // ---- the access key stays secret ----
 
-/// Every log line of this test process, DEBUG and up. One global subscriber rather than one
-/// per test: scoped subscribers race with other tests' threads over tracing's callsite cache,
-/// and an event can go unseen. Tests pick their own lines by something only they use (their
-/// server's address).
-#[derive(Clone, Default)]
-struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for CapturedLogs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("not poisoned").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl CapturedLogs {
-    /// The lines logged so far that contain `marker`.
-    fn lines_with(&self, marker: &str) -> Vec<String> {
-        let text = String::from_utf8_lossy(&self.0.lock().expect("not poisoned")).into_owned();
-        text.lines().filter(|line| line.contains(marker)).map(str::to_string).collect()
-    }
-}
-
-/// The process's log capture, installed as the global subscriber on first use.
-fn logs() -> &'static CapturedLogs {
-    static LOGS: std::sync::OnceLock<CapturedLogs> = std::sync::OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = CapturedLogs::default();
-        let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_max_level(tracing::Level::DEBUG)
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("no other test sets a global subscriber");
-        logs
-    })
-}
-
 #[tokio::test]
 async fn the_access_key_appears_in_no_error_log_line_or_metric() {
     const KEY: &str = "sk_live_5ecretK3y";
@@ -473,6 +431,91 @@ async fn the_access_key_appears_in_no_error_log_line_or_metric() {
     assert!(!all.iter().any(|line| line.contains(KEY)), "the key leaked into the logs: {all:?}");
     let metrics = prometheus::TextEncoder::new().encode_to_string(&prometheus::gather()).expect("metrics encode");
     assert!(!metrics.contains(KEY), "the key leaked into the metrics");
+}
+
+/// `text` with the hex digits of its percent-escapes in lower case, as some encoders write them.
+fn lower_hex_escapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('%') {
+        let (head, tail) = rest.split_at(at);
+        out.push_str(head);
+        let escape = tail.get(..3).unwrap_or(tail);
+        out.push_str(&escape.to_ascii_lowercase());
+        rest = &tail[escape.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[tokio::test]
+async fn a_key_with_reserved_characters_is_logged_in_no_encoding() {
+    use base64::{
+        engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD},
+        Engine,
+    };
+    // Every character a query or path encoder treats specially, and a space.
+    const KEY: &str = "Qk/y+z=?&W 9";
+    // An upstream that echoes what it was sent, in the forms upstreams use: the request path
+    // and query as received (percent-encoded, then with lower-case hex), the key decoded, and
+    // the key in base64 (alone, and in a Basic authorization it was "given").
+    let server = TestServer::start(|hit, index| {
+        let url = reqwest::Url::parse(&format!("http://upstream{}", hit.uri)).expect("a request URI");
+        let key = url.query_pairs().find(|(name, _)| name == "access_key").map(|(_, v)| v.into_owned());
+        let key = key.unwrap_or_default();
+        match index {
+            0 => json(500, &format!("failed to serve {}", hit.uri)),
+            1 => crate::sources::test_server::too_many(
+                0,
+                "text/plain",
+                &format!("slow down {} {}", lower_hex_escapes(&hit.uri), STANDARD.encode(&key)),
+            ),
+            _ => json(
+                200,
+                &serde_json::json!({"success": false, "error": {"code": 101, "type": "invalid_access_key",
+                    "info": format!("bad key {key} ({}, Basic {}) in {}", URL_SAFE_NO_PAD.encode(&key),
+                        STANDARD.encode(format!("user:{key}")), hit.uri)}})
+                .to_string(),
+            ),
+        }
+    })
+    .await;
+    let logs = logs();
+    let config = FxConfig {
+        providers: vec![provider(FxProviderKind::ExchangerateHost, server.base_url.clone(), 3)],
+        exchangerate_host_access_key: Some(Secret::new(KEY)),
+        ..FxConfig::default()
+    };
+
+    let error = only_source(&config).poll(now()).await.expect_err("every answer is an error");
+
+    assert_eq!(server.hits().len(), 3, "500 and 429 are retried, the error 101 is final");
+    let sent = reqwest::Url::parse_with_params("http://x/", [("k", KEY)]).expect("a URL");
+    let form_encoded = sent.query().and_then(|query| query.strip_prefix("k=")).expect("the key").to_string();
+    let percent_upper: String = KEY
+        .bytes()
+        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect();
+    let forms = [
+        KEY.to_string(),
+        lower_hex_escapes(&form_encoded),
+        form_encoded,
+        lower_hex_escapes(&percent_upper),
+        percent_upper,
+        STANDARD.encode(KEY),
+        STANDARD_NO_PAD.encode(KEY),
+        URL_SAFE.encode(KEY),
+        URL_SAFE_NO_PAD.encode(KEY),
+    ];
+    let all = logs.lines_with("");
+    for form in &forms {
+        assert!(!all.iter().any(|line| line.contains(form.as_str())), "the key leaked as `{form}`: {all:?}");
+        assert!(!format!("{error} {error:?}").contains(form.as_str()), "the key leaked as `{form}`: {error}");
+    }
+    // Not vacuous: the upstream's echoes are logged, with the key replaced.
+    let mine = logs.lines_with(&server.base_url);
+    assert!(mine.iter().any(|line| line.contains("failed to serve /live?access_key=REDACTED&source=USD")), "{mine:?}");
+    assert!(mine.iter().any(|line| line.contains("slow down /live?access_key=REDACTED")), "{mine:?}");
 }
 
 // ---- configuration ----

@@ -19,7 +19,7 @@ use super::*;
 use crate::{
     poller::FetchPolicy,
     replay::ReplayServer,
-    sources::test_server::{json, respond, silent, too_many, Hit, TestServer},
+    sources::test_server::{json, logs, respond, silent, too_many, Hit, TestServer},
 };
 
 const VIZHINJAM: &str = include_str!("../../../../../tests/fixtures/gdelt/overwatch__vizhinjam_2024.json");
@@ -419,6 +419,22 @@ async fn rate_limits_until_the_attempts_run_out_name_the_cause() {
     assert_eq!(error.kind(), "rate_limited");
     assert_eq!(error.attempts(), 2);
     server.assert_spaced(MIN_INTERVAL);
+}
+
+#[tokio::test]
+async fn a_rate_limited_poll_logs_what_gdelt_said() {
+    let server = TestServer::start(|_, _| too_many(0, "text/plain", RATE_LIMITED)).await;
+    let gdelt = source(GdeltConfig { max_attempts: 1, ..config(&server.base_url, vec![query("t", "vizhinjam")]) });
+    let logs = logs();
+
+    let error = gdelt.poll(now()).await.expect_err("429");
+
+    // GDELT's words say which limit was hit and whom to ask for more; an operator reads them
+    // in the log line of the failed request (and in the poll's error, logged by run_source).
+    let said = "Please limit requests to one every 5 seconds";
+    assert!(error.to_string().contains(said), "{error}");
+    let lines = logs.lines_with(&server.base_url);
+    assert!(lines.iter().any(|line| line.contains("upstream request failed") && line.contains(said)), "{lines:?}");
 }
 
 #[tokio::test]

@@ -123,8 +123,8 @@ pub(super) fn classify_error(status: reqwest::StatusCode, body: &[u8], cause: Fe
         FetchCause::RateLimited { .. } if lower.contains("hourly") || lower.contains("daily") => {
             FetchCause::Rejected(format!("HTTP {}: {reason}", status.as_u16()))
         }
-        FetchCause::RateLimited { retry_after: None } if lower.contains("minutely") => {
-            FetchCause::RateLimited { retry_after: Some(std::time::Duration::from_secs(60)) }
+        FetchCause::RateLimited { retry_after: None, .. } if lower.contains("minutely") => {
+            FetchCause::RateLimited { retry_after: Some(std::time::Duration::from_secs(60)), body_excerpt: reason }
         }
         FetchCause::Client { status, .. } => FetchCause::Client { status, body_excerpt: reason },
         FetchCause::Server { status, retry_after, .. } => {
