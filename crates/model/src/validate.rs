@@ -43,6 +43,21 @@ pub const FORECAST_MAX_AHEAD_DAYS: i64 = 3653;
 const PG_MIN_MICROS: i64 = -210_866_803_200_000_000;
 const PG_MIN_UNIX_DAYS: i64 = -2_440_588;
 
+/// Why `id` cannot name a tenant where operators name one (the watch list, alert rules,
+/// webhook endpoints): 1–63 characters of a–z, 0–9, '.', '_' or '-', starting with a letter or
+/// digit, as the tables' CHECKs say. `None` when it can.
+pub fn tenant_id_problem(id: &str) -> Option<String> {
+    let id_ok = id.len() <= 63
+        && id.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    (!id_ok).then(|| {
+        format!(
+            "`{}` must be 1–63 characters of a–z, 0–9, '.', '_' or '-', starting with a letter or digit",
+            id.escape_debug()
+        )
+    })
+}
+
 /// The timestamps a topic accepts: not before `not_before`, at most `max_ahead` after now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Plausibility {

@@ -179,19 +179,11 @@ impl InvalidBusiness {
     }
 }
 
-/// A tenant id as every table that holds one checks it: 1–63 characters of a–z, 0–9, '.', '_'
-/// or '-', starting with a letter or digit.
+/// A tenant id as every table that holds one checks it ([`signalcraft_model::validate::tenant_id_problem`]).
 pub fn check_tenant_id(id: &str) -> Result<(), String> {
-    let id_ok = id.len() <= 63
-        && id.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
-    if id_ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{}` must be 1–63 characters of a–z, 0–9, '.', '_' or '-', starting with a letter or digit",
-            crate::terminal::printable(id)
-        ))
+    match signalcraft_model::validate::tenant_id_problem(id) {
+        Some(problem) => Err(problem),
+        None => Ok(()),
     }
 }
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use signalcraft_model::Severity;
+use signalcraft_model::{AlertNotification, Severity};
 
 /// `[webhooks]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,6 +38,9 @@ pub struct WebhookEndpointConfig {
     /// Least severity delivered. Default INFO (everything).
     #[serde(default = "default_min_severity")]
     pub min_severity: Severity,
+    /// The tenant whose alerts it receives, only those; unset: every tenant's (an operator's).
+    #[serde(default)]
+    pub tenant_id: Option<String>,
     /// Longest milliseconds one attempt may take. Default 10000.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
@@ -51,6 +54,25 @@ pub struct WebhookEndpointConfig {
     /// Default 30.
     #[serde(default = "default_max_backoff_secs")]
     pub max_backoff_secs: u64,
+}
+
+impl WebhookEndpointConfig {
+    /// Whether this endpoint receives `notification`: severe enough, and of its tenant when it
+    /// names one (a tenant's endpoint never receives another tenant's alerts, nor alerts of no
+    /// tenant).
+    pub fn receives(&self, notification: &AlertNotification) -> bool {
+        let tenant_ok = self.tenant_id.is_none() || notification.tenant_id == self.tenant_id;
+        tenant_ok && severity_rank(notification.severity) >= severity_rank(self.min_severity)
+    }
+}
+
+/// Severities in order, least first.
+pub(crate) fn severity_rank(severity: Severity) -> u8 {
+    match severity {
+        Severity::Info => 0,
+        Severity::Warning => 1,
+        Severity::Critical => 2,
+    }
 }
 
 fn default_group_id() -> String {
@@ -80,6 +102,7 @@ impl WebhookEndpointConfig {
             url: url.into(),
             secret_env: secret_env.into(),
             min_severity: default_min_severity(),
+            tenant_id: None,
             timeout_ms: default_timeout_ms(),
             max_attempts: default_max_attempts(),
             initial_backoff_ms: default_initial_backoff_ms(),
@@ -131,6 +154,11 @@ impl WebhookConfig {
             }
             if !names.insert(endpoint.name.as_str()) {
                 return bad("name", format!("`{}` names two endpoints", endpoint.name));
+            }
+            if let Some(problem) =
+                endpoint.tenant_id.as_deref().and_then(signalcraft_model::validate::tenant_id_problem)
+            {
+                return bad("tenant_id", problem);
             }
             match reqwest::Url::parse(&endpoint.url) {
                 Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}

@@ -410,14 +410,6 @@ async fn record(pool: &PgPool, outcomes: &[Outcome]) -> Result<(), sqlx::Error> 
 }
 
 /// Severities in increasing urgency.
-fn rank(severity: Severity) -> u8 {
-    match severity {
-        Severity::Info => 0,
-        Severity::Warning => 1,
-        Severity::Critical => 2,
-    }
-}
-
 #[async_trait]
 impl BatchHandler for WebhookDeliverer {
     /// Delivers the batch's notifications in order, each to its endpoints at once; records the
@@ -439,7 +431,7 @@ impl BatchHandler for WebhookDeliverer {
             let body = serde_json::to_string(&Payload::from(notification))
                 .map_err(|error| HandlerError(format!("encoding a webhook body: {error}")))?;
             let due = self.endpoints.iter().filter(|endpoint| {
-                rank(notification.severity) >= rank(endpoint.config.min_severity)
+                endpoint.config.receives(notification)
                     && !settled.contains(&(notification.notification_id.clone(), endpoint.config.name.clone()))
             });
             let id = notification.notification_id.as_str();
@@ -479,6 +471,7 @@ mod tests {
 
     #[test]
     fn severities_rank_by_urgency() {
+        use config::severity_rank as rank;
         assert!(rank(Severity::Critical) > rank(Severity::Warning) && rank(Severity::Warning) > rank(Severity::Info));
     }
 }
