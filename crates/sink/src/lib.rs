@@ -3,7 +3,8 @@
 //! partition assignment the consumer seeks to the offsets stored there.
 //!
 //! # Layout
-//! - [`postgres`]: the PostgreSQL sink (config, COPY encoding, tables, writer, offset store).
+//! - [`postgres`]: the PostgreSQL sink (config, COPY encoding, tables, writer, offset store,
+//!   monthly partitions, retention).
 //! - [`private_postgres`]: a throwaway PostgreSQL server started from the machine's binaries,
 //!   for one-machine runs without `DATABASE_URL` and for tests.
 //! - [`webhook`]: alert notifications POSTed to webhook endpoints, signed, retried, recorded.
