@@ -8,25 +8,10 @@ mod common;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use common::*;
-use rdkafka::{message::OwnedMessage, Timestamp};
-use signalcraft_model::{
-    AlertNotification, AlertTransition, KpiPoint, Record, RecordCodec, ScoredArticle, Severity, WireFormat,
-};
+use signalcraft_model::{AlertNotification, AlertTransition, KpiPoint, ScoredArticle, Severity};
 use signalcraft_sink::PostgresSink;
 
 /// Messages of `records` on their topic's partition 0, from `first_offset` on.
-fn messages<R: Record>(records: &[R], first_offset: i64) -> Vec<OwnedMessage> {
-    let codec = RecordCodec::<R>::new(WireFormat::SingleObject);
-    records
-        .iter()
-        .zip(first_offset..)
-        .map(|(record, offset)| {
-            let payload = codec.encode(record).expect("encodes");
-            OwnedMessage::new(Some(payload), None, R::TOPIC.name().into(), Timestamp::NotAvailable, 0, offset, None)
-        })
-        .collect()
-}
-
 fn start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 3, 1, 22, 0, 0).single().expect("instant")
 }
@@ -65,7 +50,7 @@ async fn rollups_and_latest_points_follow_new_repeated_and_changed_points() {
     let mut offset = 0;
     // New points in uneven batches, so buckets are folded across batches.
     for batch in all.chunks(37) {
-        assert!(sink.write_batch(&messages(batch, offset)).await.expect("written").is_empty());
+        assert!(sink.write_batch(&consumed(batch, offset)).await.expect("written").is_empty());
         offset += batch.len() as i64;
     }
     let rollups = assert_read_models_match_their_rows(&database.pool).await;
@@ -78,7 +63,7 @@ async fn rollups_and_latest_points_follow_new_repeated_and_changed_points() {
             .await
             .expect("rollups");
     for batch in all[..200].chunks(50) {
-        sink.write_batch(&messages(batch, offset)).await.expect("written");
+        sink.write_batch(&consumed(batch, offset)).await.expect("written");
         offset += batch.len() as i64;
     }
     let hourly_after: Vec<(String, DateTime<Utc>, i64, f64)> =
@@ -99,7 +84,7 @@ async fn rollups_and_latest_points_follow_new_repeated_and_changed_points() {
         value: 1e6 + hour as f64,
         ..all[0].clone()
     }));
-    sink.write_batch(&messages(&changed, offset)).await.expect("written");
+    sink.write_batch(&consumed(&changed, offset)).await.expect("written");
     assert_read_models_match_their_rows(&database.pool).await;
     let (latest_ts, latest_value): (DateTime<Utc>, f64) =
         sqlx::query_as("SELECT ts, value FROM kpi_latest WHERE series_id = $1")
@@ -139,10 +124,10 @@ async fn daily_sentiment_and_alert_states_follow_their_rows() {
         article("https://a.example/1", Some("globex"), 0, -0.6),
         article("https://a.example/4", None, 5, 0.2),
     ];
-    sink.write_batch(&messages(&articles, 0)).await.expect("written");
+    sink.write_batch(&consumed(&articles, 0)).await.expect("written");
     // Re-scored: one article moves to another day and turns positive.
     let rescored = vec![article("https://a.example/2", Some("acme"), 30, 0.9)];
-    sink.write_batch(&messages(&rescored, 5)).await.expect("written");
+    sink.write_batch(&consumed(&rescored, 5)).await.expect("written");
     assert_read_models_match_their_rows(&database.pool).await;
     let acme: Vec<(chrono::NaiveDate, i64, i64, i64)> = sqlx::query_as(
         "SELECT day, articles, negative, positive FROM sentiment_daily WHERE tenant_id = 'acme' ORDER BY day",
@@ -171,7 +156,7 @@ async fn daily_sentiment_and_alert_states_follow_their_rows() {
         notification("n1", "a1", AlertTransition::Opened, 0),
         notification("n2", "a2", AlertTransition::Opened, 5),
     ];
-    sink.write_batch(&messages(&first, 0)).await.expect("written");
+    sink.write_batch(&consumed(&first, 0)).await.expect("written");
     let open: Vec<String> =
         sqlx::query_scalar("SELECT alert_id FROM alerts WHERE state = 'OPEN' AND tenant_id = 'acme' ORDER BY 1")
             .fetch_all(&database.pool)
@@ -179,7 +164,7 @@ async fn daily_sentiment_and_alert_states_follow_their_rows() {
             .expect("open alerts");
     assert_eq!(open, ["a1", "a2"]);
     let resolved = vec![notification("n3", "a1", AlertTransition::Resolved, 30)];
-    sink.write_batch(&messages(&resolved, 2)).await.expect("written");
+    sink.write_batch(&consumed(&resolved, 2)).await.expect("written");
     let states: Vec<(String, String, Option<DateTime<Utc>>)> =
         sqlx::query_as("SELECT alert_id, state, resolved_at FROM alerts ORDER BY 1")
             .fetch_all(&database.pool)

@@ -8,22 +8,10 @@ mod common;
 
 use chrono::{DateTime, Months, TimeDelta, Utc};
 use common::*;
-use rdkafka::{message::OwnedMessage, Timestamp};
-use signalcraft_model::{KpiAnomaly, KpiPoint, Record, RecordCodec, ScoredArticle, WireFormat};
+
+use signalcraft_model::{KpiPoint, ScoredArticle};
 use signalcraft_sink::PostgresSink;
 use sqlx::PgPool;
-
-fn messages<R: Record>(records: &[R], first_offset: i64) -> Vec<OwnedMessage> {
-    let codec = RecordCodec::<R>::new(WireFormat::SingleObject);
-    records
-        .iter()
-        .zip(first_offset..)
-        .map(|(record, offset)| {
-            let payload = codec.encode(record).expect("encodes");
-            OwnedMessage::new(Some(payload), None, R::TOPIC.name().into(), Timestamp::NotAvailable, 0, offset, None)
-        })
-        .collect()
-}
 
 fn point(ts: DateTime<Utc>, value: f64) -> KpiPoint {
     KpiPoint {
@@ -75,18 +63,7 @@ async fn expired_months_articles_and_payloads_go_young_ones_and_rollups_stay() {
     ];
     let young = now - TimeDelta::days(10);
     let points: Vec<KpiPoint> = old.iter().chain([&young]).enumerate().map(|(i, &ts)| point(ts, i as f64)).collect();
-    let anomalies: Vec<KpiAnomaly> = points
-        .iter()
-        .map(|p| KpiAnomaly {
-            series_id: p.series_id.clone(),
-            tenant_id: p.tenant_id.clone(),
-            ts: p.ts,
-            value: p.value,
-            score: 0.1,
-            is_anomaly: false,
-            detector: "test".into(),
-        })
-        .collect();
+    let anomalies = unremarkable_scores(&points);
     let article = |url: &str, seen_at| ScoredArticle {
         url: url.into(),
         tenant_id: Some("acme".into()),
@@ -101,7 +78,7 @@ async fn expired_months_articles_and_payloads_go_young_ones_and_rollups_stay() {
         vec![article("https://old.example/", now - TimeDelta::days(120)), article("https://new.example/", young)];
 
     let mut sink = PostgresSink::new(pool.clone(), "test-sink");
-    for batch in [messages(&points, 0), messages(&anomalies, 0), messages(&articles, 0)] {
+    for batch in [consumed(&points, 0), consumed(&anomalies, 0), consumed(&articles, 0)] {
         let dead = sink.write_batch(&batch).await.expect("written, its months' partitions made on demand");
         assert!(dead.is_empty(), "{dead:?}");
     }

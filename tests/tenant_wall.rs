@@ -8,10 +8,8 @@ mod common;
 
 use chrono::{TimeDelta, TimeZone, Utc};
 use common::*;
-use rdkafka::{message::OwnedMessage, Timestamp};
 use signalcraft_model::{
-    AlertNotification, AlertTransition, ForecastPoint, KpiAnomaly, KpiForecast, KpiPoint, NewsArticle, Record,
-    RecordCodec, ScoredArticle, Severity, WireFormat,
+    AlertNotification, AlertTransition, ForecastPoint, KpiForecast, KpiPoint, NewsArticle, ScoredArticle, Severity,
 };
 use signalcraft_sink::PostgresSink;
 use sqlx::PgPool;
@@ -47,18 +45,6 @@ const OPERATOR_RELATIONS: [&str; 9] = [
     "brand_metrics",
 ];
 
-fn messages<R: Record>(records: &[R]) -> Vec<OwnedMessage> {
-    let codec = RecordCodec::<R>::new(WireFormat::SingleObject);
-    records
-        .iter()
-        .zip(0..)
-        .map(|(record, offset)| {
-            let payload = codec.encode(record).expect("encodes");
-            OwnedMessage::new(Some(payload), None, R::TOPIC.name().into(), Timestamp::NotAvailable, 0, offset, None)
-        })
-        .collect()
-}
-
 /// Rows of every tenant table for tenants `acme` and `globex` and for no tenant, written by the sink.
 async fn store_three_tenants(pool: &PgPool) {
     let mut sink = PostgresSink::new(pool.clone(), "test-sink");
@@ -79,18 +65,7 @@ async fn store_three_tenants(pool: &PgPool) {
             })
         })
         .collect();
-    let anomalies: Vec<KpiAnomaly> = points
-        .iter()
-        .map(|p| KpiAnomaly {
-            series_id: p.series_id.clone(),
-            tenant_id: p.tenant_id.clone(),
-            ts: p.ts,
-            value: p.value,
-            score: 0.5,
-            is_anomaly: false,
-            detector: "test".into(),
-        })
-        .collect();
+    let anomalies = unremarkable_scores(&points);
     let forecasts: Vec<KpiForecast> = tenants
         .iter()
         .map(|&tenant| KpiForecast {
@@ -155,12 +130,12 @@ async fn store_three_tenants(pool: &PgPool) {
         })
         .collect();
     for batch in [
-        messages(&points),
-        messages(&anomalies),
-        messages(&forecasts),
-        messages(&articles),
-        messages(&scored),
-        messages(&notifications),
+        consumed(&points, 0),
+        consumed(&anomalies, 0),
+        consumed(&forecasts, 0),
+        consumed(&articles, 0),
+        consumed(&scored, 0),
+        consumed(&notifications, 0),
     ] {
         assert!(sink.write_batch(&batch).await.expect("written").is_empty());
     }

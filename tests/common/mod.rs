@@ -242,3 +242,41 @@ pub async fn ensure_partition(pool: &PgPool, table: &str, at: chrono::DateTime<c
         .await
         .expect("partition created");
 }
+
+/// `records` as the consumer hands them to a stage: encoded, on their topic's partition 0, at
+/// offsets from `first_offset` on.
+pub fn consumed<R: signalcraft_model::Record>(records: &[R], first_offset: i64) -> Vec<rdkafka::message::OwnedMessage> {
+    let codec = signalcraft_model::RecordCodec::<R>::new(signalcraft_model::WireFormat::SingleObject);
+    records
+        .iter()
+        .zip(first_offset..)
+        .map(|(record, offset)| {
+            let payload = codec.encode(record).expect("encodes");
+            rdkafka::message::OwnedMessage::new(
+                Some(payload),
+                None,
+                R::TOPIC.name().into(),
+                rdkafka::Timestamp::NotAvailable,
+                0,
+                offset,
+                None,
+            )
+        })
+        .collect()
+}
+
+/// The anomaly score of each of `points`, unremarkable (score 0.1).
+pub fn unremarkable_scores(points: &[signalcraft_model::KpiPoint]) -> Vec<signalcraft_model::KpiAnomaly> {
+    points
+        .iter()
+        .map(|p| signalcraft_model::KpiAnomaly {
+            series_id: p.series_id.clone(),
+            tenant_id: p.tenant_id.clone(),
+            ts: p.ts,
+            value: p.value,
+            score: 0.1,
+            is_anomaly: false,
+            detector: "test".into(),
+        })
+        .collect()
+}
