@@ -106,9 +106,11 @@ impl Redactor {
     }
 
     /// Treats `url` as an endpoint whose path and query are secret: where it occurs, only its
-    /// origin is kept; its password, path, query and their token-like parts (path segments and
-    /// query values of at least 8 characters that are not plain lower-case words) are secrets.
-    /// A text that is not an absolute URL is redacted as a secret as a whole.
+    /// origin is kept. Its password is a secret, and so are its tokens — path segments and query
+    /// values of at least 8 characters that are not plain lower-case words, and the values of
+    /// parameters named like credentials (`key`, `token`, `sig`, …) — and, when it has any, its
+    /// whole path and query, for receivers that echo them. A text that is not an absolute URL
+    /// is redacted as a secret as a whole.
     pub fn add_endpoint(&mut self, url: &str) {
         let Some(parts) = UrlParts::parse(url) else {
             self.add_secret(url);
@@ -118,16 +120,21 @@ impl Redactor {
             self.add_secret(&percent_decode(password));
         }
         let rest = parts.rest.trim_start_matches('/');
-        if !rest.is_empty() {
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let path_tokens = path.split('/').filter(|segment| looks_like_token(segment));
+        let query_tokens = query.split('&').filter_map(|pair| match pair.split_once('=') {
+            Some((name, value)) if looks_like_token(value) || is_secret_param(name) => Some(value),
+            _ => None,
+        });
+        let tokens: Vec<&str> = path_tokens.chain(query_tokens).filter(|token| !token.is_empty()).collect();
+        // A path of plain words (`/api`, `/alerts`) holds no secret, and taking it for one
+        // would redact those words from every log line.
+        if !tokens.is_empty() {
             self.add_secret(parts.rest);
             self.add_secret(rest);
-            let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
             self.add_secret(query);
-            let values = query.split('&').filter_map(|pair| pair.split_once('=').map(|(_, value)| value));
-            for part in path.split('/').chain(values) {
-                if looks_like_token(part) {
-                    self.add_secret(&percent_decode(part));
-                }
+            for token in tokens {
+                self.add_secret(&percent_decode(token));
             }
         }
         let inner = Arc::make_mut(&mut self.inner);
@@ -317,6 +324,12 @@ fn base64_forms(secret: &[u8]) -> Vec<String> {
 /// `incoming-webhooks`).
 fn looks_like_token(part: &str) -> bool {
     part.len() >= MIN_TOKEN_LEN && !part.chars().all(|c| c.is_ascii_lowercase() || c == '-' || c == '_')
+}
+
+/// A query parameter whose value is a credential however short it is.
+fn is_secret_param(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["key", "token", "secret", "sig", "password", "auth"].iter().any(|word| name.contains(word))
 }
 
 /// An absolute URL cut where the redactor needs it.

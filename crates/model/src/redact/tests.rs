@@ -86,6 +86,11 @@ fn endpoints_keep_only_their_origin_and_their_tokens_are_secrets() {
     assert_eq!(token, "token REDACTED revoked");
     // Plain words of the path are not secrets.
     assert_eq!(redacted(&redactor, "services are up"), "services are up");
+    let plain = Redactor::new().with_endpoint("https://alerts.example.com/api?team=ops");
+    assert_eq!(redacted(&plain, "exchangerate-api: team=ops"), "exchangerate-api: team=ops");
+    assert_eq!(redacted(&plain, "POST https://alerts.example.com/api?team=ops"), "POST https://alerts.example.com/…");
+    let signed = Redactor::new().with_endpoint("https://alerts.example.com/in?sig=abc1");
+    assert_eq!(redacted(&signed, "bad signature abc1"), "bad signature REDACTED");
 }
 
 #[test]
