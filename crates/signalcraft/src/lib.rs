@@ -8,7 +8,9 @@
 //! - [`backfill`]: `backfill weather`: the Open-Meteo archive onto raw.weather, with a progress bar.
 //! - [`marks`]: GDELT's per-query high-water marks in PostgreSQL.
 //! - [`history`]: the stored past of KPI series, from which processors rebuild their state.
-//! - [`http`]: `/metrics`, `/healthz`, `/readyz`.
+//! - [`http`]: `/metrics`, `/healthz` (stuck stages, dead tasks), `/readyz` (broker and database
+//!   checked on each call).
+//! - [`tasks`]: supervision of every spawned task: restarted or ending the run, never silent.
 //! - [`progress`]: "drained" detection for replay runs, and the closing summary.
 //! - [`rules`]: loads `alert_rules` into the alerting processor, at start and on a timer.
 //! - [`watchlist`]: the watch list in PostgreSQL, read by the ingestors every cycle and edited
@@ -24,6 +26,7 @@ pub mod marks;
 pub mod progress;
 pub mod registry;
 pub mod rules;
+pub mod tasks;
 pub mod watchlist;
 
 pub use app::{run, Roles, RunOptions};

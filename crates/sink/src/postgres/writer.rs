@@ -455,7 +455,8 @@ async fn store_offsets(
 }
 
 /// Keeps the dashboards' materialized views fresh beside a [`PostgresSink`]
-/// ([`PostgresSink::view_refresher`]).
+/// ([`PostgresSink::view_refresher`]). Clones share the sink's "views are stale" flag.
+#[derive(Clone)]
 pub struct ViewRefresher {
     pool: PgPool,
     stale: Arc<AtomicBool>,
