@@ -188,7 +188,8 @@ impl LagMonitor {
         if tpl.count() == 0 {
             return Ok(Vec::new());
         }
-        let committed = reader.committed_offsets(tpl, timeout).map_err(|e| format!("reading committed offsets: {e}"))?;
+        let committed =
+            reader.committed_offsets(tpl, timeout).map_err(|e| format!("reading committed offsets: {e}"))?;
         let mut lags = Vec::with_capacity(committed.count());
         for element in committed.elements() {
             let (topic, partition) = (element.topic().to_string(), element.partition());

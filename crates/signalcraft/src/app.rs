@@ -201,7 +201,8 @@ pub async fn run(
             Box::new(http::KafkaCheck::new(kafka.clone(), timeout)),
             Box::new(http::PostgresCheck::new(&pool, timeout)),
         ];
-        let (cache_for, stall_after) = (Duration::from_millis(http.check_cache_ms), Duration::from_secs(http.stall_secs));
+        let (cache_for, stall_after) =
+            (Duration::from_millis(http.check_cache_ms), Duration::from_secs(http.stall_secs));
         http::Health::new(checks, cache_for, stall_after, board.clone())
     };
     let (_, http_server) = http::serve(config.http.listen, health.clone(), shutdown.clone())
@@ -395,20 +396,19 @@ where
     tasks.spawn(async move { (name, tasks::catch_panic(task).await) });
 }
 
-/// One source's name and its `run_source` loop, waiting for the producer and shutdown token.
-/// Sources differ in type; boxing them lets one loop start them all.
-type SourceRun = (String, Box<dyn FnOnce(RecordProducer, CancellationToken) -> BoxFuture<'static, Result<(), String>>>);
+/// One source's `run_source` loop, waiting for the producer and shutdown token. Sources differ in
+/// type; boxing them lets one loop start them all.
+type SourceLoop = Box<dyn FnOnce(RecordProducer, CancellationToken) -> BoxFuture<'static, Result<(), String>>>;
+/// A source's name (for supervision) and its loop.
+type SourceRun = (String, SourceLoop);
 
 fn run_boxed<S: Source + 'static>(source: S, interval: Duration, cycles: Option<u64>) -> SourceRun {
     let name = source.name().to_string();
     signalcraft_ingest::telemetry::source_started(&name);
-    let run: Box<dyn FnOnce(RecordProducer, CancellationToken) -> BoxFuture<'static, Result<(), String>>> =
-        Box::new(move |producer, shutdown| {
-            async move {
-                run_source(source, producer, interval, cycles, shutdown).await.map(|_| ()).map_err(|e| e.to_string())
-            }
+    let run: SourceLoop = Box::new(move |producer, shutdown| {
+        async move { run_source(source, producer, interval, cycles, shutdown).await.map(|_| ()).map_err(|e| e.to_string()) }
             .boxed()
-        });
+    });
     (name, run)
 }
 
@@ -505,7 +505,10 @@ async fn supervise(
 
 /// Records a finished role task (logged, counted and shown on `/healthz` if it failed); returns
 /// its failure, if it failed.
-fn task_failure(board: &TaskBoard, result: Result<(String, Result<(), String>), tokio::task::JoinError>) -> Option<String> {
+fn task_failure(
+    board: &TaskBoard,
+    result: Result<(String, Result<(), String>), tokio::task::JoinError>,
+) -> Option<String> {
     match result {
         Ok((_, Ok(()))) => None,
         Ok((name, Err(error))) => {

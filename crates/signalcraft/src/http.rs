@@ -318,7 +318,9 @@ mod tests {
 
     async fn get(health: &Health, path: &str) -> (StatusCode, serde_json::Value) {
         let (address, server) =
-            serve("127.0.0.1:0".parse().expect("address"), health.clone(), CancellationToken::new()).await.expect("binds");
+            serve("127.0.0.1:0".parse().expect("address"), health.clone(), CancellationToken::new())
+                .await
+                .expect("binds");
         tokio::spawn(server);
         let response = reqwest::get(format!("http://{address}{path}")).await.expect("answers");
         let status = StatusCode::from_u16(response.status().as_u16()).expect("status");
@@ -330,7 +332,12 @@ mod tests {
     async fn readyz_names_the_dependency_that_is_down_and_reuses_answers_briefly() {
         let (down, calls) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU32::new(0)));
         let fake = Fake { down: down.clone(), calls: calls.clone() };
-        let health = Health::new(vec![Box::new(fake)], Duration::from_millis(300), Duration::from_secs(60), TaskBoard::default());
+        let health = Health::new(
+            vec![Box::new(fake)],
+            Duration::from_millis(300),
+            Duration::from_secs(60),
+            TaskBoard::default(),
+        );
         let (status, body) = get(&health, "/readyz").await;
         assert_eq!((status, body["status"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("starting")));
 
