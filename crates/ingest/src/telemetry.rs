@@ -59,6 +59,17 @@ pub const PRODUCE_KIND: &str = "produce";
 /// The `kind` label used when the watch list could not be read and the last one was used.
 pub const WATCH_LIST_KIND: &str = "watch_list";
 
+/// Registers a source's series at zero when it starts: `increase()` then sees its first
+/// events, and a source that never succeeds shows a last success at 0 (the epoch), i.e. stale.
+pub fn source_started(source: &str) {
+    REQUESTS.with_label_values(&[source]);
+    RECORDS.with_label_values(&[source]);
+    for kind in [INVALID_RECORD_KIND, PRODUCE_KIND, WATCH_LIST_KIND] {
+        ERRORS.with_label_values(&[source, kind]);
+    }
+    LAST_SUCCESS.with_label_values(&[source]).set(0.0);
+}
+
 /// One HTTP request is about to be sent (every attempt counts, retries included).
 pub struct RequestSent<'a> {
     pub source: &'a str,

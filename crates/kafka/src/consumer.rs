@@ -15,7 +15,6 @@ use rdkafka::{
     consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer},
     error::KafkaError,
     message::{Message, OwnedMessage},
-    statistics::Statistics,
     types::RDKafkaRespErr,
     ClientContext, Offset, TopicPartitionList,
 };
@@ -50,24 +49,14 @@ pub trait OffsetStore: Send + Sync + 'static {
     fn load(&self, group: &str, topic: &str, partitions: &[i32]) -> Result<HashMap<i32, i64>, String>;
 }
 
-/// The consumer's context: seeks on assignment and turns statistics into lag metrics.
+/// The consumer's context: seeks on assignment. (Lag is measured by [`crate::lag`], from
+/// committed offsets, so that it keeps moving when this loop stalls.)
 pub struct LoopContext {
     group: String,
     offset_store: Option<Arc<dyn OffsetStore>>,
 }
 
-impl ClientContext for LoopContext {
-    fn stats(&self, statistics: Statistics) {
-        for (topic, topic_stats) in &statistics.topics {
-            for (partition, partition_stats) in &topic_stats.partitions {
-                // librdkafka reports the internal "unassigned" partition as -1 and unknown lag as -1.
-                if *partition >= 0 && partition_stats.consumer_lag >= 0 {
-                    telemetry::consumer_lag(&self.group, topic, *partition, partition_stats.consumer_lag);
-                }
-            }
-        }
-    }
-}
+impl ClientContext for LoopContext {}
 
 impl ConsumerContext for LoopContext {
     fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
@@ -144,7 +133,6 @@ fn create_consumer(
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", session_ms.to_string())
         .set("heartbeat.interval.ms", (session_ms / 3).max(1).to_string())
-        .set("statistics.interval.ms", "5000")
         .set_log_level(RDKafkaLogLevel::Warning);
     for (key, value) in &kafka.properties {
         config.set(key, value);
@@ -167,11 +155,15 @@ pub async fn run_consumer<H: BatchHandler>(
     consumer.subscribe(&topics)?;
     tracing::info!(stage = %settings.stage, group = %settings.group_id, ?topics, "consumer started");
 
+    telemetry::stage_started(&settings.stage, &settings.topics);
     loop {
         let batch = next_batch(&consumer, settings, &shutdown).await;
         if !batch.is_empty() {
-            if !deliver(&mut handler, dlq, settings, &batch, &shutdown).await {
-                // Shut down while the batch was failing: leave its offsets unstored so the
+            settings.health.batch_started();
+            let delivered = deliver(&mut handler, dlq, settings, &batch, &shutdown).await;
+            settings.health.batch_finished();
+            if !delivered {
+                // Shut down before the batch was durable: leave its offsets unstored so the
                 // next owner of these partitions reads it again.
                 break;
             }
@@ -205,6 +197,7 @@ async fn next_batch(
 ) -> Vec<OwnedMessage> {
     let mut batch = Vec::new();
     let mut deadline: Option<Instant> = None;
+    let mut backoff = Backoff::new(CONSUME_ERROR_BACKOFF, CONSUME_ERROR_BACKOFF_MAX);
     while batch.len() < settings.batch_max_records {
         let wait = async {
             match deadline {
@@ -220,10 +213,17 @@ async fn next_batch(
                 Ok(message) => {
                     batch.push(message.detach());
                     deadline.get_or_insert_with(|| Instant::now() + settings.batch_max_wait);
+                    backoff.reset();
                 }
                 Err(error) => {
-                    tracing::warn!(stage = %settings.stage, %error, "consume error; continuing");
-                    sleep(Duration::from_millis(100)).await;
+                    // An unreachable broker answers every recv at once: back off so the loop
+                    // neither spins nor floods the log, and still notices shutdown.
+                    let pause = backoff.next_pause();
+                    telemetry::ConsumeFailed { stage: &settings.stage, error: &error.to_string(), pause }.emit();
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = sleep(pause) => {}
+                    }
                 }
             },
         }
@@ -233,6 +233,17 @@ async fn next_batch(
 
 /// Hands the batch to the stage until it succeeds, then dead-letters what it refused. Returns
 /// false when shutdown came before the batch could be made durable.
+///
+/// Shutdown also abandons an attempt in flight, rather than waiting for it: a sink waiting
+/// for a database that is down, or a processor forecasting thousands of series, would hold
+/// SIGTERM for tens of seconds. Abandoning is safe because nothing of the batch counts as done
+/// until this returns true and the loop stores its offsets: dropping the sink's future drops
+/// its open transaction, which rolls back rows and stored offsets together
+/// (`signalcraft_sink::PostgresSink::write_batch`); a processor's outputs are deterministic and
+/// at-least-once, so whatever it already produced is produced again, identically, by whoever
+/// reads the batch next (`signalcraft_process::ProcessorStage`). The handler is not used
+/// again: after `false` the loop stops, so state half-updated by the abandoned attempt is
+/// dropped with it.
 async fn deliver<H: BatchHandler>(
     handler: &mut H,
     dlq: &RecordProducer,
@@ -240,32 +251,76 @@ async fn deliver<H: BatchHandler>(
     batch: &[OwnedMessage],
     shutdown: &CancellationToken,
 ) -> bool {
+    let mut backoff = Backoff::new(settings.retry_backoff, settings.retry_backoff_max);
     let dead_letters = loop {
-        match handler.handle(batch).await {
+        let attempt = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return false,
+            attempt = handler.handle(batch) => attempt,
+        };
+        match attempt {
             Ok(dead_letters) => break dead_letters,
             Err(error) => {
-                telemetry::BatchFailed { stage: &settings.stage, error: &error.0 }.emit();
+                settings.health.attempt_failed();
+                let pause = backoff.next_pause();
+                telemetry::BatchFailed { stage: &settings.stage, error: &error.0, pause }.emit();
                 tokio::select! {
                     _ = shutdown.cancelled() => return false,
-                    _ = sleep(settings.retry_backoff) => {}
+                    _ = sleep(pause) => {}
                 }
             }
         }
     };
+    telemetry::batch_retry_backoff(&settings.stage, Duration::ZERO);
     if dead_letters.is_empty() {
         return true;
     }
+    let mut backoff = Backoff::new(settings.retry_backoff, settings.retry_backoff_max);
     loop {
-        match dlq.send_dead_letters(&settings.stage, &dead_letters).await {
+        let sent = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return false,
+            sent = dlq.send_dead_letters(&settings.stage, &dead_letters) => sent,
+        };
+        match sent {
             Ok(()) => return true,
             Err(error) => {
                 tracing::error!(stage = %settings.stage, %error, "cannot write dead letters; retrying");
                 tokio::select! {
                     _ = shutdown.cancelled() => return false,
-                    _ = sleep(settings.retry_backoff) => {}
+                    _ = sleep(backoff.next_pause()) => {}
                 }
             }
         }
+    }
+}
+
+/// First and longest pause after a consume error.
+const CONSUME_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+const CONSUME_ERROR_BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Exponential backoff: `first`, doubled after every failure, capped at `max`.
+#[derive(Debug)]
+struct Backoff {
+    first: Duration,
+    max: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    fn new(first: Duration, max: Duration) -> Self {
+        let max = max.max(first);
+        Backoff { first, max, next: first }
+    }
+
+    fn next_pause(&mut self) -> Duration {
+        let pause = self.next;
+        self.next = self.next.saturating_mul(2).min(self.max);
+        pause
+    }
+
+    fn reset(&mut self) {
+        self.next = self.first;
     }
 }
 
@@ -285,5 +340,19 @@ fn store_offsets(consumer: &StreamConsumer<LoopContext>, batch: &[OwnedMessage])
     if let Err(error) = consumer.store_offsets(&tpl) {
         // Happens when the partition was revoked meanwhile; its new owner re-reads the batch.
         tracing::warn!(%error, "offsets not stored (partition revoked?); the batch may be read again");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap_and_starts_over_after_a_reset() {
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_millis(500));
+        let pauses: Vec<u128> = (0..5).map(|_| backoff.next_pause().as_millis()).collect();
+        assert_eq!(pauses, [100, 200, 400, 500, 500]);
+        backoff.reset();
+        assert_eq!(backoff.next_pause(), Duration::from_millis(100));
     }
 }

@@ -7,6 +7,8 @@
 //! - [`producer`]: [`RecordProducer`], Avro-encoded keyed records, idempotent, acks=all.
 //! - [`consumer`]: [`run_consumer`], the batch loop: consume → [`BatchHandler::handle`] →
 //!   dead letters → store offsets; seeks to externally stored offsets on assignment.
+//! - [`health`]: [`StageHealth`], a loop's progress as `/healthz` judges it (what "stuck" means).
+//! - [`lag`]: [`LagMonitor`], lag in records and seconds from committed offsets, outside the loops.
 //! - [`dlq`]: [`DeadLetter`] and the provenance headers it carries.
 //! - [`embedded`]: [`EmbeddedBroker`], librdkafka's mock cluster on real TCP listeners.
 //! - [`telemetry`]: log-and-count events and the Prometheus metrics they feed.
@@ -14,6 +16,8 @@
 pub mod consumer;
 pub mod dlq;
 pub mod embedded;
+pub mod health;
+pub mod lag;
 pub mod producer;
 pub mod settings;
 pub mod telemetry;
@@ -21,5 +25,7 @@ pub mod telemetry;
 pub use consumer::{run_consumer, BatchHandler, HandlerError, OffsetStore};
 pub use dlq::{DeadLetter, DLQ_HEADERS};
 pub use embedded::EmbeddedBroker;
+pub use health::StageHealth;
+pub use lag::LagMonitor;
 pub use producer::{ProduceError, RecordProducer};
 pub use settings::{ConsumerSettings, KafkaSettings};

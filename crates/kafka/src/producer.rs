@@ -48,6 +48,7 @@ impl RecordProducer {
             config.set(key, value);
         }
         let producer: FutureProducer = config.create().map_err(ProduceError::Create)?;
+        crate::telemetry::producer_started();
         Ok(RecordProducer { producer, settings: settings.clone() })
     }
 

@@ -9,6 +9,8 @@ use std::{
 use rdkafka::ClientConfig;
 use signalcraft_model::{Plausibility, Topic, WireFormat};
 
+use crate::health::StageHealth;
+
 /// How to reach the cluster and how to frame records.
 #[derive(Debug, Clone)]
 pub struct KafkaSettings {
@@ -59,6 +61,14 @@ impl KafkaSettings {
         consumer.client().fetch_cluster_id(timeout)
     }
 
+    /// Asks the cluster for its metadata (blocking, up to `timeout`): whether any broker of
+    /// `bootstrap.servers` answers. The error says why not, for logs and `/readyz`.
+    pub fn check_brokers(&self, timeout: Duration) -> Result<(), String> {
+        use rdkafka::consumer::BaseConsumer;
+        let consumer: BaseConsumer = self.client_config("metadata").create().map_err(|e| e.to_string())?;
+        check_metadata(&consumer, timeout)
+    }
+
     /// A librdkafka config with the common properties set.
     pub fn client_config(&self, role: &str) -> ClientConfig {
         let mut config = ClientConfig::new();
@@ -68,6 +78,16 @@ impl KafkaSettings {
         }
         config
     }
+}
+
+/// Fetches the cluster's metadata through `consumer`; a cluster that lists no broker counts as
+/// unreachable.
+pub fn check_metadata<C: rdkafka::consumer::Consumer>(consumer: &C, timeout: Duration) -> Result<(), String> {
+    let metadata = consumer.fetch_metadata(None, timeout).map_err(|e| e.to_string())?;
+    if metadata.brokers().is_empty() {
+        return Err("the cluster lists no broker".into());
+    }
+    Ok(())
 }
 
 /// What one consumer loop reads and how it batches.
@@ -85,8 +105,13 @@ pub struct ConsumerSettings {
     pub batch_max_wait: Duration,
     /// `session.timeout.ms`: how soon a dead member's partitions move.
     pub session_timeout: Duration,
-    /// Pause before retrying a batch whose handler failed transiently.
+    /// Pause before the first retry of a batch whose handler failed transiently; it doubles
+    /// with every further failure of the same batch, up to `retry_backoff_max`.
     pub retry_backoff: Duration,
+    /// Longest pause between two retries of a failing batch.
+    pub retry_backoff_max: Duration,
+    /// Where the loop reports its progress, for `/healthz` (see [`StageHealth`]).
+    pub health: StageHealth,
 }
 
 impl ConsumerSettings {
@@ -100,6 +125,8 @@ impl ConsumerSettings {
             batch_max_wait: Duration::from_millis(200),
             session_timeout: Duration::from_secs(10),
             retry_backoff: Duration::from_secs(1),
+            retry_backoff_max: Duration::from_secs(30),
+            health: StageHealth::default(),
         }
     }
 }

@@ -134,6 +134,12 @@ impl<P: Processor> StageCore<P> {
                 Ok(derived) => outputs.extend(derived),
                 Err(error) => dead.push(DeadLetter::new(message, format!("{name}: {error}"))),
             }
+            // Processing is synchronous and a forecasting batch can run for tens of seconds:
+            // yielding between inputs lets the consumer loop abandon the batch at shutdown
+            // (see `signalcraft_kafka::consumer::deliver` for why that is safe). Cheaper and
+            // simpler than spawn_blocking, which would need the processor moved to another
+            // thread and back, and still could not be stopped mid-batch.
+            tokio::task::yield_now().await;
         }
         if let (Some(warm_up), Some(state)) = (&mut self.warm_up, self.processor.rebuildable()) {
             warm_up.end_batch(state, batch);

@@ -15,7 +15,7 @@ use signalcraft_ingest::{
     run_source, DigiCadenceSource, FxSource, GdeltSource, HighWaterMarks, OpenMeteoSource, ReplayServer, RunError,
     Source, WatchListReader,
 };
-use signalcraft_kafka::{run_consumer, ConsumerSettings, EmbeddedBroker, KafkaSettings, RecordProducer};
+use signalcraft_kafka::{run_consumer, ConsumerSettings, EmbeddedBroker, KafkaSettings, LagMonitor, RecordProducer};
 use signalcraft_model::{Record, Topic};
 use signalcraft_process::{
     alerting::{RaiseAlerts, RuleSet},
@@ -34,9 +34,17 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    config::Config, history::PgSeriesHistory, http, marks::PgHighWaterMarks, progress, registry, rules,
+    config::Config,
+    history::PgSeriesHistory,
+    http,
+    marks::PgHighWaterMarks,
+    progress, registry, rules,
+    tasks::{self, TaskBoard},
     watchlist::PgWatchList,
 };
+
+/// How long the start waits for any broker of `kafka.brokers` to answer before giving up.
+const BROKER_WAIT: Duration = Duration::from_secs(15);
 
 /// Which parts of the data path this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +162,21 @@ pub async fn run(
     let mut kafka = KafkaSettings::new(brokers);
     kafka.properties = config.kafka.properties.clone();
     kafka.plausibility = config.validation.windows();
+    // Fail fast on a wrong address: otherwise every client retries it forever.
+    {
+        let probe = kafka.clone();
+        tokio::task::spawn_blocking(move || probe.check_brokers(BROKER_WAIT))
+            .await
+            .context("asking the cluster for its metadata")?
+            .map_err(anyhow::Error::msg)
+            .with_context(|| {
+                format!(
+                    "no Kafka broker answered at kafka.brokers = {:?} within {} s (SIGNALCRAFT_KAFKA__BROKERS)",
+                    kafka.brokers,
+                    BROKER_WAIT.as_secs()
+                )
+            })?;
+    }
     // Offsets the sink stores belong to this cluster (see PostgresSink::with_cluster_id).
     let cluster_id = {
         let kafka = kafka.clone();
@@ -199,8 +222,19 @@ pub async fn run(
         None => None,
     };
 
-    let readiness = http::Readiness::default();
-    let (_, http_task) = http::serve(config.http.listen, readiness.clone(), shutdown.clone())
+    let board = TaskBoard::default();
+    let health = {
+        let http = &config.http;
+        let timeout = Duration::from_millis(http.check_timeout_ms);
+        let checks: Vec<Box<dyn http::Check>> = vec![
+            Box::new(http::KafkaCheck::new(kafka.clone(), timeout)),
+            Box::new(http::PostgresCheck::new(&pool, timeout)),
+        ];
+        let (cache_for, stall_after) =
+            (Duration::from_millis(http.check_cache_ms), Duration::from_secs(http.stall_secs));
+        http::Health::new(checks, cache_for, stall_after, board.clone())
+    };
+    let (_, http_server) = http::serve(config.http.listen, health.clone(), shutdown.clone())
         .await
         .with_context(|| format!("binding http.listen {}", config.http.listen))?;
 
@@ -209,11 +243,15 @@ pub async fn run(
     let mut ingestors = RoleTasks::new();
     let mut consumers = RoleTasks::new();
     let failed_polls = FailedPolls::default();
+    // Without its endpoints the process cannot be watched: the server ending ends the run.
+    spawn_role(&mut consumers, &board, "http", http_server);
+    let mut lag = LagMonitor::new(kafka.clone(), Duration::from_millis(config.http.lag_interval_ms));
 
     if options.roles.ingest {
         let cycles = options.exit_when_done.then_some(1);
-        let spawn = |tasks: &mut RoleTasks, source: SourceRun| {
-            tasks.spawn(source(producer.clone(), shutdown.clone(), failed_polls.clone()))
+        let spawn = |tasks: &mut RoleTasks, (name, source): SourceRun| {
+            let run = source(producer.clone(), shutdown.clone(), failed_polls.clone());
+            spawn_role(tasks, &board, &format!("source:{name}"), run)
         };
         let ingest = &config.ingest;
         // Every source reads the watch list at the start of each cycle. News and weather run
@@ -261,6 +299,8 @@ pub async fn run(
             session_timeout,
             shutdown: &shutdown,
             history,
+            board: &board,
+            health: &health,
         };
         processor_groups.push(context.spawn(FxToKpi, &mut consumers));
         processor_groups.push(context.spawn(WeatherToKpi, &mut consumers));
@@ -273,7 +313,13 @@ pub async fn run(
         // Third tier: alerts from kpi.anomalies, with the threshold rules kept fresh from the database.
         let rule_set = RuleSet::new(rules::load(&pool).await.context("loading alert_rules")?);
         let reload = Duration::from_secs(config.process.rules_reload_secs);
-        tokio::spawn(rules::reload_until_shutdown(pool.clone(), rule_set.clone(), reload, shutdown.clone()));
+        {
+            let (pool, rule_set, shutdown) = (pool.clone(), rule_set.clone(), shutdown.clone());
+            // Restarted: a reload that panics on one bad rule must not stop later reloads.
+            tasks::spawn_restarting(&board, "rules-reload", shutdown.clone(), move || {
+                rules::reload_until_shutdown(pool.clone(), rule_set.clone(), reload, shutdown.clone()).map(Ok)
+            });
+        }
         let alerting_config = config.process.alerting_config();
         let max_keys = alerting_config.max_keys;
         let mut alerting = RaiseAlerts::new(alerting_config, rule_set);
@@ -294,15 +340,19 @@ pub async fn run(
             .with_plausibility(&kafka.plausibility)
             .with_cluster_id(cluster_id.clone());
         // The coming months' partitions, and retention, beside the writes.
-        tokio::spawn(signalcraft_sink::postgres::retention::maintain(
-            pool.clone(),
-            config.retention.clone(),
-            shutdown.clone(),
-        ));
+        {
+            let (pool, retention, shutdown) = (pool.clone(), config.retention.clone(), shutdown.clone());
+            tasks::spawn_restarting(&board, "retention", shutdown.clone(), move || {
+                signalcraft_sink::postgres::retention::maintain(pool.clone(), retention.clone(), shutdown.clone())
+                    .map(Ok)
+            });
+        }
         let offsets = Arc::new(PgOffsetStore::new(pool.clone()).with_cluster_id(cluster_id.clone()));
+        health.watch_stage(&settings.stage, settings.health.clone());
+        lag.watch(settings.group_id.clone(), settings.topics.clone());
         {
             let (kafka, producer, shutdown) = (kafka.clone(), producer.clone(), shutdown.clone());
-            consumers.spawn(async move {
+            spawn_role(&mut consumers, &board, "consumer:sink", async move {
                 run_consumer(&kafka, &settings, Some(offsets), &producer, sink, shutdown)
                     .await
                     .map_err(|e| e.to_string())
@@ -323,13 +373,23 @@ pub async fn run(
             if let Some(&id) = kafka.registry_ids.get(&Topic::AlertsNotifications) {
                 deliverer = deliverer.accept_schema_id(id);
             }
+            health.watch_stage(&settings.stage, settings.health.clone());
+            lag.watch(settings.group_id.clone(), settings.topics.clone());
             let (kafka, producer, shutdown) = (kafka.clone(), producer.clone(), shutdown.clone());
-            consumers.spawn(async move {
+            spawn_role(&mut consumers, &board, "consumer:webhooks", async move {
                 run_consumer(&kafka, &settings, None, &producer, deliverer, shutdown).await.map_err(|e| e.to_string())
             });
         }
     }
-    readiness.set_ready();
+    for (group, topic) in &processor_groups {
+        lag.watch(group.clone(), vec![topic.clone()]);
+    }
+    {
+        // Restarted: lag figures are worth having back, and the monitor holds nothing.
+        let shutdown = shutdown.clone();
+        tasks::spawn_restarting(&board, "lag-monitor", shutdown.clone(), move || lag.clone().run(shutdown.clone()));
+    }
+    health.set_started();
     tracing::info!(roles = ?options.roles, "signalcraft is running");
 
     let groups = progress::Groups {
@@ -337,15 +397,14 @@ pub async fn run(
         sink: options.roles.sink.then(|| (config.sink.group_id.clone(), PostgresSink::topics())),
     };
     let stopped_early =
-        supervise(&mut ingestors, &mut consumers, options.exit_when_done, &kafka, &groups, &shutdown).await;
+        supervise(&board, &mut ingestors, &mut consumers, options.exit_when_done, &kafka, &groups, &shutdown).await;
     shutdown.cancel();
     while let Some(result) = consumers.join_next().await {
-        task_failure("consumer", result);
+        task_failure(&board, result);
     }
     if let Err(error) = producer.flush(Duration::from_secs(10)) {
         tracing::warn!(%error, "producer did not flush every record before exit");
     }
-    let _ = http_task.await;
     drop(replay);
 
     if let Some(failure) = stopped_early {
@@ -359,14 +418,30 @@ pub async fn run(
     Ok(summary)
 }
 
-type RoleTasks = JoinSet<Result<(), String>>;
+/// Tasks whose end ends the run (see [`tasks`]), each with its name and outcome.
+type RoleTasks = JoinSet<(String, Result<(), String>)>;
+
+/// Spawns a role task on `tasks` under `name`; a panic becomes its error.
+fn spawn_role<F>(tasks: &mut RoleTasks, board: &TaskBoard, name: &str, task: F)
+where
+    F: std::future::Future<Output = Result<(), String>> + Send + 'static,
+{
+    board.started(name);
+    let name = name.to_string();
+    tasks.spawn(async move { (name, tasks::catch_panic(task).await) });
+}
+
 /// One source's `run_source` loop, waiting for the producer, the shutdown token and where to
 /// count its failed polls. Sources differ in type; boxing them lets one loop start them all.
-type SourceRun =
+type SourceLoop =
     Box<dyn FnOnce(RecordProducer, CancellationToken, FailedPolls) -> BoxFuture<'static, Result<(), String>>>;
+/// A source's name (for supervision) and its loop.
+type SourceRun = (String, SourceLoop);
 
 fn run_boxed<S: Source + 'static>(source: S, interval: Duration, cycles: Option<u64>) -> SourceRun {
-    Box::new(move |producer, shutdown, failed_polls| {
+    let name = source.name().to_string();
+    signalcraft_ingest::telemetry::source_started(&name);
+    let run: SourceLoop = Box::new(move |producer, shutdown, failed_polls| {
         async move {
             let name = source.name().to_string();
             let result = run_source(source, producer, interval, cycles, shutdown).await;
@@ -378,7 +453,8 @@ fn run_boxed<S: Source + 'static>(source: S, interval: Duration, cycles: Option<
             result.map(|_| ()).map_err(|e| e.to_string())
         }
         .boxed()
-    })
+    });
+    (name, run)
 }
 
 /// Failed polls per source name, gathered from the sources' loops as they end, for the run
@@ -408,6 +484,8 @@ struct ProcessorContext<'a> {
     shutdown: &'a CancellationToken,
     /// Where stateful processors rebuild per-series state from; `None`: warm-up is off.
     history: Option<(Arc<dyn SeriesHistory>, WarmUpSettings)>,
+    board: &'a TaskBoard,
+    health: &'a http::Health,
 }
 
 impl ProcessorContext<'_> {
@@ -425,8 +503,9 @@ impl ProcessorContext<'_> {
         if let Some(&id) = self.kafka.registry_ids.get(&input) {
             stage = stage.accept_schema_id(id);
         }
+        self.health.watch_stage(&settings.stage, settings.health.clone());
         let (kafka, producer, shutdown) = (self.kafka.clone(), self.producer.clone(), self.shutdown.clone());
-        tasks.spawn(async move {
+        spawn_role(tasks, self.board, &format!("consumer:{}", settings.stage), async move {
             run_consumer(&kafka, &settings, None, &producer, stage, shutdown).await.map_err(|e| e.to_string())
         });
         (group, input.name().to_string())
@@ -434,10 +513,11 @@ impl ProcessorContext<'_> {
 }
 
 /// Waits for the end of the run: shutdown; or, for `exit_when_done`, every ingestor done and
-/// every record processed. A consumer that stops on its own, or an ingestor that fails, ends
-/// the run early (so an orchestrator restarts the process rather than keep a role dead):
-/// returns what went wrong.
+/// every record processed. A consumer (or the HTTP server) that stops on its own, or an
+/// ingestor that fails, ends the run early (so an orchestrator restarts the process rather than
+/// keep a role dead): returns what went wrong.
 async fn supervise(
+    board: &TaskBoard,
     ingestors: &mut RoleTasks,
     consumers: &mut RoleTasks,
     exit_when_done: bool,
@@ -459,16 +539,21 @@ async fn supervise(
             biased;
             _ = shutdown.cancelled() => return None,
             Some(result) = ingestors.join_next(), if !ingest_done => {
-                if let Some(failure) = task_failure("ingestor", result) {
+                if let Some(failure) = task_failure(board, result) {
                     return Some(failure);
                 }
             }
             Some(result) = consumers.join_next(), if !consumers.is_empty() => {
                 if shutdown.is_cancelled() {
-                    task_failure("consumer", result);
+                    task_failure(board, result);
                     return None;
                 }
-                let failure = task_failure("consumer", result).unwrap_or_else(|| "a consumer stopped on its own".into());
+                let name = result.as_ref().map(|(name, _)| name.clone()).unwrap_or_default();
+                let failure = task_failure(board, result).unwrap_or_else(|| {
+                    let failure = format!("{name} stopped on its own");
+                    board.died(&name, &failure);
+                    failure
+                });
                 return Some(failure);
             }
             result = drained => match result {
@@ -482,17 +567,23 @@ async fn supervise(
     }
 }
 
-/// Logs a finished role task; returns its failure, if it failed.
-fn task_failure(kind: &str, result: Result<Result<(), String>, tokio::task::JoinError>) -> Option<String> {
+/// Records a finished role task (logged, counted and shown on `/healthz` if it failed); returns
+/// its failure, if it failed.
+fn task_failure(
+    board: &TaskBoard,
+    result: Result<(String, Result<(), String>), tokio::task::JoinError>,
+) -> Option<String> {
     match result {
-        Ok(Ok(())) => None,
-        Ok(Err(error)) => {
-            tracing::error!(kind, %error, "task failed");
-            Some(format!("{kind} failed: {error}"))
+        Ok((_, Ok(()))) => None,
+        Ok((name, Err(error))) => {
+            board.died(&name, &error);
+            Some(format!("{name} failed: {error}"))
         }
+        // Role tasks catch their own panics, and none is aborted: only a runtime going away
+        // gets here.
         Err(error) => {
-            tracing::error!(kind, %error, "task panicked");
-            Some(format!("{kind} panicked: {error}"))
+            tracing::error!(%error, "a role task was cancelled");
+            Some(format!("a role task was cancelled: {error}"))
         }
     }
 }

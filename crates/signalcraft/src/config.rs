@@ -106,22 +106,56 @@ impl Default for DatabaseConfig {
     }
 }
 
-/// `[http]`
+/// `[http]`: the operational endpoints and the health checks behind them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     /// Address of `/metrics`, `/healthz`, `/readyz` and the dashboard page.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// `/healthz` turns 503 when a consumer stage has held a batch this long without completing
+    /// it (retrying a failing batch counts: the stage is alive but not progressing). An idle
+    /// stage is never stuck.
+    #[serde(default = "default_stall_secs")]
+    pub stall_secs: u64,
+    /// Bound of each `/readyz` dependency check (broker metadata, a database round trip).
+    #[serde(default = "default_check_timeout_ms")]
+    pub check_timeout_ms: u64,
+    /// How long a `/readyz` answer is reused, so frequent scrapes do not hammer the broker and
+    /// the database.
+    #[serde(default = "default_check_cache_ms")]
+    pub check_cache_ms: u64,
+    /// How often consumer lag is measured from committed offsets
+    /// (`signalcraft_consumer_lag_records`, `signalcraft_consumer_lag_seconds`).
+    #[serde(default = "default_lag_interval_ms")]
+    pub lag_interval_ms: u64,
 }
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9898))
 }
+fn default_stall_secs() -> u64 {
+    300
+}
+fn default_check_timeout_ms() -> u64 {
+    2_000
+}
+fn default_check_cache_ms() -> u64 {
+    1_000
+}
+fn default_lag_interval_ms() -> u64 {
+    5_000
+}
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: default_listen() }
+        HttpConfig {
+            listen: default_listen(),
+            stall_secs: default_stall_secs(),
+            check_timeout_ms: default_check_timeout_ms(),
+            check_cache_ms: default_check_cache_ms(),
+            lag_interval_ms: default_lag_interval_ms(),
+        }
     }
 }
 

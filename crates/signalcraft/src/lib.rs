@@ -8,7 +8,9 @@
 //! - [`backfill`]: `backfill weather`: the Open-Meteo archive onto raw.weather, with a progress bar.
 //! - [`marks`]: GDELT's per-query high-water marks in PostgreSQL.
 //! - [`history`]: the stored past of KPI series, from which processors rebuild their state.
-//! - [`http`]: `/metrics`, `/healthz`, `/readyz`.
+//! - [`http`]: `/metrics`, `/healthz` (stuck stages, dead tasks), `/readyz` (broker and database
+//!   checked on each call).
+//! - [`tasks`]: supervision of every spawned task: restarted or ending the run, never silent.
 //! - [`progress`]: "drained" detection for replay runs, and the closing summary.
 //! - [`secrets`]: every configured secret in one redactor, and the log writer that applies it.
 //! - [`rules`]: loads `alert_rules` into the alerting processor, at start and on a timer.
@@ -27,6 +29,7 @@ pub mod progress;
 pub mod registry;
 pub mod rules;
 pub mod secrets;
+pub mod tasks;
 pub mod terminal;
 pub mod watchlist;
 

@@ -211,6 +211,27 @@ impl PrivatePostgres {
         self.port
     }
 
+    /// Stops the server at once (`pg_ctl stop -m immediate`), as a crash or an outage would;
+    /// [`PrivatePostgres::restart`] brings it back on the same port. For outage tests.
+    pub fn stop(&self) -> Result<(), PrivatePostgresError> {
+        let data = self.data_dir.display().to_string();
+        self.run("pg_ctl", &["stop", "-D", &data, "-m", "immediate", "-w", "-t", "30"])
+    }
+
+    /// Starts again a server [`PrivatePostgres::stop`] stopped, on the same port and with the
+    /// settings it was started with.
+    pub fn restart(&self) -> Result<(), PrivatePostgresError> {
+        let base_dir = self.data_dir.parent().unwrap_or(&self.data_dir);
+        let mut options = format!("-p {} -k {} -c listen_addresses=127.0.0.1", self.port, base_dir.display());
+        // Temporary servers are the fast ones (see `start_temporary`).
+        if self._temp.is_some() {
+            options.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
+        }
+        let data = self.data_dir.display().to_string();
+        let log = base_dir.join("postgres.log").display().to_string();
+        self.run("pg_ctl", &["start", "-D", &data, "-l", &log, "-w", "-t", "60", "-o", &options])
+    }
+
     fn pg_ctl_status_running(&self) -> bool {
         let data = self.data_dir.display().to_string();
         self.command("pg_ctl", &["status", "-D", &data]).output().map(|o| o.status.success()).unwrap_or(false)

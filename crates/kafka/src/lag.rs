@@ -1,0 +1,290 @@
+//! Consumer lag measured from outside the consumer loops: every few seconds, for each
+//! (group, topic, partition) this process consumes, the group's committed offset against the
+//! partition's high watermark (`signalcraft_consumer_lag_records`), and the age of the oldest
+//! record not yet committed, from its Kafka timestamp (`signalcraft_consumer_lag_seconds`).
+//!
+//! librdkafka's own statistics come from inside the consumer, so they freeze exactly when a
+//! stage stalls; committed offsets do not move while a stage stalls, but the high watermark
+//! does, so these figures keep rising. (The sink keeps its offsets in PostgreSQL and commits
+//! them to Kafka after each transaction, so Kafka's committed offsets trail its true position
+//! by at most one commit interval: close enough for a lag figure.)
+//!
+//! The monitor reads offsets through a consumer per group that carries the group's id but
+//! never subscribes, so it never joins the group or commits; and the oldest record through an
+//! `assign()`-based reader outside any group.
+
+use std::{
+    collections::{HashMap, HashSet},
+    time::{Duration, Instant},
+};
+
+use rdkafka::{
+    config::RDKafkaLogLevel,
+    consumer::{BaseConsumer, Consumer},
+    message::Message,
+    Offset, TopicPartitionList,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::{settings::KafkaSettings, telemetry};
+
+/// Where one measurement round stands: its clients and what it has learned so far.
+pub struct LagMonitor {
+    kafka: KafkaSettings,
+    /// (group, topics) of every consumer loop this process runs.
+    groups: Vec<(String, Vec<String>)>,
+    interval: Duration,
+    /// Bound of each broker request.
+    timeout: Duration,
+    offset_readers: HashMap<String, BaseConsumer>,
+    record_reader: Option<BaseConsumer>,
+    /// Timestamps (ms) of records already read, by (topic, partition, offset): while a stage
+    /// stalls its oldest record stays the same, and is read once.
+    timestamps: HashMap<(String, i32, i64), i64>,
+}
+
+/// What a round measured for one partition of one group.
+#[derive(Debug, Clone, PartialEq)]
+struct PartitionLag {
+    group: String,
+    topic: String,
+    partition: i32,
+    /// The next offset the group will read.
+    position: i64,
+    records: i64,
+}
+
+/// A clone measures the same groups with clients of its own (how a supervisor restarts it).
+impl Clone for LagMonitor {
+    fn clone(&self) -> Self {
+        LagMonitor {
+            kafka: self.kafka.clone(),
+            groups: self.groups.clone(),
+            interval: self.interval,
+            timeout: self.timeout,
+            offset_readers: HashMap::new(),
+            record_reader: None,
+            timestamps: HashMap::new(),
+        }
+    }
+}
+
+impl LagMonitor {
+    /// A monitor measuring every `interval`; nothing is watched until [`LagMonitor::watch`].
+    pub fn new(kafka: KafkaSettings, interval: Duration) -> Self {
+        LagMonitor {
+            kafka,
+            groups: Vec::new(),
+            interval,
+            timeout: Duration::from_secs(5),
+            offset_readers: HashMap::new(),
+            record_reader: None,
+            timestamps: HashMap::new(),
+        }
+    }
+
+    /// Also measures `group` on `topics`.
+    pub fn watch(&mut self, group: impl Into<String>, topics: Vec<String>) {
+        let group = group.into();
+        telemetry::lag_monitor_started(&group);
+        self.groups.push((group, topics));
+    }
+
+    /// Measures every `interval` until `shutdown`. Broker calls block, so each round runs on a
+    /// blocking thread; a failed round is counted and logged, and the next one tries again.
+    pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), String> {
+        if self.groups.is_empty() {
+            return Ok(());
+        }
+        loop {
+            self = tokio::task::spawn_blocking(move || {
+                self.measure_all();
+                self
+            })
+            .await
+            .map_err(|error| format!("lag measurement panicked: {error}"))?;
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = tokio::time::sleep(self.interval) => {}
+            }
+        }
+    }
+
+    /// One round over every group (blocking).
+    fn measure_all(&mut self) {
+        let mut measured = Vec::new();
+        let mut watermarks = HashMap::new();
+        for (group, topics) in self.groups.clone() {
+            match self.measure_group(&group, &topics, &mut watermarks) {
+                Ok(lags) => measured.extend(lags),
+                Err(error) => telemetry::LagCheckFailed { group: &group, error: &error }.emit(),
+            }
+        }
+        let wanted: HashSet<(String, i32, i64)> = measured
+            .iter()
+            .filter(|lag| lag.records > 0)
+            .map(|lag| (lag.topic.clone(), lag.partition, lag.position))
+            .collect();
+        // Forget records that are no longer anyone's oldest.
+        self.timestamps.retain(|key, _| wanted.contains(key));
+        let missing: Vec<_> = wanted.iter().filter(|key| !self.timestamps.contains_key(*key)).cloned().collect();
+        if !missing.is_empty() {
+            if let Err(error) = self.read_timestamps(&missing) {
+                tracing::warn!(%error, "cannot read the oldest unconsumed records; lag in seconds not updated");
+            }
+        }
+        let now_ms = chrono_now_ms();
+        for lag in measured {
+            let seconds = if lag.records == 0 {
+                Some(0.0)
+            } else {
+                self.timestamps
+                    .get(&(lag.topic.clone(), lag.partition, lag.position))
+                    .map(|&ts| ((now_ms - ts).max(0) as f64) / 1000.0)
+            };
+            telemetry::LagMeasured {
+                group: &lag.group,
+                topic: &lag.topic,
+                partition: lag.partition,
+                records: lag.records,
+                seconds,
+            }
+            .emit();
+        }
+    }
+
+    /// Committed offsets of `group` against the high watermarks of `topics` (blocking).
+    fn measure_group(
+        &mut self,
+        group: &str,
+        topics: &[String],
+        watermarks: &mut HashMap<(String, i32), (i64, i64)>,
+    ) -> Result<Vec<PartitionLag>, String> {
+        let timeout = self.timeout;
+        let reader = match self.offset_readers.entry(group.to_string()) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                let consumer = self
+                    .kafka
+                    .client_config("lag")
+                    .set("group.id", group)
+                    // Never subscribes, so never joins the group; and must never commit.
+                    .set("enable.auto.commit", "false")
+                    .set_log_level(RDKafkaLogLevel::Error)
+                    .create()
+                    .map_err(|e| format!("creating the offset reader: {e}"))?;
+                entry.insert(consumer)
+            }
+        };
+        let mut tpl = TopicPartitionList::new();
+        for topic in topics {
+            let metadata = reader
+                .fetch_metadata(Some(topic), timeout)
+                .map_err(|e| format!("reading the partitions of {topic}: {e}"))?;
+            for partition in metadata.topics().iter().filter(|t| t.name() == topic).flat_map(|t| t.partitions()) {
+                tpl.add_partition(topic, partition.id());
+            }
+        }
+        if tpl.count() == 0 {
+            return Ok(Vec::new());
+        }
+        let committed =
+            reader.committed_offsets(tpl, timeout).map_err(|e| format!("reading committed offsets: {e}"))?;
+        let mut lags = Vec::with_capacity(committed.count());
+        for element in committed.elements() {
+            let (topic, partition) = (element.topic().to_string(), element.partition());
+            let (low, high) = match watermarks.get(&(topic.clone(), partition)) {
+                Some(&marks) => marks,
+                None => {
+                    let marks = reader
+                        .fetch_watermarks(&topic, partition, timeout)
+                        .map_err(|e| format!("reading the watermarks of {topic}/{partition}: {e}"))?;
+                    watermarks.insert((topic.clone(), partition), marks);
+                    marks
+                }
+            };
+            let position = next_offset(element.offset(), low);
+            lags.push(PartitionLag {
+                group: group.to_string(),
+                topic,
+                partition,
+                position,
+                records: (high - position).max(0),
+            });
+        }
+        Ok(lags)
+    }
+
+    /// Reads the record at each (topic, partition, offset) of `wanted` and keeps its timestamp
+    /// (blocking, up to the monitor's timeout in all).
+    fn read_timestamps(&mut self, wanted: &[(String, i32, i64)]) -> Result<(), String> {
+        if self.record_reader.is_none() {
+            let consumer: BaseConsumer = self
+                .kafka
+                .client_config("lag-reader")
+                // assign() needs no group; an id is set only because some clients insist on
+                // one, and nothing is ever committed under it.
+                .set("group.id", "signalcraft-lag-reader")
+                .set("enable.auto.commit", "false")
+                .set("enable.auto.offset.store", "false")
+                .set("enable.partition.eof", "false")
+                .set_log_level(RDKafkaLogLevel::Error)
+                .create()
+                .map_err(|e| format!("creating the record reader: {e}"))?;
+            self.record_reader = Some(consumer);
+        }
+        let Some(reader) = &self.record_reader else { return Ok(()) };
+        let mut tpl = TopicPartitionList::new();
+        let mut pending: HashMap<(String, i32), i64> = HashMap::new();
+        for (topic, partition, offset) in wanted {
+            tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset)).map_err(|e| e.to_string())?;
+            pending.insert((topic.clone(), *partition), *offset);
+        }
+        reader.assign(&tpl).map_err(|e| format!("assigning partitions to read: {e}"))?;
+        let deadline = Instant::now() + self.timeout;
+        while !pending.is_empty() && Instant::now() < deadline {
+            match reader.poll(Duration::from_millis(100)) {
+                Some(Ok(message)) => {
+                    let key = (message.topic().to_string(), message.partition());
+                    if pending.get(&key).is_some_and(|&offset| message.offset() >= offset) {
+                        if let (Some(offset), Some(ts)) = (pending.remove(&key), message.timestamp().to_millis()) {
+                            self.timestamps.insert((key.0, key.1, offset), ts);
+                        }
+                    }
+                }
+                Some(Err(error)) => tracing::debug!(%error, "reading an unconsumed record"),
+                None => {}
+            }
+        }
+        let _ = reader.unassign();
+        Ok(())
+    }
+}
+
+/// The next offset a group reads: its committed offset, or the log start when it has none
+/// (our consumers reset to earliest) or the committed one was deleted by retention.
+fn next_offset(committed: Offset, low: i64) -> i64 {
+    match committed {
+        Offset::Offset(offset) => offset.max(low),
+        _ => low,
+    }
+}
+
+fn chrono_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_without_a_commit_is_behind_by_the_whole_log() {
+        assert_eq!(next_offset(Offset::Invalid, 7), 7);
+        assert_eq!(next_offset(Offset::Offset(12), 7), 12);
+        assert_eq!(next_offset(Offset::Offset(3), 7), 7, "committed offset deleted by retention");
+    }
+}
