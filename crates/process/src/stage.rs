@@ -165,3 +165,6 @@ impl<P: Processor> BatchHandler for ProcessorStage<P> {
         Ok(dead)
     }
 }
+
+#[cfg(test)]
+mod tests;
