@@ -48,5 +48,8 @@ async fn the_quick_start_runs_for_root_from_a_clone_in_a_closed_home() {
     assert!(cluster.starts_with(signalcraft_sink::private_postgres::ROOT_FALLBACK_DIR), "{}", cluster.display());
     assert!(cluster.join("data/PG_VERSION").is_file(), "the cluster lives at {}", cluster.display());
     assert!(err.contains("keeping the cluster under"), "the log says where the cluster went:\n{err}");
+    // A clean run says nothing alarming: no client outlives the embedded broker it talks to.
+    let alarming: Vec<&str> = err.lines().filter(|line| line.contains("WARN") || line.contains("ERROR")).collect();
+    assert!(alarming.is_empty(), "the quick start logged warnings or errors:\n{}", alarming.join("\n"));
     std::fs::remove_dir_all(&cluster).expect("cluster removed");
 }

@@ -384,11 +384,11 @@ pub async fn run(
     for (group, topic) in &processor_groups {
         lag.watch(group.clone(), vec![topic.clone()]);
     }
-    {
-        // Restarted: lag figures are worth having back, and the monitor holds nothing.
+    // Restarted: lag figures are worth having back, and the monitor holds nothing.
+    let lag_monitor = {
         let shutdown = shutdown.clone();
-        tasks::spawn_restarting(&board, "lag-monitor", shutdown.clone(), move || lag.clone().run(shutdown.clone()));
-    }
+        tasks::spawn_restarting(&board, "lag-monitor", shutdown.clone(), move || lag.clone().run(shutdown.clone()))
+    };
     health.set_started();
     tracing::info!(roles = ?options.roles, "signalcraft is running");
 
@@ -401,6 +401,10 @@ pub async fn run(
     shutdown.cancel();
     while let Some(result) = consumers.join_next().await {
         task_failure(&board, result);
+    }
+    // Its Kafka clients must be gone before an embedded broker stops, or they log its absence.
+    if tokio::time::timeout(Duration::from_secs(15), lag_monitor).await.is_err() {
+        tracing::warn!("the lag monitor did not stop within 15 s of shutdown");
     }
     if let Err(error) = producer.flush(Duration::from_secs(10)) {
         tracing::warn!(%error, "producer did not flush every record before exit");
