@@ -33,10 +33,11 @@ const TENANT_RELATIONS: [&str; 13] = [
 /// Public data: readable by the reader, every row.
 const PUBLIC_RELATIONS: [&str; 1] = ["fx_rates"];
 /// The operator's: not readable by the reader at all.
-const OPERATOR_RELATIONS: [&str; 9] = [
+const OPERATOR_RELATIONS: [&str; 10] = [
     "_sqlx_migrations",
     "sink_offsets",
     "alert_rules",
+    "alert_rule_versions",
     "watched_businesses",
     "watched_dq_projects",
     "webhook_deliveries",

@@ -30,6 +30,6 @@ pub use history::{
     HistoryDepth, HistoryError, HistoryKind, HistoryRequest, RebuildableState, SeriesHistory, SeriesPast,
     TenantArticles,
 };
-pub use processor::{ProcessError, Processor};
+pub use processor::{ProcessError, Processor, SideInput};
 pub use stage::ProcessorStage;
 pub use warmup::WarmUpSettings;

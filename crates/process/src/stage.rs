@@ -6,10 +6,15 @@
 //! Given a [`SeriesHistory`] ([`ProcessorStage::with_history`]), the stage also rebuilds the
 //! per-series state of a stateful processor from stored history whenever it meets a series the
 //! processor does not hold ([`crate::history`], mechanics in `warmup`).
+//!
+//! Given a [`SideInput`] ([`ProcessorStage::with_side_input`]), the stage makes it complete up
+//! to each batch's latest input time before processing the batch, and tells the processor when
+//! each input was appended, so versioned side input is evaluated as of each input.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use rdkafka::message::{Message, OwnedMessage};
 use signalcraft_kafka::{BatchHandler, DeadLetter, HandlerError, RecordProducer};
 use signalcraft_model::{Plausibility, RecordCodec, WireFormat};
@@ -17,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::history::SeriesHistory;
 use crate::warmup::{WarmUp, WarmUpSettings};
-use crate::Processor;
+use crate::{Processor, SideInput};
 
 /// Identity of a batch: its first and last message positions.
 type BatchId = (String, i32, i64, String, i32, i64);
@@ -64,6 +69,12 @@ impl<P: Processor> ProcessorStage<P> {
         self
     }
 
+    /// Reads `side_input` up to each batch's latest input time before processing the batch.
+    pub fn with_side_input(mut self, side_input: Arc<dyn SideInput>) -> Self {
+        self.core.side_input = Some(side_input);
+        self
+    }
+
     /// Accepts Confluent-framed inputs carrying this registry id.
     pub fn accept_schema_id(mut self, schema_id: u32) -> Self {
         self.core.input_codec = self.core.input_codec.accept_schema_id(schema_id);
@@ -83,11 +94,23 @@ pub(crate) struct StageCore<P: Processor> {
     input_codec: RecordCodec<P::Input>,
     /// Rebuilds per-series state from stored history (stateful processors, when configured).
     pub(crate) warm_up: Option<WarmUp>,
+    /// Versioned data the processor evaluates as of each input's time (alert rules).
+    pub(crate) side_input: Option<Arc<dyn SideInput>>,
+}
+
+/// When a message was appended to its topic, as its Kafka timestamp says.
+fn appended_at(message: &OwnedMessage) -> Option<DateTime<Utc>> {
+    DateTime::<Utc>::from_timestamp_millis(message.timestamp().to_millis()?)
 }
 
 impl<P: Processor> StageCore<P> {
     pub(crate) fn new(processor: P) -> Self {
-        StageCore { processor, input_codec: RecordCodec::new(WireFormat::SingleObject), warm_up: None }
+        StageCore {
+            processor,
+            input_codec: RecordCodec::new(WireFormat::SingleObject),
+            warm_up: None,
+            side_input: None,
+        }
     }
 
     pub(crate) fn with_history(mut self, history: Arc<dyn SeriesHistory>, settings: WarmUpSettings) -> Self {
@@ -114,6 +137,16 @@ impl<P: Processor> StageCore<P> {
                 return Err(history_failed(error));
             }
         }
+        if let Some(side_input) = &self.side_input {
+            if let Some(latest) = batch.iter().filter_map(appended_at).max() {
+                if let Err(error) = side_input.cover(latest).await {
+                    if let (Some(warm_up), Some(state)) = (&mut self.warm_up, self.processor.rebuildable()) {
+                        warm_up.abandon_batch(state);
+                    }
+                    return Err(HandlerError(format!("{name}: reading {}: {error}", side_input.name())));
+                }
+            }
+        }
         let mut outputs = Vec::with_capacity(batch.len());
         let mut dead = Vec::new();
         for (message, decoded) in batch.iter().zip(decoded) {
@@ -130,6 +163,7 @@ impl<P: Processor> StageCore<P> {
                     return Err(history_failed(error));
                 }
             }
+            self.processor.note_input_time(appended_at(message));
             match self.processor.process(input) {
                 Ok(derived) => outputs.extend(derived),
                 Err(error) => dead.push(DeadLetter::new(message, format!("{name}: {error}"))),

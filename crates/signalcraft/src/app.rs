@@ -23,7 +23,7 @@ use signalcraft_process::{
     forecast::ForecastSeries,
     kpi::{BrandToKpi, FxToKpi, SentimentToKpi, WeatherToKpi},
     sentiment::ScoreArticles,
-    Processor, ProcessorStage, SeriesHistory, WarmUpSettings,
+    Processor, ProcessorStage, SeriesHistory, SideInput, WarmUpSettings,
 };
 use signalcraft_sink::{PgOffsetStore, PostgresSink, PrivatePostgres, WebhookDeliverer};
 use sqlx::{
@@ -310,23 +310,18 @@ pub async fn run(
         // Second tier: they read kpi.points, which the processors above write.
         processor_groups.push(context.spawn(DetectAnomalies::new(config.process.anomaly_config()), &mut consumers));
         processor_groups.push(context.spawn(ForecastSeries::new(config.process.forecast_config()), &mut consumers));
-        // Third tier: alerts from kpi.anomalies, with the threshold rules kept fresh from the database.
-        let rule_set = RuleSet::new(rules::load(&pool).await.context("loading alert_rules")?);
-        let reload = Duration::from_secs(config.process.rules_reload_secs);
-        {
-            let (pool, rule_set, shutdown) = (pool.clone(), rule_set.clone(), shutdown.clone());
-            // Restarted: a reload that panics on one bad rule must not stop later reloads.
-            tasks::spawn_restarting(&board, "rules-reload", shutdown.clone(), move || {
-                rules::reload_until_shutdown(pool.clone(), rule_set.clone(), reload, shutdown.clone()).map(Ok)
-            });
-        }
+        // Third tier: alerts from kpi.anomalies, each evaluated against the rule versions in
+        // force when it was appended, read from the database before the batches that need them.
+        let rule_set = RuleSet::default();
+        let rule_history = rules::RuleHistory::new(pool.clone(), rule_set.clone());
+        rule_history.refresh().await.context("loading alert_rule_versions")?;
         let alerting_config = config.process.alerting_config();
         let max_keys = alerting_config.max_keys;
         let mut alerting = RaiseAlerts::new(alerting_config, rule_set);
         // Open alerts and cooldowns survive a restart: restored from the notifications issued.
         alerting.restore(rules::load_issued_alerts(&pool, max_keys).await.context("loading issued alerts")?);
         tracing::info!(open_alerts = alerting.open_alerts(), "alerting state restored from alert_notifications");
-        processor_groups.push(context.spawn(alerting, &mut consumers));
+        processor_groups.push(context.spawn_with(alerting, Some(Arc::new(rule_history)), &mut consumers));
     }
 
     if options.roles.sink {
@@ -495,6 +490,16 @@ struct ProcessorContext<'a> {
 impl ProcessorContext<'_> {
     /// Starts `processor` in its own consumer group; returns (group, input topic).
     fn spawn<P: Processor>(&self, processor: P, tasks: &mut RoleTasks) -> (String, String) {
+        self.spawn_with(processor, None, tasks)
+    }
+
+    /// [`Self::spawn`], with the side input the processor evaluates as of each input's time.
+    fn spawn_with<P: Processor>(
+        &self,
+        processor: P,
+        side_input: Option<Arc<dyn SideInput>>,
+        tasks: &mut RoleTasks,
+    ) -> (String, String) {
         let input = P::Input::TOPIC;
         let group = format!("{}-{}", self.group_prefix, processor.name());
         let mut settings = ConsumerSettings::new(processor.name(), group.clone(), vec![input.name().into()]);
@@ -506,6 +511,9 @@ impl ProcessorContext<'_> {
         }
         if let Some(&id) = self.kafka.registry_ids.get(&input) {
             stage = stage.accept_schema_id(id);
+        }
+        if let Some(side_input) = side_input {
+            stage = stage.with_side_input(side_input);
         }
         self.health.watch_stage(&settings.stage, settings.health.clone());
         let (kafka, producer, shutdown) = (self.kafka.clone(), self.producer.clone(), self.shutdown.clone());

@@ -1,19 +1,20 @@
-//! Loads the threshold rules of `alert_rules` into the alerting processor's [`RuleSet`], at
-//! start and then on a timer, so operators can add or change rules without a restart; and the
+//! Reads the versions of the threshold rules (`alert_rule_versions`, kept by a trigger on
+//! `alert_rules`) into the alerting processor's [`RuleSet`] whenever a batch holds anomalies
+//! appended after what is known ([`RuleHistory`], the processor's side input), so operators
+//! add or change rules without a restart and a replay meets the rules as they were; and the
 //! alerts already issued (`alert_notifications`), from which a restarted alerting processor
 //! restores which alerts are open and which keys are cooling down. Also the operator's side of
 //! the table (`signalcraft rules add|list|enable|disable|remove`): validation that names the
 //! option at fault, and the statements.
 
-use std::time::Duration;
-
+use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use signalcraft_model::{AlertNotification, AlertTransition, Severity};
-use signalcraft_process::alerting::{validate_pattern, AlertRule, Comparison, RuleSet};
+use signalcraft_process::{
+    alerting::{validate_pattern, AlertRule, Comparison, RuleSet, RuleVersion},
+    SideInput,
+};
 use sqlx::PgPool;
-use tokio_util::sync::CancellationToken;
-
-type RuleRow = (i64, String, String, String, f64, i64, String, Option<String>);
 
 /// Longest a condition may have to hold before its alert opens: a year and a day. Longer holds
 /// mean no alert at all, and an unbounded one overflows the processor's time arithmetic.
@@ -40,36 +41,128 @@ fn severity(text: &str) -> Option<Severity> {
     }
 }
 
-/// The enabled rules. A row the database accepted but this version cannot read is skipped with
-/// a warning rather than stopping alerting altogether.
+/// The enabled rules as they are now.
 pub async fn load(pool: &PgPool) -> Result<Vec<AlertRule>, sqlx::Error> {
-    let rows: Vec<RuleRow> = sqlx::query_as(
-        "SELECT id, name, series_pattern, comparison, threshold, duration_secs, severity, tenant_id \
-         FROM alert_rules WHERE enabled ORDER BY id",
+    let (versions, _) = load_versions(pool).await?;
+    Ok(versions.into_iter().filter(|version| version.valid_until.is_none()).map(|version| version.rule).collect())
+}
+
+/// One row of `alert_rule_versions`.
+#[derive(sqlx::FromRow)]
+struct VersionRow {
+    rule_id: i64,
+    valid_from: Option<DateTime<Utc>>,
+    valid_until: Option<DateTime<Utc>>,
+    name: String,
+    series_pattern: String,
+    comparison: String,
+    threshold: f64,
+    duration_secs: i64,
+    severity: String,
+    tenant_id: Option<String>,
+}
+
+/// Every version in which a rule was enabled, and the database's clock when they were read. A
+/// row the database accepted but this version cannot read is skipped with a warning rather
+/// than stopping alerting altogether. `-infinity` (the rules older than versioning) reads as
+/// "since always".
+pub async fn load_versions(pool: &PgPool) -> Result<(Vec<RuleVersion>, DateTime<Utc>), sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    // The versions and the clock from one snapshot: every version that started at or before
+    // `read_at` and was committed then is in the list.
+    let read_at: DateTime<Utc> = sqlx::query_scalar("SELECT now()").fetch_one(&mut *transaction).await?;
+    let rows: Vec<VersionRow> = sqlx::query_as(
+        "SELECT rule_id, \
+                CASE WHEN isfinite(valid_from) THEN valid_from END AS valid_from, \
+                CASE WHEN isfinite(valid_until) THEN valid_until END AS valid_until, \
+                name, series_pattern, comparison, threshold, duration_secs, severity, tenant_id \
+         FROM alert_rule_versions WHERE enabled AND (valid_until IS NULL OR valid_until > valid_from) \
+         ORDER BY rule_id, version",
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *transaction)
     .await?;
-    let mut rules = Vec::with_capacity(rows.len());
-    for (id, name, series_pattern, comparison, threshold, duration_secs, severity, tenant_id) in rows {
+    transaction.commit().await?;
+    let mut versions = Vec::with_capacity(rows.len());
+    for row in rows {
         // A row written by hand or by an older version may hold what `validate` refuses: such
         // a rule is skipped, never allowed to stop the loading of the others.
-        let Some(duration) = hold_duration(duration_secs) else {
+        let Some(duration) = hold_duration(row.duration_secs) else {
             tracing::warn!(
-                rule_id = id,
-                duration_secs,
+                rule_id = row.rule_id,
+                duration_secs = row.duration_secs,
                 max = MAX_DURATION_SECS,
                 "alert rule skipped: duration_secs out of range"
             );
             continue;
         };
-        match (Comparison::parse(&comparison), self::severity(&severity)) {
-            (Some(comparison), Some(severity)) => {
-                rules.push(AlertRule { id, name, series_pattern, comparison, threshold, duration, severity, tenant_id })
-            }
-            _ => tracing::warn!(rule_id = id, %comparison, "alert rule skipped: unreadable comparison or severity"),
+        match (Comparison::parse(&row.comparison), self::severity(&row.severity)) {
+            (Some(comparison), Some(severity)) => versions.push(RuleVersion {
+                rule: AlertRule {
+                    id: row.rule_id,
+                    name: row.name,
+                    series_pattern: row.series_pattern,
+                    comparison,
+                    threshold: row.threshold,
+                    duration,
+                    severity,
+                    tenant_id: row.tenant_id,
+                },
+                valid_from: row.valid_from,
+                valid_until: row.valid_until,
+            }),
+            _ => tracing::warn!(
+                rule_id = row.rule_id,
+                comparison = %row.comparison,
+                "alert rule skipped: unreadable comparison or severity"
+            ),
         }
     }
-    Ok(rules)
+    Ok((versions, read_at))
+}
+
+/// How long before the database's clock a read is taken to be complete: a rule changed in a
+/// transaction that began before the read but committed after it carries a `valid_from` before
+/// the read. Statements of `signalcraft rules` commit within milliseconds.
+const COMMIT_MARGIN: TimeDelta = TimeDelta::seconds(2);
+
+/// The alerting processor's side input: the rule versions of `alert_rule_versions`, read again
+/// whenever a batch holds anomalies appended after what is known. Exact as long as the clocks
+/// of the database and of the anomaly processor's host agree to within [`COMMIT_MARGIN`]; a rule
+/// changed within that margin of an anomaly's append may or may not apply to it live, and a
+/// replay decides the same way every time.
+#[derive(Clone)]
+pub struct RuleHistory {
+    pool: PgPool,
+    rules: RuleSet,
+}
+
+impl RuleHistory {
+    pub fn new(pool: PgPool, rules: RuleSet) -> Self {
+        RuleHistory { pool, rules }
+    }
+
+    /// Reads every version now.
+    pub async fn refresh(&self) -> Result<(), sqlx::Error> {
+        let (versions, read_at) = load_versions(&self.pool).await?;
+        self.rules.replace_history(versions, read_at - COMMIT_MARGIN);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SideInput for RuleHistory {
+    fn name(&self) -> &'static str {
+        "alert rules"
+    }
+
+    async fn cover(&self, through: DateTime<Utc>) -> Result<(), String> {
+        if self.rules.complete_at(through) {
+            return Ok(());
+        }
+        // Inputs stamped after the read (a clock ahead of the database's) meet the rules known
+        // at the read: nothing later exists yet.
+        self.refresh().await.map_err(|error| error.to_string())
+    }
 }
 
 /// One row of `alert_notifications`, as stored.
@@ -129,20 +222,6 @@ pub async fn load_issued_alerts(pool: &PgPool, max_keys: usize) -> Result<Vec<Al
         });
     }
     Ok(issued)
-}
-
-/// Reloads `rules` every `interval` until shutdown; a failed reload keeps the previous rules.
-pub async fn reload_until_shutdown(pool: PgPool, rules: RuleSet, interval: Duration, shutdown: CancellationToken) {
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(interval) => {}
-        }
-        match load(&pool).await {
-            Ok(loaded) => rules.replace(loaded),
-            Err(error) => tracing::warn!(%error, "reloading alert rules failed; keeping the previous ones"),
-        }
-    }
 }
 
 /// A threshold rule as an operator writes it with `signalcraft rules add`: the columns of
@@ -237,8 +316,8 @@ pub fn validate(rule: &NewRule) -> anyhow::Result<NewRule> {
     Ok(NewRule { severity, ..rule.clone() })
 }
 
-/// Stores a validated rule, enabled; returns its id. A running pipeline reads it within
-/// `process.rules_reload_secs`.
+/// Stores a validated rule, enabled; returns its id. A running pipeline applies it to the
+/// anomalies appended from now on (read before the first batch that holds one).
 pub async fn insert(pool: &PgPool, rule: &NewRule) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "INSERT INTO alert_rules (name, series_pattern, comparison, threshold, duration_secs, severity, tenant_id) \
@@ -266,8 +345,9 @@ pub async fn list(pool: &PgPool) -> Result<Vec<StoredRule>, sqlx::Error> {
     .await
 }
 
-/// Enables or disables rule `id`; false if there is none. A disabled rule stops opening
-/// alerts at the next reload; the alerts it opened resolve as the series returns to normal.
+/// Enables or disables rule `id`; false if there is none. A disabled rule stops opening alerts
+/// for the anomalies appended from now on; the alerts it opened resolve at their series' next
+/// point.
 pub async fn set_enabled(pool: &PgPool, id: i64, enabled: bool) -> Result<bool, sqlx::Error> {
     let done =
         sqlx::query("UPDATE alert_rules SET enabled = $2 WHERE id = $1").bind(id).bind(enabled).execute(pool).await?;

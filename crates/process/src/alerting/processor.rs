@@ -79,11 +79,20 @@ pub struct RaiseAlerts {
     /// the rules that still apply, so an alert outlives no rule.
     open_rules: HashMap<String, Vec<i64>>,
     clock: u64,
+    /// When the input in hand was appended to kpi.anomalies: the rules in force then apply.
+    input_appended_at: Option<DateTime<Utc>>,
 }
 
 impl RaiseAlerts {
     pub fn new(config: AlertingConfig, rules: RuleSet) -> Self {
-        RaiseAlerts { config, rules, keys: HashMap::new(), open_rules: HashMap::new(), clock: 0 }
+        RaiseAlerts {
+            config,
+            rules,
+            keys: HashMap::new(),
+            open_rules: HashMap::new(),
+            clock: 0,
+            input_appended_at: None,
+        }
     }
 
     /// Restores the alerts' state from the notifications already issued — the latest one per
@@ -297,6 +306,10 @@ impl Processor for RaiseAlerts {
         "alerting"
     }
 
+    fn note_input_time(&mut self, appended_at: Option<DateTime<Utc>>) {
+        self.input_appended_at = appended_at;
+    }
+
     fn process(&mut self, point: KpiAnomaly) -> Result<Vec<AlertNotification>, ProcessError> {
         if !point.value.is_finite() || !point.score.is_finite() {
             return Err(ProcessError(format!("{} at {}: value and score must be finite", point.series_id, point.ts)));
@@ -311,7 +324,7 @@ impl Processor for RaiseAlerts {
             hold_for: TimeDelta::zero(),
         };
         self.evaluate(anomaly, &point, &mut out);
-        let rules = self.rules.current();
+        let rules = self.rules.in_force_at(self.input_appended_at);
         let mut applying = Vec::new();
         for rule in rules.iter().filter(|rule| rule.matches(point.tenant_id.as_deref(), &point.series_id)) {
             applying.push(rule.id);
@@ -336,7 +349,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::alerting::Comparison;
+    use crate::alerting::{Comparison, RuleVersion};
 
     fn point(minute: i64, value: f64, score: f64) -> KpiAnomaly {
         KpiAnomaly {
@@ -479,6 +492,59 @@ mod tests {
         restored.restore(opened.clone());
         let closed_after_restart = run(&mut restored, &[point(2, 170.0, 0.1)]);
         assert_eq!(closed_after_restart, closed);
+    }
+
+    /// Alerts of `points`, each appended at its own `ts` plus `appended_after`.
+    fn run_appended(alerts: &mut RaiseAlerts, points: &[KpiAnomaly]) -> Vec<AlertNotification> {
+        points
+            .iter()
+            .flat_map(|p| {
+                alerts.note_input_time(Some(p.ts));
+                alerts.process(p.clone()).expect("processes")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_input_meets_the_rules_in_force_when_it_was_appended() {
+        let added = point(10, 0.0, 0.0).ts;
+        let disabled = point(20, 0.0, 0.0).ts;
+        let versions = vec![RuleVersion { rule: rule(0), valid_from: Some(added), valid_until: Some(disabled) }];
+        let rules = RuleSet::default();
+        rules.replace_history(versions, point(30, 0.0, 0.0).ts);
+        let mut alerts = RaiseAlerts::new(AlertingConfig::default(), rules);
+        // Above the threshold throughout: before the rule, while it is in force, after.
+        let points: Vec<KpiAnomaly> = (0..30).map(|m| point(m, 150.0, 0.1)).collect();
+        let notes = run_appended(&mut alerts, &points);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert_eq!((notes[0].transition, notes[0].occurred_at), (AlertTransition::Opened, added));
+        assert_eq!((notes[1].transition, notes[1].occurred_at), (AlertTransition::Resolved, disabled));
+        assert!(notes[1].message.contains("rule #7 no longer applies"), "{}", notes[1].message);
+    }
+
+    #[test]
+    fn the_same_inputs_give_the_same_alerts_however_late_the_rules_were_read() {
+        let points: Vec<KpiAnomaly> = (0..40).map(|m| point(m, if m % 10 < 5 { 150.0 } else { 50.0 }, 0.1)).collect();
+        let added = points[12].ts;
+        let version = RuleVersion { rule: rule(2), valid_from: Some(added), valid_until: None };
+        // Live: the rules are read as the inputs come, the rule turning up once it exists.
+        let live_rules = RuleSet::default();
+        let mut live = RaiseAlerts::new(AlertingConfig::default(), live_rules.clone());
+        let mut live_notes = Vec::new();
+        for p in &points {
+            let known = if p.ts >= added { vec![version.clone()] } else { Vec::new() };
+            live_rules.replace_history(known, p.ts);
+            live_notes.extend(run_appended(&mut live, std::slice::from_ref(p)));
+        }
+        // A replay long after: every version known from the start.
+        let late_rules = RuleSet::default();
+        late_rules.replace_history(vec![version], points[39].ts + TimeDelta::days(30));
+        let replayed = run_appended(&mut RaiseAlerts::new(AlertingConfig::default(), late_rules), &points);
+        assert_eq!(replayed, live_notes);
+        assert!(replayed.iter().all(|n| n.occurred_at >= added), "no alert before the rule existed: {replayed:?}");
+        // The breach from minute 12 lasts the rule's two minutes; then the hour's cooldown.
+        assert_eq!(replayed.len(), 2, "{replayed:?}");
+        assert_eq!((replayed[0].transition, replayed[0].occurred_at), (AlertTransition::Opened, points[14].ts));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use signalcraft_model::Severity;
 
 /// How a value is compared with a rule's threshold.
@@ -151,26 +151,100 @@ fn like(pattern: &str, text: &str) -> bool {
     pattern[p.min(pattern.len())..].iter().all(|&token| token == LikeToken::AnyRun)
 }
 
-/// The current rules, shared between the task that reloads them and the processor that reads
-/// them. Replacing the list is atomic for readers.
+/// One version of a rule: the rule as it was while in force, from `valid_from` (inclusive;
+/// `None`: since always) until `valid_until` (exclusive; `None`: still in force).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleVersion {
+    pub rule: AlertRule,
+    pub valid_from: Option<DateTime<Utc>>,
+    pub valid_until: Option<DateTime<Utc>>,
+}
+
+impl RuleVersion {
+    /// A rule in force at every instant.
+    pub fn always(rule: AlertRule) -> Self {
+        RuleVersion { rule, valid_from: None, valid_until: None }
+    }
+
+    /// Whether this version was in force at `at`; `None` (an input of unknown time): whether it
+    /// is the rule's latest version.
+    pub fn in_force_at(&self, at: Option<DateTime<Utc>>) -> bool {
+        match at {
+            Some(at) => {
+                self.valid_from.is_none_or(|from| from <= at) && self.valid_until.is_none_or(|until| at < until)
+            }
+            None => self.valid_until.is_none(),
+        }
+    }
+}
+
+/// What is known of the rules: every version, and up to which instant the list is complete.
+#[derive(Debug, Default)]
+struct KnownRules {
+    versions: Vec<RuleVersion>,
+    /// Every version that came into force at or before this instant is in `versions`; `None`:
+    /// the list is fixed (set in code, not read from a store), complete for every instant.
+    known_through: Option<DateTime<Utc>>,
+}
+
+/// The rules' versions, shared between whatever reads them from their store and the processor
+/// that evaluates them. Replacing the list is atomic for readers. The alerting processor asks
+/// for the versions in force when each input was appended ([`RuleSet::in_force_at`]), and its
+/// stage first makes sure the list is complete up to the batch's latest input
+/// ([`crate::SideInput`]), so the alerts depend on the inputs and the rules' history alone,
+/// never on when the list was read.
 #[derive(Debug, Clone, Default)]
-pub struct RuleSet(Arc<RwLock<Arc<Vec<AlertRule>>>>);
+pub struct RuleSet(Arc<RwLock<Arc<KnownRules>>>);
 
 impl RuleSet {
+    /// A fixed list of rules, each in force at every instant.
     pub fn new(rules: Vec<AlertRule>) -> Self {
-        RuleSet(Arc::new(RwLock::new(Arc::new(rules))))
+        let set = RuleSet::default();
+        set.replace(rules);
+        set
     }
 
-    /// Swaps in a freshly loaded list.
+    /// Swaps in a fixed list of rules, each in force at every instant.
     pub fn replace(&self, rules: Vec<AlertRule>) {
+        self.store(KnownRules { versions: rules.into_iter().map(RuleVersion::always).collect(), known_through: None });
+    }
+
+    /// Swaps in the versions read from a store, complete up to `known_through`.
+    pub fn replace_history(&self, versions: Vec<RuleVersion>, known_through: DateTime<Utc>) {
+        self.store(KnownRules { versions, known_through: Some(known_through) });
+    }
+
+    fn store(&self, known: KnownRules) {
         // A poisoned lock only means a reader panicked; the list itself is always whole.
         let mut guard = self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        *guard = Arc::new(rules);
+        *guard = Arc::new(known);
     }
 
-    /// The list as it is now.
-    pub fn current(&self) -> Arc<Vec<AlertRule>> {
+    fn known(&self) -> Arc<KnownRules> {
         self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    /// Whether every version in force at `at` is known (without reading the store again).
+    pub fn complete_at(&self, at: DateTime<Utc>) -> bool {
+        self.known().known_through.is_none_or(|through| at <= through)
+    }
+
+    /// The rules in force at `at`, by id; `None`: the latest version of each.
+    pub fn in_force_at(&self, at: Option<DateTime<Utc>>) -> Vec<AlertRule> {
+        let known = self.known();
+        let mut rules: Vec<AlertRule> = known
+            .versions
+            .iter()
+            .filter(|version| version.in_force_at(at))
+            .map(|version| version.rule.clone())
+            .collect();
+        rules.sort_by_key(|rule| rule.id);
+        rules
+    }
+
+    /// The rules in force now (the latest version of each).
+    pub fn current(&self) -> Arc<Vec<AlertRule>> {
+        Arc::new(self.in_force_at(None))
     }
 }
 
