@@ -5,6 +5,10 @@
 //! error classification, telemetry) are written once, in [`HttpFetcher`].
 //!
 //! # Layout
+//! - [`registry`]: [`IngestConfig`], `[ingest]` with one table per upstream, and the list of
+//!   upstreams the binary starts.
+//! - [`component`]: [`SourceComponent`], how an upstream's table points itself at a replay and
+//!   builds its [`SourceLoop`]s.
 //! - [`config`]: [`InvalidConfig`], the error every source's configuration check returns, and
 //!   [`Secret`], how an access key is held so that it is never logged.
 //! - [`poller`]: [`HttpFetcher`], one per provider: pacing, timeout, redirects, retries.
@@ -17,16 +21,20 @@
 //!   merges it with its configuration.
 //! - [`telemetry`]: log-and-count events and the `signalcraft_source_*` metrics they feed.
 
+pub mod component;
 pub mod config;
 pub mod poller;
+pub mod registry;
 pub mod replay;
 pub mod source;
 pub mod sources;
 pub mod telemetry;
 pub mod watch;
 
+pub use component::{BuildError, SourceComponent, SourceContext, SourceLoop};
 pub use config::{InvalidConfig, Secret};
 pub use poller::{ClientBuildError, ErrorClassifier, FetchCause, FetchError, FetchPolicy, HttpFetcher};
+pub use registry::IngestConfig;
 pub use replay::{ReplayError, ReplayServer};
 pub use source::{run_source, RunError, RunSummary, Source};
 pub use sources::digicadence::{DigiCadenceConfig, DigiCadenceSource, DqEndpoint, DqProjectConfig};

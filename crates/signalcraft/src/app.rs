@@ -1,21 +1,22 @@
-//! `signalcraft run`: brings up what the configuration asks for (or embedded stand-ins), starts
-//! the chosen roles as tasks sharing one shutdown token, and, for replay runs, stops once every
-//! replayed record has been processed and prints what landed where.
+//! `signalcraft run`: stands on the [`Infrastructure`] the configuration asks for (or embedded
+//! stand-ins), starts the chosen roles as supervised tasks sharing one shutdown token from
+//! plain lists (the upstreams of [`IngestConfig::components`], the processors and the sinks
+//! below), and, for replay runs, stops once every replayed record has been processed and says
+//! what landed where.
 
 use std::{
     collections::BTreeMap,
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::{Arc, Mutex, PoisonError},
     time::Duration,
 };
 
 use anyhow::Context;
-use futures::{future::BoxFuture, FutureExt};
-use signalcraft_ingest::{
-    run_source, DigiCadenceSource, FxSource, GdeltSource, HighWaterMarks, OpenMeteoSource, ReplayServer, RunError,
-    Source, WatchListReader,
+use futures::FutureExt;
+use signalcraft_ingest::{HighWaterMarks, IngestConfig, ReplayServer, RunError, SourceContext, WatchListReader};
+use signalcraft_kafka::{
+    run_consumer, BatchHandler, ConsumerSettings, KafkaSettings, LagMonitor, OffsetStore, RecordProducer,
 };
-use signalcraft_kafka::{run_consumer, ConsumerSettings, EmbeddedBroker, KafkaSettings, LagMonitor, RecordProducer};
 use signalcraft_model::{Record, Topic};
 use signalcraft_process::{
     alerting::{RaiseAlerts, RuleSet},
@@ -25,11 +26,8 @@ use signalcraft_process::{
     sentiment::ScoreArticles,
     Processor, ProcessorStage, SeriesHistory, SideInput, WarmUpSettings,
 };
-use signalcraft_sink::{PgOffsetStore, PostgresSink, PrivatePostgres, WebhookDeliverer};
-use sqlx::{
-    postgres::{PgConnectOptions, PgPoolOptions},
-    Connection, PgConnection, PgPool,
-};
+use signalcraft_sink::{PgOffsetStore, PostgresSink, WebhookDeliverer};
+use sqlx::PgPool;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -37,14 +35,12 @@ use crate::{
     config::Config,
     history::PgSeriesHistory,
     http,
+    infrastructure::{Infrastructure, Needs},
     marks::PgHighWaterMarks,
-    progress, registry, rules,
+    progress, rules,
     tasks::{self, TaskBoard},
     watchlist::PgWatchList,
 };
-
-/// How long the start waits for any broker of `kafka.brokers` to answer before giving up.
-const BROKER_WAIT: Duration = Duration::from_secs(15);
 
 /// Which parts of the data path this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,291 +64,209 @@ pub struct RunOptions {
     pub exit_when_done: bool,
 }
 
-/// The embedded stand-ins this run started; dropped (stopped) when the run ends.
-struct Infrastructure {
-    _broker: Option<EmbeddedBroker>,
-    _postgres: Option<PrivatePostgres>,
-}
-
-/// How long the first connection to PostgreSQL may take before the start is given up.
-const FIRST_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// Connects to (or starts) PostgreSQL and applies the migrations.
-pub async fn connect_database(config: &Config) -> anyhow::Result<(PgPool, Option<PrivatePostgres>)> {
-    connect_database_with(config, PrivateServer::Own).await
-}
-
-/// What a command does with the private PostgreSQL (no `database.url`) when one already runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PrivateServer {
-    /// Take it over (it was left behind by a killed run): `signalcraft run`.
-    Own,
-    /// Use it and leave it running (a pipeline may be using it): admin commands.
-    Share,
-}
-
-/// [`connect_database`], saying what to do with a private server that already runs.
-pub async fn connect_database_with(
-    config: &Config,
-    private_server: PrivateServer,
-) -> anyhow::Result<(PgPool, Option<PrivatePostgres>)> {
-    let (url, private) = match &config.database.url {
-        Some(url) => (url.clone(), None),
-        None => {
-            let dir = &config.database.data_dir;
-            let private = match private_server {
-                PrivateServer::Own => PrivatePostgres::start(dir, "signalcraft").await,
-                PrivateServer::Share => PrivatePostgres::attach_or_start(dir, "signalcraft").await,
-            }
-            .context("starting the private PostgreSQL (set DATABASE_URL to use an existing server)")?;
-            (private.url(), Some(private))
-        }
-    };
-    let options: PgConnectOptions =
-        url.parse().map_err(|_| anyhow::anyhow!("database.url (or DATABASE_URL) is not a PostgreSQL URL"))?;
-    // One connection first, on its own: a pool that cannot connect only says it timed out,
-    // where this says why (refused, unknown host, authentication, missing database).
-    let server = format!("{}:{}", options.get_host(), options.get_port());
-    match tokio::time::timeout(FIRST_CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {
-        Ok(Ok(connection)) => {
-            let _ = connection.close().await;
-        }
-        Ok(Err(error)) => {
-            anyhow::bail!("connecting to PostgreSQL at {server} (database.url / DATABASE_URL): {error}")
-        }
-        Err(_) => anyhow::bail!(
-            "connecting to PostgreSQL at {server} (database.url / DATABASE_URL): no answer within {} s",
-            FIRST_CONNECT_TIMEOUT.as_secs()
-        ),
-    }
-    let pool = PgPoolOptions::new()
-        .max_connections(config.sink.max_connections.max(2))
-        .acquire_timeout(Duration::from_secs(30))
-        .connect_with(options)
-        .await
-        .with_context(|| format!("connecting to PostgreSQL at {server} (database.url / DATABASE_URL)"))?;
-    signalcraft_sink::migrate(&pool).await.context("applying migrations")?;
-    Ok((pool, private))
-}
-
 /// Runs the pipeline until `shutdown` (or, with `exit_when_done`, until the input is processed).
 pub async fn run(
-    config: Config,
+    mut config: Config,
     options: RunOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Option<progress::RunSummary>> {
-    let mut config = config;
-    let broker = match &config.kafka.brokers {
-        Some(_) => None,
-        None => {
-            let broker = EmbeddedBroker::start(config.kafka.embedded_partitions)
-                .map_err(anyhow::Error::msg)
-                .context("starting the embedded Kafka broker")?;
-            tracing::info!(
-                bootstrap = broker.bootstrap_servers(),
-                "no kafka.brokers configured: embedded broker started"
-            );
-            Some(broker)
-        }
-    };
-    let brokers = match &broker {
-        Some(broker) => broker.bootstrap_servers().to_string(),
-        None => config.kafka.brokers.clone().unwrap_or_default(),
-    };
-    let mut kafka = KafkaSettings::new(brokers);
-    kafka.properties = config.kafka.properties.clone();
-    kafka.plausibility = config.validation.windows();
-    // Fail fast on a wrong address: otherwise every client retries it forever.
-    {
-        let probe = kafka.clone();
-        tokio::task::spawn_blocking(move || probe.check_brokers(BROKER_WAIT))
-            .await
-            .context("asking the cluster for its metadata")?
-            .map_err(anyhow::Error::msg)
-            .with_context(|| {
-                format!(
-                    "no Kafka broker answered at kafka.brokers = {:?} within {} s (SIGNALCRAFT_KAFKA__BROKERS)",
-                    kafka.brokers,
-                    BROKER_WAIT.as_secs()
-                )
-            })?;
-    }
-    // Offsets the sink stores belong to this cluster (see PostgresSink::with_cluster_id).
-    let cluster_id = {
-        let kafka = kafka.clone();
-        tokio::task::spawn_blocking(move || kafka.fetch_cluster_id(Duration::from_secs(10)))
-            .await
-            .context("asking the cluster for its id")?
-            .unwrap_or_default()
-    };
-    if cluster_id.is_empty() {
-        tracing::warn!(
-            "the Kafka cluster reported no id; stored sink offsets cannot be told apart from another cluster's"
-        );
-    }
-    if let Some(url) = &config.kafka.schema_registry_url {
-        kafka.registry_ids = registry::register_all(url).await.map_err(anyhow::Error::msg)?;
-    }
-
     // Every role uses the database: the sink writes there, the processors read their alert
-    // rules there, the ingestors keep their high-water marks there.
-    let (pool, postgres) = connect_database(&config).await?;
-    let _infrastructure = Infrastructure { _broker: broker, _postgres: postgres };
-
+    // rules and series history there, the ingestors keep their high-water marks there.
+    let mut infrastructure = Infrastructure::start(&config, Needs::RUN).await?;
     let replay = match &options.replay {
-        Some(dir) => {
-            let server = ReplayServer::start(dir)
-                .await
-                .with_context(|| format!("starting the replay server on {}", dir.display()))?;
-            let ingest = &mut config.ingest;
-            for provider in &mut ingest.fx.providers {
-                provider.base_url = server.provider_base_url(provider.kind.as_str());
-            }
-            ingest.gdelt.base_url = server.provider_base_url("gdelt");
-            ingest.openmeteo.base_url = server.provider_base_url("openmeteo");
-            ingest.openmeteo.archive_base_url = server.provider_base_url("openmeteo");
-            if let Some(digicadence) = &mut ingest.digicadence {
-                digicadence.base_url = server.provider_base_url("digicadence");
-                digicadence.multi_data_base_url = None;
-                digicadence.normalized_base_url = None;
-            }
-            tracing::info!(dir = %dir.display(), url = server.base_url(), "replaying recorded upstream payloads");
-            Some(server)
-        }
+        Some(dir) => Some(replay_upstreams(dir, &mut config.ingest).await?),
         None => None,
     };
+    let mut running = Running::start(&config, &mut infrastructure, shutdown).await?;
+    if options.roles.ingest {
+        running.start_sources(options.exit_when_done.then_some(1))?;
+    }
+    if options.roles.process {
+        running.start_processors().await?;
+    }
+    if options.roles.sink {
+        running.start_sinks()?;
+    }
+    let summary = running.until_done(options).await;
+    drop(replay);
+    summary
+}
 
-    let board = TaskBoard::default();
-    let health = {
-        let http = &config.http;
-        let timeout = Duration::from_millis(http.check_timeout_ms);
+/// Serves the recorded payloads of `dir` and points every upstream at them.
+async fn replay_upstreams(dir: &Path, ingest: &mut IngestConfig) -> anyhow::Result<ReplayServer> {
+    let server =
+        ReplayServer::start(dir).await.with_context(|| format!("starting the replay server on {}", dir.display()))?;
+    for component in ingest.components_mut() {
+        component.replay_from(&server);
+    }
+    tracing::info!(dir = %dir.display(), url = server.base_url(), "replaying recorded upstream payloads");
+    Ok(server)
+}
+
+/// A run in progress: what its roles are started with, and the tasks they run as.
+struct Running<'a> {
+    config: &'a Config,
+    kafka: KafkaSettings,
+    cluster_id: String,
+    pool: PgPool,
+    producer: RecordProducer,
+    shutdown: CancellationToken,
+    board: TaskBoard,
+    health: http::Health,
+    lag: LagMonitor,
+    /// Tasks that end when their input ends: the sources.
+    ingestors: RoleTasks,
+    /// Tasks that run until shutdown: consumers and the HTTP server.
+    consumers: RoleTasks,
+    failed_polls: FailedPolls,
+    /// Every processor's (consumer group, input topic), for the drain check.
+    processor_groups: Vec<(String, String)>,
+}
+
+impl<'a> Running<'a> {
+    /// Health checks and the operational endpoints, and the one producer every role shares.
+    async fn start(
+        config: &'a Config,
+        infrastructure: &mut Infrastructure,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Running<'a>> {
+        let pool = infrastructure.pool()?.clone();
+        let kafka = infrastructure.kafka.clone();
+        let board = TaskBoard::default();
+        let http_config = &config.http;
+        let timeout = Duration::from_millis(http_config.check_timeout_ms);
         let checks: Vec<Box<dyn http::Check>> = vec![
             Box::new(http::KafkaCheck::new(kafka.clone(), timeout)),
             Box::new(http::PostgresCheck::new(&pool, timeout)),
         ];
         let (cache_for, stall_after) =
-            (Duration::from_millis(http.check_cache_ms), Duration::from_secs(http.stall_secs));
-        http::Health::new(checks, cache_for, stall_after, board.clone())
-    };
-    let (_, http_server) = http::serve(config.http.listen, health.clone(), shutdown.clone())
-        .await
-        .with_context(|| format!("binding http.listen {}", config.http.listen))?;
-
-    let producer = RecordProducer::new(&kafka, "producer").context("creating the Kafka producer")?;
-    let session_timeout = Duration::from_millis(config.kafka.session_timeout_ms);
-    let mut ingestors = RoleTasks::new();
-    let mut consumers = RoleTasks::new();
-    let failed_polls = FailedPolls::default();
-    // Without its endpoints the process cannot be watched: the server ending ends the run.
-    spawn_role(&mut consumers, &board, "http", http_server);
-    let mut lag = LagMonitor::new(kafka.clone(), Duration::from_millis(config.http.lag_interval_ms));
-
-    if options.roles.ingest {
-        let cycles = options.exit_when_done.then_some(1);
-        let spawn = |tasks: &mut RoleTasks, (name, source): SourceRun| {
-            let run = source(producer.clone(), shutdown.clone(), failed_polls.clone());
-            spawn_role(tasks, &board, &format!("source:{name}"), run)
-        };
-        let ingest = &config.ingest;
-        // Every source reads the watch list at the start of each cycle. News and weather run
-        // even with nothing configured: businesses added later are picked up by their next cycle.
-        let watch_list = WatchListReader::new(Arc::new(PgWatchList::new(pool.clone())));
-        for source in FxSource::from_config(&ingest.fx).context("building the exchange-rate sources")? {
-            let source = source.with_watch_list(watch_list.clone());
-            spawn(&mut ingestors, run_boxed(source, ingest.fx.interval(), cycles));
-        }
-        let marks: Arc<dyn HighWaterMarks> = Arc::new(PgHighWaterMarks::new(pool.clone(), "gdelt"));
-        let source = GdeltSource::new(ingest.gdelt.clone(), marks)
-            .context("building the GDELT source")?
-            .with_watch_list(watch_list.clone());
-        // The tone timelines share the article source's limiter: one request per 5 s in all.
-        if ingest.gdelt.tone {
-            spawn(&mut ingestors, run_boxed(source.tone_source(), ingest.gdelt.interval(), cycles));
-        }
-        spawn(&mut ingestors, run_boxed(source, ingest.gdelt.interval(), cycles));
-        let source = OpenMeteoSource::new(ingest.openmeteo.clone())
-            .context("building the Open-Meteo source")?
-            .with_watch_list(watch_list.clone());
-        spawn(&mut ingestors, run_boxed(source, ingest.openmeteo.interval(), cycles));
-        // Digi-Cadence has no public host: it runs when `[ingest.digicadence]` says where.
-        if let Some(digicadence) = ingest.digicadence.clone() {
-            let interval = digicadence.interval();
-            let source = DigiCadenceSource::new(digicadence)
-                .context("building the Digi-Cadence source")?
-                .with_watch_list(watch_list.clone());
-            spawn(&mut ingestors, run_boxed(source, interval, cycles));
-        }
+            (Duration::from_millis(http_config.check_cache_ms), Duration::from_secs(http_config.stall_secs));
+        let health = http::Health::new(checks, cache_for, stall_after, board.clone());
+        let listener = infrastructure.listener.take().context("the HTTP listener was not bound")?;
+        let http_server = http::serve_on(listener, health.clone(), shutdown.clone())?;
+        let producer = RecordProducer::new(&kafka, "producer").context("creating the Kafka producer")?;
+        let mut consumers = RoleTasks::new();
+        // Without its endpoints the process cannot be watched: the server ending ends the run.
+        spawn_role(&mut consumers, &board, "http", http_server);
+        let lag = LagMonitor::new(kafka.clone(), Duration::from_millis(http_config.lag_interval_ms));
+        Ok(Running {
+            config,
+            kafka,
+            cluster_id: infrastructure.cluster_id.clone(),
+            pool,
+            producer,
+            shutdown,
+            board,
+            health,
+            lag,
+            ingestors: RoleTasks::new(),
+            consumers,
+            failed_polls: FailedPolls::default(),
+            processor_groups: Vec::new(),
+        })
     }
 
-    // Every processor, its own consumer group: (group, input topic) for the drain check.
-    let mut processor_groups = Vec::new();
-    if options.roles.process {
+    /// Every upstream of `[ingest]`, `cycles` polls each (unbounded: `None`). Every source reads
+    /// the watch list at the start of each cycle.
+    fn start_sources(&mut self, cycles: Option<u64>) -> anyhow::Result<()> {
+        let pool = self.pool.clone();
+        let context = SourceContext {
+            watch_list: WatchListReader::new(Arc::new(PgWatchList::new(pool.clone()))),
+            marks: Arc::new(move |source: &'static str| {
+                Arc::new(PgHighWaterMarks::new(pool.clone(), source)) as Arc<dyn HighWaterMarks>
+            }),
+        };
+        for component in self.config.ingest.components() {
+            for source in component.build(&context)? {
+                let name = source.name().to_string();
+                signalcraft_ingest::telemetry::source_started(&name);
+                let (producer, shutdown, failed_polls) =
+                    (self.producer.clone(), self.shutdown.clone(), self.failed_polls.clone());
+                spawn_role(&mut self.ingestors, &self.board, &format!("source:{name}"), async move {
+                    let result = source.run(producer, cycles, shutdown).await;
+                    // Each loop counts its own failed polls; a loop cut short by shutdown still did.
+                    let summary = match &result {
+                        Ok(summary) | Err(RunError::Undelivered { summary, .. }) => summary,
+                    };
+                    failed_polls.add(&name, summary.failed_polls);
+                    result.map(|_| ()).map_err(|e| e.to_string())
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Every processor, each in its own consumer group.
+    async fn start_processors(&mut self) -> anyhow::Result<()> {
+        let process = &self.config.process;
         // Stateful processors rebuild a series' state from the points the sink stored.
-        let history = config.process.warmup_settings().map(|settings| {
-            let store = PgSeriesHistory::new(pool.clone(), config.sink.group_id.clone(), cluster_id.clone());
+        let history = process.warmup_settings().map(|settings| {
+            let store =
+                PgSeriesHistory::new(self.pool.clone(), self.config.sink.group_id.clone(), self.cluster_id.clone());
             (Arc::new(store) as Arc<dyn SeriesHistory>, settings)
         });
-        let context = ProcessorContext {
-            kafka: &kafka,
-            producer: &producer,
-            group_prefix: &config.process.group_prefix,
-            session_timeout,
-            shutdown: &shutdown,
-            history,
-            board: &board,
-            health: &health,
-        };
-        processor_groups.push(context.spawn(FxToKpi, &mut consumers));
-        processor_groups.push(context.spawn(WeatherToKpi, &mut consumers));
-        processor_groups.push(context.spawn(BrandToKpi, &mut consumers));
-        processor_groups.push(context.spawn(ScoreArticles::new(), &mut consumers));
-        processor_groups.push(context.spawn(SentimentToKpi::default(), &mut consumers));
-        // Second tier: they read kpi.points, which the processors above write.
-        processor_groups.push(context.spawn(DetectAnomalies::new(config.process.anomaly_config()), &mut consumers));
-        processor_groups.push(context.spawn(ForecastSeries::new(config.process.forecast_config()), &mut consumers));
-        // Third tier: alerts from kpi.anomalies, each evaluated against the rule versions in
-        // force when it was appended, read from the database before the batches that need them.
+        // Alerts evaluate each anomaly against the rule versions in force when it was appended,
+        // read from the database before the batches that need them.
         let rule_set = RuleSet::default();
-        let rule_history = rules::RuleHistory::new(pool.clone(), rule_set.clone());
+        let rule_history = rules::RuleHistory::new(self.pool.clone(), rule_set.clone());
         rule_history.refresh().await.context("loading alert_rule_versions")?;
-        let alerting_config = config.process.alerting_config();
+        let alerting_config = process.alerting_config();
         let max_keys = alerting_config.max_keys;
         let mut alerting = RaiseAlerts::new(alerting_config, rule_set);
         // Open alerts and cooldowns survive a restart: restored from the notifications issued.
-        alerting.restore(rules::load_issued_alerts(&pool, max_keys).await.context("loading issued alerts")?);
+        alerting.restore(rules::load_issued_alerts(&self.pool, max_keys).await.context("loading issued alerts")?);
         tracing::info!(open_alerts = alerting.open_alerts(), "alerting state restored from alert_notifications");
-        processor_groups.push(context.spawn_with(alerting, Some(Arc::new(rule_history)), &mut consumers));
+
+        let context = ProcessorContext {
+            kafka: &self.kafka,
+            producer: &self.producer,
+            group_prefix: &process.group_prefix,
+            session_timeout: Duration::from_millis(self.config.kafka.session_timeout_ms),
+            shutdown: &self.shutdown,
+            history,
+            board: &self.board,
+            health: &self.health,
+        };
+        let tasks = &mut self.consumers;
+        self.processor_groups = vec![
+            context.spawn(FxToKpi, tasks),
+            context.spawn(WeatherToKpi, tasks),
+            context.spawn(BrandToKpi, tasks),
+            context.spawn(ScoreArticles::new(), tasks),
+            context.spawn(SentimentToKpi::default(), tasks),
+            // Second tier: they read kpi.points, which the processors above write.
+            context.spawn(DetectAnomalies::new(process.anomaly_config()), tasks),
+            context.spawn(ForecastSeries::new(process.forecast_config()), tasks),
+            // Third tier: alerts from kpi.anomalies.
+            context.spawn_with(alerting, Some(Arc::new(rule_history)), tasks),
+        ];
+        Ok(())
     }
 
-    if options.roles.sink {
+    /// The PostgreSQL sink (with partition and retention upkeep) and, when endpoints are
+    /// configured, the webhook deliverer.
+    fn start_sinks(&mut self) -> anyhow::Result<()> {
+        let (config, pool) = (self.config, self.pool.clone());
         let sink_config = &config.sink;
         let mut settings = ConsumerSettings::new("sink", sink_config.group_id.clone(), PostgresSink::topics());
-        settings.session_timeout = session_timeout;
+        settings.session_timeout = Duration::from_millis(config.kafka.session_timeout_ms);
         settings.batch_max_records = sink_config.batch_max_rows;
         settings.batch_max_wait = Duration::from_millis(sink_config.batch_max_wait_ms);
         let sink = PostgresSink::new(pool.clone(), sink_config.group_id.clone())
-            .accept_schema_ids(&kafka.registry_ids)
-            .with_plausibility(&kafka.plausibility)
-            .with_cluster_id(cluster_id.clone());
+            .accept_schema_ids(&self.kafka.registry_ids)
+            .with_plausibility(&self.kafka.plausibility)
+            .with_cluster_id(self.cluster_id.clone());
         // The coming months' partitions, and retention, beside the writes.
         {
-            let (pool, retention, shutdown) = (pool.clone(), config.retention.clone(), shutdown.clone());
-            tasks::spawn_restarting(&board, "retention", shutdown.clone(), move || {
+            let (pool, retention, shutdown) = (pool.clone(), config.retention.clone(), self.shutdown.clone());
+            tasks::spawn_restarting(&self.board, "retention", shutdown.clone(), move || {
                 signalcraft_sink::postgres::retention::maintain(pool.clone(), retention.clone(), shutdown.clone())
                     .map(Ok)
             });
         }
-        let offsets = Arc::new(PgOffsetStore::new(pool.clone()).with_cluster_id(cluster_id.clone()));
-        health.watch_stage(&settings.stage, settings.health.clone());
-        lag.watch(settings.group_id.clone(), settings.topics.clone());
-        {
-            let (kafka, producer, shutdown) = (kafka.clone(), producer.clone(), shutdown.clone());
-            spawn_role(&mut consumers, &board, "consumer:sink", async move {
-                run_consumer(&kafka, &settings, Some(offsets), &producer, sink, shutdown)
-                    .await
-                    .map_err(|e| e.to_string())
-            });
-        }
+        let offsets: Arc<dyn OffsetStore> =
+            Arc::new(PgOffsetStore::new(pool.clone()).with_cluster_id(self.cluster_id.clone()));
+        self.spawn_consumer(settings, Some(offsets), sink);
 
         // Notifications also leave by webhook when endpoints are configured. Offsets are
         // committed to Kafka; webhook_deliveries keeps each outcome so a re-read batch is not
@@ -360,61 +274,85 @@ pub async fn run(
         if !config.webhooks.endpoints.is_empty() {
             let group = config.webhooks.group_id.clone();
             let mut settings = ConsumerSettings::new("webhooks", group, vec![WebhookDeliverer::topic().to_string()]);
-            settings.session_timeout = session_timeout;
-            let mut deliverer = WebhookDeliverer::new(pool.clone(), &config.webhooks, shutdown.clone())
+            settings.session_timeout = Duration::from_millis(config.kafka.session_timeout_ms);
+            let mut deliverer = WebhookDeliverer::new(pool.clone(), &config.webhooks, self.shutdown.clone())
                 .context("setting up webhook deliveries")?
-                .with_plausibility(kafka.plausibility(Topic::AlertsNotifications))
-                .with_redactor(&crate::secrets::redactor(&config));
-            if let Some(&id) = kafka.registry_ids.get(&Topic::AlertsNotifications) {
+                .with_plausibility(self.kafka.plausibility(Topic::AlertsNotifications))
+                .with_redactor(&crate::secrets::redactor(config));
+            if let Some(&id) = self.kafka.registry_ids.get(&Topic::AlertsNotifications) {
                 deliverer = deliverer.accept_schema_id(id);
             }
-            health.watch_stage(&settings.stage, settings.health.clone());
-            lag.watch(settings.group_id.clone(), settings.topics.clone());
-            let (kafka, producer, shutdown) = (kafka.clone(), producer.clone(), shutdown.clone());
-            spawn_role(&mut consumers, &board, "consumer:webhooks", async move {
-                run_consumer(&kafka, &settings, None, &producer, deliverer, shutdown).await.map_err(|e| e.to_string())
-            });
+            self.spawn_consumer(settings, None, deliverer);
         }
+        Ok(())
     }
-    for (group, topic) in &processor_groups {
-        lag.watch(group.clone(), vec![topic.clone()]);
-    }
-    // Restarted: lag figures are worth having back, and the monitor holds nothing.
-    let lag_monitor = {
-        let shutdown = shutdown.clone();
-        tasks::spawn_restarting(&board, "lag-monitor", shutdown.clone(), move || lag.clone().run(shutdown.clone()))
-    };
-    health.set_started();
-    tracing::info!(roles = ?options.roles, "signalcraft is running");
 
-    let groups = progress::Groups {
-        processors: processor_groups,
-        sink: options.roles.sink.then(|| (config.sink.group_id.clone(), PostgresSink::topics())),
-    };
-    let stopped_early =
-        supervise(&board, &mut ingestors, &mut consumers, options.exit_when_done, &kafka, &groups, &shutdown).await;
-    shutdown.cancel();
-    while let Some(result) = consumers.join_next().await {
-        task_failure(&board, result);
+    /// Runs `handler` in the consumer loop of `settings`, watched for stalls and lag.
+    fn spawn_consumer<H: BatchHandler + 'static>(
+        &mut self,
+        settings: ConsumerSettings,
+        offsets: Option<Arc<dyn OffsetStore>>,
+        handler: H,
+    ) {
+        self.health.watch_stage(&settings.stage, settings.health.clone());
+        self.lag.watch(settings.group_id.clone(), settings.topics.clone());
+        let (kafka, producer, shutdown) = (self.kafka.clone(), self.producer.clone(), self.shutdown.clone());
+        let name = format!("consumer:{}", settings.stage);
+        spawn_role(&mut self.consumers, &self.board, &name, async move {
+            run_consumer(&kafka, &settings, offsets, &producer, handler, shutdown).await.map_err(|e| e.to_string())
+        });
     }
-    // Its Kafka clients must be gone before an embedded broker stops, or they log its absence.
-    if tokio::time::timeout(Duration::from_secs(15), lag_monitor).await.is_err() {
-        tracing::warn!("the lag monitor did not stop within 15 s of shutdown");
-    }
-    if let Err(error) = producer.flush(Duration::from_secs(10)) {
-        tracing::warn!(%error, "producer did not flush every record before exit");
-    }
-    drop(replay);
 
-    if let Some(failure) = stopped_early {
-        anyhow::bail!(failure);
+    /// Waits for shutdown (or, with `exit_when_done`, the end of the input), stops every task,
+    /// and for replay runs says what landed where.
+    async fn until_done(mut self, options: RunOptions) -> anyhow::Result<Option<progress::RunSummary>> {
+        for (group, topic) in &self.processor_groups {
+            self.lag.watch(group.clone(), vec![topic.clone()]);
+        }
+        // Restarted: lag figures are worth having back, and the monitor holds nothing.
+        let lag_monitor = {
+            let (lag, shutdown) = (self.lag.clone(), self.shutdown.clone());
+            tasks::spawn_restarting(&self.board, "lag-monitor", shutdown.clone(), move || {
+                lag.clone().run(shutdown.clone())
+            })
+        };
+        self.health.set_started();
+        tracing::info!(roles = ?options.roles, "signalcraft is running");
+
+        let groups = progress::Groups {
+            processors: self.processor_groups.clone(),
+            sink: options.roles.sink.then(|| (self.config.sink.group_id.clone(), PostgresSink::topics())),
+        };
+        let stopped_early = supervise(
+            &self.board,
+            &mut self.ingestors,
+            &mut self.consumers,
+            options.exit_when_done,
+            &self.kafka,
+            &groups,
+            &self.shutdown,
+        )
+        .await;
+        self.shutdown.cancel();
+        while let Some(result) = self.consumers.join_next().await {
+            task_failure(&self.board, result);
+        }
+        // Its Kafka clients must be gone before an embedded broker stops, or they log its absence.
+        if tokio::time::timeout(Duration::from_secs(15), lag_monitor).await.is_err() {
+            tracing::warn!("the lag monitor did not stop within 15 s of shutdown");
+        }
+        if let Err(error) = self.producer.flush(Duration::from_secs(10)) {
+            tracing::warn!(%error, "producer did not flush every record before exit");
+        }
+        if let Some(failure) = stopped_early {
+            anyhow::bail!(failure);
+        }
+        if !options.exit_when_done {
+            return Ok(None);
+        }
+        let summary = progress::summarize(&self.kafka, &self.pool, self.failed_polls.counts()).await;
+        Ok(Some(summary.context("summarizing the run")?))
     }
-    let summary = if options.exit_when_done {
-        Some(progress::summarize(&kafka, &pool, failed_polls.counts()).await.context("summarizing the run")?)
-    } else {
-        None
-    };
-    Ok(summary)
 }
 
 /// Tasks whose end ends the run (see [`tasks`]), each with its name and outcome.
@@ -428,32 +366,6 @@ where
     board.started(name);
     let name = name.to_string();
     tasks.spawn(async move { (name, tasks::catch_panic(task).await) });
-}
-
-/// One source's `run_source` loop, waiting for the producer, the shutdown token and where to
-/// count its failed polls. Sources differ in type; boxing them lets one loop start them all.
-type SourceLoop =
-    Box<dyn FnOnce(RecordProducer, CancellationToken, FailedPolls) -> BoxFuture<'static, Result<(), String>>>;
-/// A source's name (for supervision) and its loop.
-type SourceRun = (String, SourceLoop);
-
-fn run_boxed<S: Source + 'static>(source: S, interval: Duration, cycles: Option<u64>) -> SourceRun {
-    let name = source.name().to_string();
-    signalcraft_ingest::telemetry::source_started(&name);
-    let run: SourceLoop = Box::new(move |producer, shutdown, failed_polls| {
-        async move {
-            let name = source.name().to_string();
-            let result = run_source(source, producer, interval, cycles, shutdown).await;
-            // Each loop counts its own failed polls; a loop cut short by shutdown still did.
-            let summary = match &result {
-                Ok(summary) | Err(RunError::Undelivered { summary, .. }) => summary,
-            };
-            failed_polls.add(&name, summary.failed_polls);
-            result.map(|_| ()).map_err(|e| e.to_string())
-        }
-        .boxed()
-    });
-    (name, run)
 }
 
 /// Failed polls per source name, gathered from the sources' loops as they end, for the run

@@ -28,12 +28,16 @@ use anyhow::{bail, Context};
 use chrono::{NaiveDate, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use signalcraft_ingest::{watch, ArchiveBackfill, BackfillProgress, ReplayServer, Source, WatchedBusiness};
-use signalcraft_kafka::{EmbeddedBroker, KafkaSettings, RecordProducer};
+use signalcraft_kafka::RecordProducer;
 use signalcraft_sink::PrivatePostgres;
 use sqlx::postgres::PgPoolOptions;
 use tokio_util::sync::CancellationToken;
 
-use crate::{config::Config, registry, watchlist::PgWatchList};
+use crate::{
+    config::Config,
+    infrastructure::{Infrastructure, Needs},
+    watchlist::PgWatchList,
+};
 
 /// Least time between two plain progress lines (when stderr is not a terminal).
 pub const LINE_EVERY: Duration = Duration::from_secs(10);
@@ -105,8 +109,14 @@ pub async fn backfill_weather(
         None => None,
     };
 
-    let (kafka, _embedded) = kafka_settings(&config).await?;
-    let producer = RecordProducer::new(&kafka, "backfill").context("creating the Kafka producer")?;
+    let infrastructure = Infrastructure::start(&config, Needs::PRODUCE).await?;
+    if infrastructure.embedded_broker() {
+        tracing::warn!(
+            "no kafka.brokers configured: backfilling into an embedded broker, whose records are gone when this \
+             process exits; set kafka.brokers (SIGNALCRAFT_KAFKA__BROKERS) to keep them"
+        );
+    }
+    let producer = RecordProducer::new(&infrastructure.kafka, "backfill").context("creating the Kafka producer")?;
 
     let last_chunk: Arc<Mutex<Option<BackfillProgress>>> = Arc::default();
     let reported = last_chunk.clone();
@@ -218,32 +228,6 @@ impl HasId for signalcraft_ingest::WeatherLocationConfig {
     fn id(&self) -> &str {
         &self.id
     }
-}
-
-/// The cluster to produce to, as `signalcraft run` finds it, with schema ids when a registry is
-/// configured. The embedded broker, if one was started, lives as long as the returned handle.
-async fn kafka_settings(config: &Config) -> anyhow::Result<(KafkaSettings, Option<EmbeddedBroker>)> {
-    let (brokers, embedded) = match &config.kafka.brokers {
-        Some(brokers) => (brokers.clone(), None),
-        None => {
-            let broker = EmbeddedBroker::start(config.kafka.embedded_partitions)
-                .map_err(anyhow::Error::msg)
-                .context("starting the embedded Kafka broker")?;
-            tracing::warn!(
-                bootstrap = broker.bootstrap_servers(),
-                "no kafka.brokers configured: backfilling into an embedded broker, whose records are gone when \
-                 this process exits; set kafka.brokers (SIGNALCRAFT_KAFKA__BROKERS) to keep them"
-            );
-            (broker.bootstrap_servers().to_string(), Some(broker))
-        }
-    };
-    let mut kafka = KafkaSettings::new(brokers);
-    kafka.properties = config.kafka.properties.clone();
-    kafka.plausibility = config.validation.windows();
-    if let Some(url) = &config.kafka.schema_registry_url {
-        kafka.registry_ids = registry::register_all(url).await.map_err(anyhow::Error::msg)?;
-    }
-    Ok((kafka, embedded))
 }
 
 /// How progress is shown: a bar on a terminal, plain lines otherwise.

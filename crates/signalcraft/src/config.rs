@@ -14,7 +14,7 @@ use figment::{
     Figment,
 };
 use serde::{Deserialize, Serialize};
-use signalcraft_ingest::{DigiCadenceConfig, FxConfig, GdeltConfig, OpenMeteoConfig};
+pub use signalcraft_ingest::IngestConfig;
 use signalcraft_model::{Plausibility, Topic};
 use signalcraft_sink::{postgres::retention::RetentionConfig, SinkConfig, WebhookConfig};
 
@@ -157,25 +157,6 @@ impl Default for HttpConfig {
             lag_interval_ms: default_lag_interval_ms(),
         }
     }
-}
-
-/// `[ingest]`: one table per upstream. A source with nothing to watch (no GDELT queries, no
-/// weather locations, no Digi-Cadence table) is not started.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IngestConfig {
-    /// Exchange-rate providers.
-    #[serde(default)]
-    pub fx: FxConfig,
-    /// GDELT DOC 2.0 news queries.
-    #[serde(default)]
-    pub gdelt: GdeltConfig,
-    /// Open-Meteo weather for the watched locations.
-    #[serde(default)]
-    pub openmeteo: OpenMeteoConfig,
-    /// Digi-Cadence DQ brand metrics (its service has no public default address).
-    #[serde(default)]
-    pub digicadence: Option<DigiCadenceConfig>,
 }
 
 /// `[process]`

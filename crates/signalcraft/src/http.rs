@@ -279,6 +279,16 @@ pub async fn serve(
 ) -> std::io::Result<(SocketAddr, impl std::future::Future<Output = Result<(), String>>)> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let address = listener.local_addr()?;
+    Ok((address, serve_on(listener, health, shutdown)?))
+}
+
+/// [`serve`] on a listener already bound (by [`crate::infrastructure::Infrastructure::start`]).
+pub fn serve_on(
+    listener: tokio::net::TcpListener,
+    health: Health,
+    shutdown: CancellationToken,
+) -> std::io::Result<impl std::future::Future<Output = Result<(), String>>> {
+    let address = listener.local_addr()?;
     let server = async move {
         axum::serve(listener, router(health))
             .with_graceful_shutdown(shutdown.cancelled_owned())
@@ -286,7 +296,7 @@ pub async fn serve(
             .map_err(|error| format!("HTTP server stopped: {error}"))
     };
     tracing::info!(%address, "serving /metrics, /healthz and /readyz");
-    Ok((address, server))
+    Ok(server)
 }
 
 #[cfg(test)]

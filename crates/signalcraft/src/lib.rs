@@ -4,7 +4,11 @@
 //!
 //! # Layout
 //! - [`config`]: TOML file + `SIGNALCRAFT_*` environment overrides; errors name the key.
-//! - [`app`]: `run`: embedded stand-ins when nothing is configured, roles as tasks, shutdown.
+//! - [`infrastructure`]: what every command stands on, brought up in one place: the cluster (or
+//!   an embedded broker), its id, the schema registry, PostgreSQL (or a private server), the
+//!   HTTP listener.
+//! - [`app`]: `run`: the roles as supervised tasks, started from plain lists of upstreams,
+//!   processors and sinks; shutdown; the replay run's summary.
 //! - [`backfill`]: `backfill weather`: the Open-Meteo archive onto raw.weather, with a progress bar.
 //! - [`marks`]: GDELT's per-query high-water marks in PostgreSQL.
 //! - [`history`]: the stored past of KPI series, from which processors rebuild their state.
@@ -13,7 +17,8 @@
 //! - [`tasks`]: supervision of every spawned task: restarted or ending the run, never silent.
 //! - [`progress`]: "drained" detection for replay runs, and the closing summary.
 //! - [`secrets`]: every configured secret in one redactor, and the log writer that applies it.
-//! - [`rules`]: loads `alert_rules` into the alerting processor, at start and on a timer.
+//! - [`rules`]: the alert rules' versions, read into the alerting processor as its side input;
+//!   the statements of `signalcraft rules`.
 //! - [`terminal`]: limits on operator-typed text, and escaping it for a terminal.
 //! - [`watchlist`]: the watch list in PostgreSQL, read by the ingestors every cycle and edited
 //!   by `signalcraft watch`.
@@ -24,6 +29,7 @@ pub mod backfill;
 pub mod config;
 pub mod history;
 pub mod http;
+pub mod infrastructure;
 pub mod marks;
 pub mod progress;
 pub mod registry;

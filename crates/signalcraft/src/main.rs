@@ -8,8 +8,9 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use signalcraft::{
-    app::{self, PrivateServer},
-    backfill, rules,
+    app, backfill,
+    infrastructure::{Infrastructure, Needs},
+    rules,
     watchlist::{self, PgWatchList},
     Config, Roles, RunOptions,
 };
@@ -203,7 +204,8 @@ async fn edit_rules(config: &Config, action: RulesAction) -> anyhow::Result<()> 
         RulesAction::Disable { id } => RulesOperation::SetEnabled { id, enabled: false },
         RulesAction::Remove { id } => RulesOperation::Remove { id },
     };
-    let (pool, _private) = app::connect_database_with(config, PrivateServer::Share).await?;
+    let infrastructure = Infrastructure::start(config, Needs::ADMIN).await?;
+    let pool = infrastructure.pool()?.clone();
     let outcome = async {
         match operation {
             RulesOperation::Add(rule) => {
@@ -305,7 +307,8 @@ async fn watch(config: &Config, action: WatchAction) -> anyhow::Result<()> {
     if let WatchAction::Add(args) = &action {
         watchlist::validate(&WatchedBusiness::from(args))?;
     }
-    let (pool, _private) = app::connect_database_with(config, PrivateServer::Share).await?;
+    let infrastructure = Infrastructure::start(config, Needs::ADMIN).await?;
+    let pool = infrastructure.pool()?.clone();
     let store = PgWatchList::new(pool.clone());
     let outcome = async {
         match action {
@@ -455,7 +458,8 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             println!("{summary}");
         }
         Command::Webhooks { action: WebhooksAction::Redeliver { endpoint } } => {
-            let (pool, _private) = app::connect_database_with(&config, PrivateServer::Share).await?;
+            let infrastructure = Infrastructure::start(&config, Needs::ADMIN).await?;
+            let pool = infrastructure.pool()?.clone();
             let deliverer = signalcraft_sink::WebhookDeliverer::new(pool.clone(), &config.webhooks, shutdown.clone())?
                 .with_redactor(&signalcraft::secrets::redactor(&config));
             let done = deliverer.redeliver_failed(endpoint.as_deref()).await;
@@ -464,14 +468,16 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             println!("redelivered {} of {} failed webhook deliveries", done.delivered, done.found);
         }
         Command::Retention { action: RetentionAction::Run { dry_run } } => {
-            let (pool, _private) = app::connect_database_with(&config, PrivateServer::Share).await?;
+            let infrastructure = Infrastructure::start(&config, Needs::ADMIN).await?;
+            let pool = infrastructure.pool()?.clone();
             let report = retention::run_once(&pool, &config.retention, chrono::Utc::now(), dry_run).await;
             pool.close().await;
             let report = report.context("applying retention")?;
             println!("{}{report}", if dry_run { "would remove (dry run, nothing changed):\n" } else { "removed:\n" });
         }
         Command::Migrate => {
-            let (pool, _private) = app::connect_database_with(&config, PrivateServer::Share).await?;
+            let infrastructure = Infrastructure::start(&config, Needs::ADMIN).await?;
+            let pool = infrastructure.pool()?.clone();
             pool.close().await;
             println!("migrations applied");
         }

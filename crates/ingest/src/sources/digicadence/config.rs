@@ -238,3 +238,26 @@ impl DigiCadenceConfig {
         Ok(())
     }
 }
+
+/// `[ingest.digicadence]` as a component.
+impl crate::component::SourceComponent for DigiCadenceConfig {
+    fn key(&self) -> &'static str {
+        "digicadence"
+    }
+
+    fn replay_from(&mut self, replay: &crate::ReplayServer) {
+        self.base_url = replay.provider_base_url("digicadence");
+        self.multi_data_base_url = None;
+        self.normalized_base_url = None;
+    }
+
+    fn build(
+        &self,
+        context: &crate::component::SourceContext,
+    ) -> Result<Vec<crate::component::SourceLoop>, crate::component::BuildError> {
+        let source = super::DigiCadenceSource::new(self.clone())
+            .map_err(|error| crate::component::BuildError::new("digicadence", error))?
+            .with_watch_list(context.watch_list.clone());
+        Ok(vec![crate::component::SourceLoop::new(source, self.interval())])
+    }
+}

@@ -345,3 +345,30 @@ impl FxProviderConfig {
 pub(crate) fn is_currency_code(code: &str) -> bool {
     code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase())
 }
+
+/// `[ingest.fx]` as a component: one loop per provider.
+impl crate::component::SourceComponent for FxConfig {
+    fn key(&self) -> &'static str {
+        "fx"
+    }
+
+    fn replay_from(&mut self, replay: &crate::ReplayServer) {
+        for provider in &mut self.providers {
+            provider.base_url = replay.provider_base_url(provider.kind.as_str());
+        }
+    }
+
+    fn build(
+        &self,
+        context: &crate::component::SourceContext,
+    ) -> Result<Vec<crate::component::SourceLoop>, crate::component::BuildError> {
+        let sources =
+            super::FxSource::from_config(self).map_err(|error| crate::component::BuildError::new("fx", error))?;
+        Ok(sources
+            .into_iter()
+            .map(|source| {
+                crate::component::SourceLoop::new(source.with_watch_list(context.watch_list.clone()), self.interval())
+            })
+            .collect())
+    }
+}

@@ -249,3 +249,31 @@ impl GdeltConfig {
         Ok(())
     }
 }
+
+/// `[ingest.gdelt]` as a component: the article search and, with `tone`, the tone timelines,
+/// which share the article source's limiter (one request per 5 s in all). News runs even with
+/// nothing configured: businesses added to the watch list later are picked up by its next cycle.
+impl crate::component::SourceComponent for GdeltConfig {
+    fn key(&self) -> &'static str {
+        "gdelt"
+    }
+
+    fn replay_from(&mut self, replay: &crate::ReplayServer) {
+        self.base_url = replay.provider_base_url("gdelt");
+    }
+
+    fn build(
+        &self,
+        context: &crate::component::SourceContext,
+    ) -> Result<Vec<crate::component::SourceLoop>, crate::component::BuildError> {
+        let source = super::GdeltSource::new(self.clone(), (context.marks)("gdelt"))
+            .map_err(|error| crate::component::BuildError::new("gdelt", error))?
+            .with_watch_list(context.watch_list.clone());
+        let mut loops = Vec::new();
+        if self.tone {
+            loops.push(crate::component::SourceLoop::new(source.tone_source(), self.interval()));
+        }
+        loops.push(crate::component::SourceLoop::new(source, self.interval()));
+        Ok(loops)
+    }
+}

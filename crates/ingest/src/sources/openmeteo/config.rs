@@ -310,3 +310,26 @@ impl OpenMeteoConfig {
 fn call_weight(locations: usize, variables: f64, days: f64) -> f64 {
     locations as f64 * (variables / VARIABLES_PER_CALL).max(1.0) * (days / DAYS_PER_CALL).max(1.0)
 }
+
+/// `[ingest.openmeteo]` as a component. Weather runs even with no location configured: the
+/// watch list is read every cycle.
+impl crate::component::SourceComponent for OpenMeteoConfig {
+    fn key(&self) -> &'static str {
+        "openmeteo"
+    }
+
+    fn replay_from(&mut self, replay: &crate::ReplayServer) {
+        self.base_url = replay.provider_base_url("openmeteo");
+        self.archive_base_url = replay.provider_base_url("openmeteo");
+    }
+
+    fn build(
+        &self,
+        context: &crate::component::SourceContext,
+    ) -> Result<Vec<crate::component::SourceLoop>, crate::component::BuildError> {
+        let source = super::OpenMeteoSource::new(self.clone())
+            .map_err(|error| crate::component::BuildError::new("openmeteo", error))?
+            .with_watch_list(context.watch_list.clone());
+        Ok(vec![crate::component::SourceLoop::new(source, self.interval())])
+    }
+}
