@@ -3,7 +3,7 @@
 //! [`SourceComponent`] is a source's `[ingest.<key>]` table that can point itself at recorded
 //! payloads and build its [`SourceLoop`]s from what every source may use ([`SourceContext`]).
 //! Adding an upstream: its folder under `sources/`, implementing this trait in its `config.rs`,
-//! and one field in the registry.
+//! and its field and line in the registry.
 
 use std::{fmt, future::Future, pin::Pin, sync::Arc, time::Duration};
 
@@ -11,8 +11,9 @@ use signalcraft_kafka::RecordProducer;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    replay::ReplayAddress,
     source::{run_source, RunError, RunSummary},
-    HighWaterMarks, ReplayServer, Source, WatchListReader,
+    HighWaterMarks, Source, WatchListReader,
 };
 
 /// What every source may be built with.
@@ -22,6 +23,19 @@ pub struct SourceContext {
     pub watch_list: WatchListReader,
     /// Durable high-water marks for the source of the given name.
     pub marks: Arc<dyn Fn(&'static str) -> Arc<dyn HighWaterMarks> + Send + Sync>,
+    /// Recorded payloads to serve instead of the upstreams (`run --replay`).
+    pub replay: Option<ReplayAddress>,
+}
+
+impl SourceContext {
+    /// `config` as its sources are to be built: pointed at the replay server, when there is one.
+    pub fn configured<C: SourceComponent + Clone>(&self, config: &C) -> C {
+        let mut config = config.clone();
+        if let Some(replay) = &self.replay {
+            config.replay_from(replay);
+        }
+        config
+    }
 }
 
 /// Why a component could not be built.
@@ -45,10 +59,11 @@ pub trait SourceComponent: Send + Sync {
     fn key(&self) -> &'static str;
 
     /// Points every upstream address at `replay`, which serves the recorded payloads.
-    fn replay_from(&mut self, replay: &ReplayServer);
+    fn replay_from(&mut self, replay: &ReplayAddress);
 
-    /// The loops of this upstream: none when it has nothing to watch and cannot be told more
-    /// later (a watch list read every cycle counts as being told more).
+    /// The loops of this upstream (built from [`SourceContext::configured`], so a replay is
+    /// honoured): none when it has nothing to watch and cannot be told more later (a watch list
+    /// read every cycle counts as being told more).
     fn build(&self, context: &SourceContext) -> Result<Vec<SourceLoop>, BuildError>;
 }
 

@@ -1,6 +1,6 @@
 //! The upstreams the pipeline knows: `[ingest]`, one table per upstream, and the list the
 //! binary starts them from. A new upstream is its folder under `sources/` plus its field here
-//! and its line in [`IngestConfig::components_mut`] / [`IngestConfig::components`].
+//! and its line in [`IngestConfig::components`].
 
 use serde::{Deserialize, Serialize};
 
@@ -31,13 +31,6 @@ impl IngestConfig {
         let mut components: Vec<&dyn SourceComponent> = vec![&self.fx, &self.gdelt, &self.openmeteo];
         // Digi-Cadence has no public host: it runs when `[ingest.digicadence]` says where.
         components.extend(self.digicadence.as_ref().map(|c| c as &dyn SourceComponent));
-        components
-    }
-
-    /// [`Self::components`], to point them at a replay server.
-    pub fn components_mut(&mut self) -> Vec<&mut dyn SourceComponent> {
-        let mut components: Vec<&mut dyn SourceComponent> = vec![&mut self.fx, &mut self.gdelt, &mut self.openmeteo];
-        components.extend(self.digicadence.as_mut().map(|c| c as &mut dyn SourceComponent));
         components
     }
 }

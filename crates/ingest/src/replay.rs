@@ -156,17 +156,22 @@ impl ReplayServer {
 
     /// `http://127.0.0.1:PORT`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.address().base_url()
     }
 
     /// Where `provider` is served: `{base_url}/{provider}`.
     pub fn provider_base_url(&self, provider: &str) -> String {
-        format!("{}/{}", self.base_url(), provider.trim_matches('/'))
+        self.address().provider_base_url(provider)
     }
 
     /// The socket the server listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where the server answers, to point sources at it.
+    pub fn address(&self) -> ReplayAddress {
+        ReplayAddress(self.addr)
     }
 
     /// Stops accepting connections and waits until open ones are done.
@@ -279,6 +284,22 @@ fn not_found(reason: &str, uri: &Uri) -> Response {
 
 fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+/// Where a [`ReplayServer`] answers: what a source's configuration is pointed at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayAddress(SocketAddr);
+
+impl ReplayAddress {
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.0)
+    }
+
+    /// Where `provider` is served: `{base_url}/{provider}`.
+    pub fn provider_base_url(&self, provider: &str) -> String {
+        format!("{}/{}", self.base_url(), provider.trim_matches('/'))
+    }
 }
 
 #[cfg(test)]

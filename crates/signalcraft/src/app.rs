@@ -13,7 +13,7 @@ use std::{
 
 use anyhow::Context;
 use futures::FutureExt;
-use signalcraft_ingest::{HighWaterMarks, IngestConfig, ReplayServer, RunError, SourceContext, WatchListReader};
+use signalcraft_ingest::{HighWaterMarks, ReplayServer, RunError, SourceContext, WatchListReader};
 use signalcraft_kafka::{
     run_consumer, BatchHandler, ConsumerSettings, KafkaSettings, LagMonitor, OffsetStore, RecordProducer,
 };
@@ -66,7 +66,7 @@ pub struct RunOptions {
 
 /// Runs the pipeline until `shutdown` (or, with `exit_when_done`, until the input is processed).
 pub async fn run(
-    mut config: Config,
+    config: Config,
     options: RunOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Option<progress::RunSummary>> {
@@ -74,12 +74,12 @@ pub async fn run(
     // rules and series history there, the ingestors keep their high-water marks there.
     let mut infrastructure = Infrastructure::start(&config, Needs::RUN).await?;
     let replay = match &options.replay {
-        Some(dir) => Some(replay_upstreams(dir, &mut config.ingest).await?),
+        Some(dir) => Some(replay_upstreams(dir).await?),
         None => None,
     };
     let mut running = Running::start(&config, &mut infrastructure, shutdown).await?;
     if options.roles.ingest {
-        running.start_sources(options.exit_when_done.then_some(1))?;
+        running.start_sources(replay.as_ref(), options.exit_when_done.then_some(1))?;
     }
     if options.roles.process {
         running.start_processors().await?;
@@ -92,13 +92,10 @@ pub async fn run(
     summary
 }
 
-/// Serves the recorded payloads of `dir` and points every upstream at them.
-async fn replay_upstreams(dir: &Path, ingest: &mut IngestConfig) -> anyhow::Result<ReplayServer> {
+/// Serves the recorded payloads of `dir`, for the sources to be pointed at.
+async fn replay_upstreams(dir: &Path) -> anyhow::Result<ReplayServer> {
     let server =
         ReplayServer::start(dir).await.with_context(|| format!("starting the replay server on {}", dir.display()))?;
-    for component in ingest.components_mut() {
-        component.replay_from(&server);
-    }
     tracing::info!(dir = %dir.display(), url = server.base_url(), "replaying recorded upstream payloads");
     Ok(server)
 }
@@ -168,13 +165,14 @@ impl<'a> Running<'a> {
 
     /// Every upstream of `[ingest]`, `cycles` polls each (unbounded: `None`). Every source reads
     /// the watch list at the start of each cycle.
-    fn start_sources(&mut self, cycles: Option<u64>) -> anyhow::Result<()> {
+    fn start_sources(&mut self, replay: Option<&ReplayServer>, cycles: Option<u64>) -> anyhow::Result<()> {
         let pool = self.pool.clone();
         let context = SourceContext {
             watch_list: WatchListReader::new(Arc::new(PgWatchList::new(pool.clone()))),
             marks: Arc::new(move |source: &'static str| {
                 Arc::new(PgHighWaterMarks::new(pool.clone(), source)) as Arc<dyn HighWaterMarks>
             }),
+            replay: replay.map(ReplayServer::address),
         };
         for component in self.config.ingest.components() {
             for source in component.build(&context)? {

@@ -245,7 +245,7 @@ impl crate::component::SourceComponent for DigiCadenceConfig {
         "digicadence"
     }
 
-    fn replay_from(&mut self, replay: &crate::ReplayServer) {
+    fn replay_from(&mut self, replay: &crate::replay::ReplayAddress) {
         self.base_url = replay.provider_base_url("digicadence");
         self.multi_data_base_url = None;
         self.normalized_base_url = None;
@@ -255,9 +255,10 @@ impl crate::component::SourceComponent for DigiCadenceConfig {
         &self,
         context: &crate::component::SourceContext,
     ) -> Result<Vec<crate::component::SourceLoop>, crate::component::BuildError> {
-        let source = super::DigiCadenceSource::new(self.clone())
+        let config = context.configured(self);
+        let source = super::DigiCadenceSource::new(config.clone())
             .map_err(|error| crate::component::BuildError::new("digicadence", error))?
             .with_watch_list(context.watch_list.clone());
-        Ok(vec![crate::component::SourceLoop::new(source, self.interval())])
+        Ok(vec![crate::component::SourceLoop::new(source, config.interval())])
     }
 }

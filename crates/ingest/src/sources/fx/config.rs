@@ -352,7 +352,7 @@ impl crate::component::SourceComponent for FxConfig {
         "fx"
     }
 
-    fn replay_from(&mut self, replay: &crate::ReplayServer) {
+    fn replay_from(&mut self, replay: &crate::replay::ReplayAddress) {
         for provider in &mut self.providers {
             provider.base_url = replay.provider_base_url(provider.kind.as_str());
         }
@@ -362,12 +362,13 @@ impl crate::component::SourceComponent for FxConfig {
         &self,
         context: &crate::component::SourceContext,
     ) -> Result<Vec<crate::component::SourceLoop>, crate::component::BuildError> {
+        let config = context.configured(self);
         let sources =
-            super::FxSource::from_config(self).map_err(|error| crate::component::BuildError::new("fx", error))?;
+            super::FxSource::from_config(&config).map_err(|error| crate::component::BuildError::new("fx", error))?;
         Ok(sources
             .into_iter()
             .map(|source| {
-                crate::component::SourceLoop::new(source.with_watch_list(context.watch_list.clone()), self.interval())
+                crate::component::SourceLoop::new(source.with_watch_list(context.watch_list.clone()), config.interval())
             })
             .collect())
     }

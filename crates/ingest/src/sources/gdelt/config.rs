@@ -258,7 +258,7 @@ impl crate::component::SourceComponent for GdeltConfig {
         "gdelt"
     }
 
-    fn replay_from(&mut self, replay: &crate::ReplayServer) {
+    fn replay_from(&mut self, replay: &crate::replay::ReplayAddress) {
         self.base_url = replay.provider_base_url("gdelt");
     }
 
@@ -266,14 +266,15 @@ impl crate::component::SourceComponent for GdeltConfig {
         &self,
         context: &crate::component::SourceContext,
     ) -> Result<Vec<crate::component::SourceLoop>, crate::component::BuildError> {
-        let source = super::GdeltSource::new(self.clone(), (context.marks)("gdelt"))
+        let config = context.configured(self);
+        let source = super::GdeltSource::new(config.clone(), (context.marks)("gdelt"))
             .map_err(|error| crate::component::BuildError::new("gdelt", error))?
             .with_watch_list(context.watch_list.clone());
         let mut loops = Vec::new();
-        if self.tone {
-            loops.push(crate::component::SourceLoop::new(source.tone_source(), self.interval()));
+        if config.tone {
+            loops.push(crate::component::SourceLoop::new(source.tone_source(), config.interval()));
         }
-        loops.push(crate::component::SourceLoop::new(source, self.interval()));
+        loops.push(crate::component::SourceLoop::new(source, config.interval()));
         Ok(loops)
     }
 }

@@ -318,7 +318,7 @@ impl crate::component::SourceComponent for OpenMeteoConfig {
         "openmeteo"
     }
 
-    fn replay_from(&mut self, replay: &crate::ReplayServer) {
+    fn replay_from(&mut self, replay: &crate::replay::ReplayAddress) {
         self.base_url = replay.provider_base_url("openmeteo");
         self.archive_base_url = replay.provider_base_url("openmeteo");
     }
@@ -327,9 +327,10 @@ impl crate::component::SourceComponent for OpenMeteoConfig {
         &self,
         context: &crate::component::SourceContext,
     ) -> Result<Vec<crate::component::SourceLoop>, crate::component::BuildError> {
-        let source = super::OpenMeteoSource::new(self.clone())
+        let config = context.configured(self);
+        let source = super::OpenMeteoSource::new(config.clone())
             .map_err(|error| crate::component::BuildError::new("openmeteo", error))?
             .with_watch_list(context.watch_list.clone());
-        Ok(vec![crate::component::SourceLoop::new(source, self.interval())])
+        Ok(vec![crate::component::SourceLoop::new(source, config.interval())])
     }
 }
