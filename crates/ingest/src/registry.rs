@@ -34,3 +34,51 @@ impl IngestConfig {
         components
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{component::SourceContext, replay::ReplayServer, InMemoryHighWaterMarks, NoWatchList, WatchListReader};
+
+    #[test]
+    fn every_upstream_is_listed_once_and_digicadence_only_when_configured() {
+        let mut ingest = IngestConfig::default();
+        let keys = |ingest: &IngestConfig| ingest.components().iter().map(|c| c.key()).collect::<Vec<_>>();
+        assert_eq!(keys(&ingest), ["fx", "gdelt", "openmeteo"]);
+        ingest.digicadence = Some(DigiCadenceConfig::new("https://dq.example.com"));
+        assert_eq!(keys(&ingest), ["fx", "gdelt", "openmeteo", "digicadence"]);
+    }
+
+    #[tokio::test]
+    async fn a_replay_points_every_upstream_at_the_replay_server_and_leaves_the_table_as_written() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(dir.path().join("replay.toml"), "").expect("an empty replay");
+        let server = ReplayServer::start(dir.path()).await.expect("replay server");
+        let context = SourceContext {
+            watch_list: WatchListReader::new(Arc::new(NoWatchList)),
+            marks: Arc::new(|_| Arc::new(InMemoryHighWaterMarks::new())),
+            replay: Some(server.address()),
+        };
+        let ingest =
+            IngestConfig { digicadence: Some(DigiCadenceConfig::new("https://dq.example.com")), ..Default::default() };
+        let fx = context.configured(&ingest.fx);
+        assert!(fx.providers.iter().all(|p| p.base_url == server.provider_base_url(p.kind.as_str())), "{fx:?}");
+        let weather = context.configured(&ingest.openmeteo);
+        assert_eq!(weather.archive_base_url, server.provider_base_url("openmeteo"));
+        assert_eq!(context.configured(&ingest.gdelt).base_url, server.provider_base_url("gdelt"));
+        let dq = context.configured(ingest.digicadence.as_ref().expect("set"));
+        assert_eq!((dq.base_url, dq.multi_data_base_url), (server.provider_base_url("digicadence"), None));
+        assert_ne!(ingest.gdelt.base_url, server.provider_base_url("gdelt"), "the table itself is unchanged");
+        // Every upstream builds its loops from the replayed table: one per FX provider, GDELT's
+        // articles and tone, the weather, the brand scores.
+        let names: Vec<String> = ingest
+            .components()
+            .iter()
+            .flat_map(|c| c.build(&context).expect("builds"))
+            .map(|source| source.name().to_string())
+            .collect();
+        assert_eq!(names.len(), ingest.fx.providers.len() + 2 + 1 + 1, "{names:?}");
+    }
+}
