@@ -288,7 +288,7 @@ pub async fn run(
     let mut processor_groups = Vec::new();
     if options.roles.process {
         // Stateful processors rebuild a series' state from the points the sink stored.
-        let history = config.process.warmup_settings().map(|settings| {
+        let history = config.process.warmup.settings().map(|settings| {
             let store = PgSeriesHistory::new(pool.clone(), config.sink.group_id.clone(), cluster_id.clone());
             (Arc::new(store) as Arc<dyn SeriesHistory>, settings)
         });
@@ -306,13 +306,17 @@ pub async fn run(
         processor_groups.push(context.spawn(WeatherToKpi, &mut consumers));
         processor_groups.push(context.spawn(BrandToKpi, &mut consumers));
         processor_groups.push(context.spawn(ScoreArticles::new(), &mut consumers));
-        processor_groups.push(context.spawn(SentimentToKpi::default(), &mut consumers));
+        processor_groups
+            .push(context.spawn(SentimentToKpi::new(config.process.sentiment.hourly_lateness()), &mut consumers));
         // Second tier: they read kpi.points, which the processors above write.
-        processor_groups.push(context.spawn(DetectAnomalies::new(config.process.anomaly_config()), &mut consumers));
-        processor_groups.push(context.spawn(ForecastSeries::new(config.process.forecast_config()), &mut consumers));
+        processor_groups.push(
+            context.spawn(DetectAnomalies::new(config.process.anomaly.detect_anomalies_config()), &mut consumers),
+        );
+        processor_groups
+            .push(context.spawn(ForecastSeries::new(config.process.forecast.forecast_series_config()), &mut consumers));
         // Third tier: alerts from kpi.anomalies, with the threshold rules kept fresh from the database.
         let rule_set = RuleSet::new(rules::load(&pool).await.context("loading alert_rules")?);
-        let reload = Duration::from_secs(config.process.rules_reload_secs);
+        let reload = config.process.alerting.rules_reload_interval();
         {
             let (pool, rule_set, shutdown) = (pool.clone(), rule_set.clone(), shutdown.clone());
             // Restarted: a reload that panics on one bad rule must not stop later reloads.
@@ -320,7 +324,7 @@ pub async fn run(
                 rules::reload_until_shutdown(pool.clone(), rule_set.clone(), reload, shutdown.clone()).map(Ok)
             });
         }
-        let alerting_config = config.process.alerting_config();
+        let alerting_config = config.process.alerting.raise_alerts_config();
         let max_keys = alerting_config.max_keys;
         let mut alerting = RaiseAlerts::new(alerting_config, rule_set);
         // Open alerts and cooldowns survive a restart: restored from the notifications issued.

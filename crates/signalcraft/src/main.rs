@@ -63,7 +63,7 @@ enum Command {
         action: WatchAction,
     },
     /// Show or edit the threshold alert rules (table alert_rules). A running pipeline picks
-    /// changes up within process.rules_reload_secs.
+    /// changes up within process.alerting.rules_reload_secs.
     Rules {
         #[command(subcommand)]
         action: RulesAction,

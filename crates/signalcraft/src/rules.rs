@@ -238,7 +238,7 @@ pub fn validate(rule: &NewRule) -> anyhow::Result<NewRule> {
 }
 
 /// Stores a validated rule, enabled; returns its id. A running pipeline reads it within
-/// `process.rules_reload_secs`.
+/// `process.alerting.rules_reload_secs`.
 pub async fn insert(pool: &PgPool, rule: &NewRule) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "INSERT INTO alert_rules (name, series_pattern, comparison, threshold, duration_secs, severity, tenant_id) \

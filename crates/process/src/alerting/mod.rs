@@ -4,11 +4,15 @@
 //! the binary into a shared [`RuleSet`]; the processor itself does no I/O.
 //!
 //! # Layout
+//! - [`config`]: [`AlertingConfig`], the `[process.alerting]` table (and how often the rules are
+//!   reloaded).
 //! - [`rules`]: [`AlertRule`], [`Comparison`] and the shared [`RuleSet`].
-//! - [`processor`]: [`RaiseAlerts`], kpi.anomalies → alerts.notifications.
+//! - [`processor`]: [`RaiseAlerts`], kpi.anomalies → alerts.notifications, and its [`RaiseAlertsConfig`].
 
+pub mod config;
 pub mod processor;
 pub mod rules;
 
-pub use processor::{AlertingConfig, RaiseAlerts};
+pub use config::AlertingConfig;
+pub use processor::{RaiseAlerts, RaiseAlertsConfig};
 pub use rules::{validate_pattern, AlertRule, Comparison, RuleSet};

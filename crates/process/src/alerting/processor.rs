@@ -19,7 +19,7 @@ use crate::{ProcessError, Processor};
 
 /// What [`RaiseAlerts`] is built from.
 #[derive(Debug, Clone, PartialEq)]
-pub struct AlertingConfig {
+pub struct RaiseAlertsConfig {
     /// An anomaly score at or above this opens an anomaly alert.
     pub open_score: f64,
     /// A score at or above this makes the anomaly alert CRITICAL rather than WARNING.
@@ -33,9 +33,9 @@ pub struct AlertingConfig {
     pub max_keys: usize,
 }
 
-impl Default for AlertingConfig {
+impl Default for RaiseAlertsConfig {
     fn default() -> Self {
-        AlertingConfig {
+        RaiseAlertsConfig {
             open_score: 0.9,
             critical_score: 0.99,
             resolve_after: 3,
@@ -72,7 +72,7 @@ struct Condition<'a> {
 
 /// Opens and resolves alerts from anomaly scores and threshold rules.
 pub struct RaiseAlerts {
-    config: AlertingConfig,
+    config: RaiseAlertsConfig,
     rules: RuleSet,
     keys: HashMap<String, KeyState>,
     /// Per series, the rules with an alert open on it: checked at each of its points against
@@ -82,7 +82,7 @@ pub struct RaiseAlerts {
 }
 
 impl RaiseAlerts {
-    pub fn new(config: AlertingConfig, rules: RuleSet) -> Self {
+    pub fn new(config: RaiseAlertsConfig, rules: RuleSet) -> Self {
         RaiseAlerts { config, rules, keys: HashMap::new(), open_rules: HashMap::new(), clock: 0 }
     }
 
@@ -369,7 +369,7 @@ mod tests {
 
     #[test]
     fn a_spike_opens_one_alert_and_its_end_resolves_it() {
-        let mut alerts = RaiseAlerts::new(AlertingConfig::default(), RuleSet::default());
+        let mut alerts = RaiseAlerts::new(RaiseAlertsConfig::default(), RuleSet::default());
         let mut points: Vec<KpiAnomaly> = (0..10).map(|m| point(m, 10.0, 0.1)).collect();
         points.extend((10..13).map(|m| point(m, 500.0, 0.995)));
         points.extend((13..20).map(|m| point(m, 10.0, 0.2)));
@@ -382,7 +382,7 @@ mod tests {
         assert_eq!(notes[0].alert_id, notes[1].alert_id);
         assert_ne!(notes[0].notification_id, notes[1].notification_id);
         // Replaying the same input yields the same ids.
-        let again = run(&mut RaiseAlerts::new(AlertingConfig::default(), RuleSet::default()), &points);
+        let again = run(&mut RaiseAlerts::new(RaiseAlertsConfig::default(), RuleSet::default()), &points);
         assert_eq!(again, notes);
     }
 
@@ -391,22 +391,22 @@ mod tests {
         let mut points: Vec<KpiAnomaly> = (0..10).map(|m| point(m, 10.0, 0.1)).collect();
         points.extend((10..14).map(|m| point(m, 500.0, 0.995)));
         points.extend((14..20).map(|m| point(m, 10.0, 0.2)));
-        let uninterrupted = run(&mut RaiseAlerts::new(AlertingConfig::default(), RuleSet::default()), &points);
+        let uninterrupted = run(&mut RaiseAlerts::new(RaiseAlertsConfig::default(), RuleSet::default()), &points);
 
         // Stopped after the alert opened (point 12): a fresh processor restored from what was
         // issued so far neither opens it again nor loses it, and resolves it under its own id.
         let restart = 12;
-        let mut first = RaiseAlerts::new(AlertingConfig::default(), RuleSet::default());
+        let mut first = RaiseAlerts::new(RaiseAlertsConfig::default(), RuleSet::default());
         let issued = run(&mut first, &points[..restart]);
         assert_eq!(issued.len(), 1);
-        let mut restored = RaiseAlerts::new(AlertingConfig::default(), RuleSet::default());
+        let mut restored = RaiseAlerts::new(RaiseAlertsConfig::default(), RuleSet::default());
         restored.restore(issued.clone());
         assert_eq!(restored.open_alerts(), 1);
         let after = run(&mut restored, &points[restart..]);
         assert_eq!([issued, after.clone()].concat(), uninterrupted);
 
         // Without restoring, the same points open a second alert.
-        let fresh = run(&mut RaiseAlerts::new(AlertingConfig::default(), RuleSet::default()), &points[restart..]);
+        let fresh = run(&mut RaiseAlerts::new(RaiseAlertsConfig::default(), RuleSet::default()), &points[restart..]);
         assert_eq!(fresh.iter().filter(|n| n.transition == AlertTransition::Opened).count(), 1);
         assert_ne!(fresh[0].alert_id, after[0].alert_id);
     }
@@ -415,9 +415,9 @@ mod tests {
     fn a_restored_resolution_keeps_its_cooldown() {
         let mut points = vec![point(0, 500.0, 0.95)];
         points.extend((1..4).map(|m| point(m, 10.0, 0.1)));
-        let issued = run(&mut RaiseAlerts::new(AlertingConfig::default(), RuleSet::default()), &points);
+        let issued = run(&mut RaiseAlerts::new(RaiseAlertsConfig::default(), RuleSet::default()), &points);
         assert_eq!(issued.last().map(|n| n.transition), Some(AlertTransition::Resolved));
-        let mut restored = RaiseAlerts::new(AlertingConfig::default(), RuleSet::default());
+        let mut restored = RaiseAlerts::new(RaiseAlertsConfig::default(), RuleSet::default());
         restored.restore(issued);
         assert_eq!(restored.open_alerts(), 0);
         // A new spike 10 minutes later is inside the hour's cooldown: no alert; after it, one.
@@ -429,7 +429,7 @@ mod tests {
 
     #[test]
     fn the_cooldown_keeps_a_flapping_signal_to_one_alert() {
-        let mut alerts = RaiseAlerts::new(AlertingConfig::default(), RuleSet::default());
+        let mut alerts = RaiseAlerts::new(RaiseAlertsConfig::default(), RuleSet::default());
         let mut points = Vec::new();
         for cycle in 0..5 {
             let start = cycle * 6;
@@ -443,7 +443,7 @@ mod tests {
 
     #[test]
     fn a_rule_opens_only_after_its_duration_and_names_itself() {
-        let mut alerts = RaiseAlerts::new(AlertingConfig::default(), RuleSet::new(vec![rule(10)]));
+        let mut alerts = RaiseAlerts::new(RaiseAlertsConfig::default(), RuleSet::new(vec![rule(10)]));
         let mut points: Vec<KpiAnomaly> = (0..15).map(|m| point(m, 150.0, 0.1)).collect();
         points.extend((15..20).map(|m| point(m, 50.0, 0.1)));
         let notes = run(&mut alerts, &points);
@@ -458,7 +458,7 @@ mod tests {
     #[test]
     fn an_alert_whose_rule_is_disabled_resolves_at_the_next_point_and_stays_closed() {
         let rules = RuleSet::new(vec![rule(0)]);
-        let mut alerts = RaiseAlerts::new(AlertingConfig::default(), rules.clone());
+        let mut alerts = RaiseAlerts::new(RaiseAlertsConfig::default(), rules.clone());
         let opened = run(&mut alerts, &[point(0, 150.0, 0.1), point(1, 160.0, 0.1)]);
         assert_eq!(opened.len(), 1, "{opened:?}");
         assert_eq!(alerts.open_alerts(), 1);
@@ -475,7 +475,7 @@ mod tests {
         assert!(run(&mut alerts, &[point(3, 180.0, 0.1), point(4, 10.0, 0.1)]).is_empty());
 
         // The same after a restart: a restored open alert of a rule that is gone closes too.
-        let mut restored = RaiseAlerts::new(AlertingConfig::default(), RuleSet::default());
+        let mut restored = RaiseAlerts::new(RaiseAlertsConfig::default(), RuleSet::default());
         restored.restore(opened.clone());
         let closed_after_restart = run(&mut restored, &[point(2, 170.0, 0.1)]);
         assert_eq!(closed_after_restart, closed);
@@ -483,7 +483,7 @@ mod tests {
 
     #[test]
     fn tracked_keys_stay_bounded() {
-        let config = AlertingConfig { max_keys: 10, ..AlertingConfig::default() };
+        let config = RaiseAlertsConfig { max_keys: 10, ..RaiseAlertsConfig::default() };
         let mut alerts = RaiseAlerts::new(config, RuleSet::default());
         for i in 0..100 {
             let mut p = point(i, 1.0, 0.1);

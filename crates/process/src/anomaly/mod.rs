@@ -61,6 +61,7 @@
 //! - version 1 (one likelihood over a blend of components): 61.0 / 51.3 / 66.0.
 //!
 //! # Layout
+//! - [`config`]: [`AnomalyConfig`], the `[process.anomaly]` table.
 //! - [`detector`]: [`AnomalyDetector`], the per-series ensemble of robust predictors (local,
 //!   long, contextual, seasonal) each with its own anomaly likelihood, the range rule and the
 //!   context novelty, and its [`DetectorParams`].
@@ -70,6 +71,7 @@
 //! - `window`: fixed-size sliding windows (ring buffer, sorted window for order statistics,
 //!   timestamped ring for seasonal references).
 
+pub mod config;
 mod context;
 pub mod detector;
 pub mod likelihood;
@@ -79,5 +81,6 @@ mod window;
 #[cfg(test)]
 mod tests;
 
+pub use config::AnomalyConfig;
 pub use detector::{AnomalyDetector, DetectorParams};
 pub use processor::{DetectAnomalies, DetectAnomaliesConfig, DEFAULT_THRESHOLD};

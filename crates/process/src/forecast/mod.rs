@@ -4,6 +4,7 @@
 //! step (calendar months for month-spaced series), 80% and 95% intervals calibrated on the
 //! combination's own held-out errors.
 //!
+//! - [`config`]: [`ForecastConfig`], the `[process.forecast]` table.
 //! - [`seasons`]: period detection (periodogram proposes, autocorrelation confirms).
 //! - [`model`]: the pure [`Forecaster`], (timestamps, values) → forecast points.
 //! - `bases`: the base models it validates and blends (MSTL + AutoETS or Theta, seasonal-naive
@@ -15,6 +16,7 @@
 
 mod bases;
 mod calibrate;
+pub mod config;
 mod holt_winters;
 pub mod model;
 pub mod processor;
@@ -24,5 +26,6 @@ mod transform;
 #[cfg(test)]
 mod tests;
 
+pub use config::ForecastConfig;
 pub use model::{ForecastError, Forecaster, ForecasterConfig, Horizon, IntervalSource, SeriesForecast};
 pub use processor::{ForecastSeries, ForecastSeriesConfig};

@@ -3,6 +3,7 @@
 //! processor that scores GDELT article titles with it.
 //!
 //! # Layout
+//! - [`config`]: [`SentimentConfig`], the `[process.sentiment]` table.
 //! - [`analyzer`]: [`SentimentAnalyzer::polarity_scores`] and its [`Polarity`].
 //! - `rules`: the per-token valence rules (negation, boosters, caps, idioms, "least", "but").
 //! - `scoring`: valences → neg/neu/pos/compound (punctuation emphasis, normalisation, rounding).
@@ -12,6 +13,7 @@
 
 pub mod analyzer;
 pub mod articles;
+pub mod config;
 mod lexicon;
 mod pytext;
 mod rules;
@@ -19,4 +21,5 @@ mod scoring;
 
 pub use analyzer::{Polarity, SentimentAnalyzer};
 pub use articles::{normalize_gdelt_title, ScoreArticles};
+pub use config::SentimentConfig;
 pub use lexicon::LexiconError;
