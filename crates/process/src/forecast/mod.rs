@@ -7,6 +7,7 @@
 //! - [`config`]: [`ForecastConfig`], the `[process.forecast]` table.
 //! - [`seasons`]: period detection (periodogram proposes, autocorrelation confirms).
 //! - [`model`]: the pure [`Forecaster`], (timestamps, values) → forecast points.
+//! - `error`: [`ForecastError`], why a series got no forecast (the forecaster's and the bases').
 //! - `bases`: the base models it validates and blends (MSTL + AutoETS or Theta, seasonal-naive
 //!   plain or level-adjusted, Holt-Winters from `holt_winters`, airline), each optionally on a
 //!   variance-stabilising scale (`transform`: log, Box-Cox).
@@ -17,6 +18,7 @@
 mod bases;
 mod calibrate;
 pub mod config;
+mod error;
 mod holt_winters;
 pub mod model;
 pub mod processor;
@@ -27,5 +29,6 @@ mod transform;
 mod tests;
 
 pub use config::ForecastConfig;
-pub use model::{ForecastError, Forecaster, ForecasterConfig, Horizon, IntervalSource, SeriesForecast};
+pub use error::ForecastError;
+pub use model::{Forecaster, ForecasterConfig, Horizon, IntervalSource, SeriesForecast};
 pub use processor::{ForecastSeries, ForecastSeriesConfig};
