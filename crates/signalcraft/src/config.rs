@@ -1,14 +1,16 @@
 //! Configuration: a TOML file (optional) overlaid with environment variables
 //! (`SIGNALCRAFT_<SECTION>__<KEY>`, e.g. `SIGNALCRAFT_KAFKA__BROKERS`; `DATABASE_URL` too).
-//! Unknown keys are refused, and every error names the key and where its value came from.
+//! Unknown keys are refused, and every error names the key and where its value came from; a key
+//! that moved (`moved`) is refused with its new name. Each processor's table is defined next to
+//! the processor, in `signalcraft_process`.
+
+mod moved;
 
 use std::{
     collections::{BTreeMap, HashMap},
     net::SocketAddr,
     path::{Path, PathBuf},
 };
-
-mod moved;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use figment::{

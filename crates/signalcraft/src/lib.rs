@@ -3,7 +3,8 @@
 //! the command line.
 //!
 //! # Layout
-//! - [`config`]: TOML file + `SIGNALCRAFT_*` environment overrides; errors name the key.
+//! - [`config`]: TOML file + `SIGNALCRAFT_*` environment overrides; errors name the key, and a
+//!   key that moved is refused with its new name (`config/moved.rs`).
 //! - [`app`]: `run`: embedded stand-ins when nothing is configured, roles as tasks, shutdown.
 //! - [`backfill`]: `backfill weather`: the Open-Meteo archive onto raw.weather, with a progress bar.
 //! - [`marks`]: GDELT's per-query high-water marks in PostgreSQL.
