@@ -109,19 +109,113 @@ fn the_access_key_and_a_fallback_chain_come_from_the_environment() {
 
 #[test]
 fn warm_up_settings_are_checked_by_name() {
-    let output = signalcraft(&["migrate"], &[("SIGNALCRAFT_PROCESS__WARMUP_MAX_POINTS", "0")]);
+    let output = signalcraft(&["migrate"], &[("SIGNALCRAFT_PROCESS__WARMUP__MAX_POINTS", "0")]);
     assert!(!output.status.success());
-    assert!(stderr(&output).contains("process.warmup_max_points: must be at least 1"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("process.warmup.max_points: must be at least 1"), "{}", stderr(&output));
 
-    let output = signalcraft(&["migrate"], &[("SIGNALCRAFT_PROCESS__WARMUP_SINK_WAIT_MS", "600000")]);
+    let output = signalcraft(&["migrate"], &[("SIGNALCRAFT_PROCESS__WARMUP__SINK_WAIT_MS", "600000")]);
     assert!(!output.status.success());
-    assert!(stderr(&output).contains("process.warmup_sink_wait_ms: 600000 is above 120000"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("process.warmup.sink_wait_ms: 600000 is above 120000"), "{}", stderr(&output));
 
     let output = signalcraft(&["migrate"], &[("SIGNALCRAFT_PROCESS__WARMUP", "sometimes")]);
     assert!(!output.status.success());
     let text = stderr(&output);
     assert!(text.contains("process.warmup: invalid type"), "{text}");
     assert!(text.contains("SIGNALCRAFT_PROCESS__WARMUP)"), "{text}");
+}
+
+/// Every flat `[process]` key of before, and where it went.
+const MOVED_PROCESS_KEYS: [(&str, &str, &str); 11] = [
+    ("anomaly_threshold", "0.5", "process.anomaly.threshold"),
+    ("anomaly_max_series", "10", "process.anomaly.max_series"),
+    ("forecast_history_cap", "10", "process.forecast.history_cap"),
+    ("forecast_refit_every", "10", "process.forecast.refit_every"),
+    ("forecast_max_series", "10", "process.forecast.max_series"),
+    ("alert_open_score", "0.5", "process.alerting.open_score"),
+    ("alert_resolve_after", "10", "process.alerting.resolve_after"),
+    ("alert_cooldown_secs", "10", "process.alerting.cooldown_secs"),
+    ("warmup", "false", "process.warmup.enabled"),
+    ("warmup_max_points", "10", "process.warmup.max_points"),
+    ("warmup_sink_wait_ms", "10", "process.warmup.sink_wait_ms"),
+];
+
+#[test]
+fn a_flat_process_key_from_the_environment_is_refused_with_its_new_name() {
+    let output = signalcraft(&["migrate"], &[("SIGNALCRAFT_PROCESS__ANOMALY_THRESHOLD", "0.5")]);
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(text.contains("process.anomaly_threshold moved to process.anomaly.threshold"), "{text}");
+    assert!(text.contains("(set in environment variable SIGNALCRAFT_PROCESS__ANOMALY_THRESHOLD)"), "{text}");
+
+    let output = signalcraft(&["migrate"], &[("SIGNALCRAFT_PROCESS__WARMUP", "false")]);
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(text.contains("process.warmup moved to process.warmup.enabled"), "{text}");
+}
+
+#[test]
+fn every_flat_process_key_in_the_file_is_refused_with_its_new_name() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("signalcraft.toml");
+    let keys: Vec<String> = MOVED_PROCESS_KEYS.iter().map(|(old, value, _)| format!("{old} = {value}")).collect();
+    std::fs::write(&path, format!("[process]\n{}\n", keys.join("\n"))).expect("written");
+    let error = signalcraft::Config::load(Some(&path)).expect_err("moved keys").to_string();
+    for (old, _, new) in MOVED_PROCESS_KEYS {
+        assert!(error.contains(&format!("process.{old} moved to {new} (set in {})", path.display())), "{error}");
+    }
+}
+
+#[test]
+#[allow(clippy::result_large_err)] // figment::Jail's closure type, not ours
+fn each_processor_reads_its_own_table_from_the_file_and_the_environment() {
+    figment::Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.create_file(
+            "signalcraft.toml",
+            "[process.anomaly]\nthreshold = 0.7\n[process.alerting]\nopen_score = 0.8\n\
+             [process.sentiment]\nlateness_secs = 7200\n[process.warmup]\nenabled = false\n",
+        )?;
+        jail.set_env("SIGNALCRAFT_PROCESS__FORECAST__REFIT_EVERY", "12");
+        let config = signalcraft::Config::load(Some(std::path::Path::new("signalcraft.toml")))
+            .map_err(|error| error.to_string())?;
+        let process = &config.process;
+        assert_eq!(process.anomaly.detect_anomalies_config().threshold, 0.7);
+        assert_eq!(process.forecast.forecast_series_config().refit_every, 12);
+        assert_eq!(process.alerting.raise_alerts_config().open_score, 0.8);
+        assert_eq!(process.sentiment.hourly_lateness(), chrono::TimeDelta::hours(2));
+        assert_eq!(process.warmup.settings(), None, "warm-up off");
+        assert_eq!(process.group_prefix, "signalcraft-process");
+        Ok(())
+    });
+}
+
+#[test]
+fn the_rules_reload_interval_is_refused_as_no_longer_used() {
+    let output = signalcraft(&["migrate"], &[("SIGNALCRAFT_PROCESS__RULES_RELOAD_SECS", "30")]);
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(text.contains("process.rules_reload_secs: no longer used: alert rules are versioned input"), "{text}");
+    assert!(text.contains("(set in environment variable SIGNALCRAFT_PROCESS__RULES_RELOAD_SECS)"), "{text}");
+}
+
+#[test]
+fn an_alert_cooldown_beyond_a_year_is_refused_by_name_not_a_panic() {
+    let output = signalcraft(&["migrate"], &[("SIGNALCRAFT_PROCESS__ALERTING__COOLDOWN_SECS", "10000000000000000")]);
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(text.contains("process.alerting.cooldown_secs: 10000000000000000 is above 31622400"), "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+}
+
+#[test]
+fn a_bad_processor_setting_names_its_nested_key() {
+    let output = signalcraft(&["migrate"], &[("SIGNALCRAFT_PROCESS__ANOMALY__THRESHOLD", "1.5")]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("process.anomaly.threshold: 1.5 is not a score in [0, 1]"), "{}", stderr(&output));
+
+    let output = signalcraft(&["migrate"], &[("SIGNALCRAFT_PROCESS__FORECAST__REFIT_EVERYY", "3")]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("process.forecast.refit_everyy: unknown field"), "{}", stderr(&output));
 }
 
 #[test]

@@ -59,8 +59,8 @@ fn points(from: usize, to: usize) -> Vec<KpiPoint> {
 /// The process role's settings, shared by the child and the uninterrupted reference run.
 fn process_config() -> Config {
     let mut config = Config::default();
-    config.process.forecast_refit_every = 400;
-    config.process.forecast_history_cap = 200;
+    config.process.forecast.refit_every = 400;
+    config.process.forecast.history_cap = 200;
     config
 }
 
@@ -69,8 +69,8 @@ fn process_config() -> Config {
 fn start_role(role: &str, broker: &str, database_url: &str, config_file: &Path) -> Child {
     let config = process_config();
     let env = [
-        ("SIGNALCRAFT_PROCESS__FORECAST_REFIT_EVERY", config.process.forecast_refit_every.to_string()),
-        ("SIGNALCRAFT_PROCESS__FORECAST_HISTORY_CAP", config.process.forecast_history_cap.to_string()),
+        ("SIGNALCRAFT_PROCESS__FORECAST__REFIT_EVERY", config.process.forecast.refit_every.to_string()),
+        ("SIGNALCRAFT_PROCESS__FORECAST__HISTORY_CAP", config.process.forecast.history_cap.to_string()),
     ];
     common::start_role(role, broker, database_url, config_file, &env)
 }
@@ -102,8 +102,8 @@ async fn forecast_rows(database: &TestDatabase) -> Vec<ForecastRow> {
 /// What a process role that never stopped computes: each series' points in order.
 fn uninterrupted(all: &[KpiPoint]) -> (Vec<AnomalyRow>, Vec<ForecastRow>) {
     let config = process_config().process;
-    let mut detector = DetectAnomalies::new(config.anomaly_config());
-    let mut forecaster = ForecastSeries::new(config.forecast_config());
+    let mut detector = DetectAnomalies::new(config.anomaly.detect_anomalies_config());
+    let mut forecaster = ForecastSeries::new(config.forecast.forecast_series_config());
     let mut anomalies: Vec<KpiAnomaly> = Vec::new();
     let mut forecasts: Vec<KpiForecast> = Vec::new();
     for point in all {

@@ -5,11 +5,14 @@
 //!
 //! # Layout
 //! - [`processor`]: the [`Processor`] trait and its error.
+//! - [`config`]: [`InvalidConfig`], what every processor's configuration check returns. Each
+//!   processor's `[process.<processor>]` table is a `config.rs` in its own folder, turned into
+//!   that processor's runtime settings by a method of its own.
 //! - [`stage`]: [`ProcessorStage`], the adapter from a processor to the consumer loop: decode,
 //!   process, produce, dead-letter; a retried batch re-sends the same outputs.
 //! - [`history`]: per-series (and per-tenant sentiment) state rebuilt from stored history after a
 //!   restart, a rebalance or an eviction ([`SeriesHistory`], [`RebuildableState`]); `warmup`
-//!   drives it inside the stage.
+//!   drives it inside the stage, as [`WarmUpConfig`] (`[process.warmup]`) says.
 //! - [`forecast`]: per-series forecasts (detected seasons, MSTL + AutoETS, 80/95% intervals).
 //! - [`alerting`]: anomaly scores and threshold rules → alerts opened and resolved (alerts.notifications).
 //! - [`anomaly`]: per-series online anomaly scores (kpi.points → kpi.anomalies), measured on NAB.
@@ -18,6 +21,7 @@
 
 pub mod alerting;
 pub mod anomaly;
+pub mod config;
 pub mod forecast;
 pub mod history;
 pub mod kpi;
@@ -26,10 +30,11 @@ pub mod sentiment;
 pub mod stage;
 mod warmup;
 
+pub use config::InvalidConfig;
 pub use history::{
     HistoryDepth, HistoryError, HistoryKind, HistoryRequest, RebuildableState, SeriesHistory, SeriesPast,
     TenantArticles,
 };
 pub use processor::{ProcessError, Processor, SideInput};
 pub use stage::ProcessorStage;
-pub use warmup::WarmUpSettings;
+pub use warmup::{WarmUpConfig, WarmUpSettings};

@@ -18,6 +18,9 @@
 //! [`WarmUpSettings::wait_for_store`]; past that the incomplete history is used, counted in
 //! `signalcraft_state_rebuilds_total{history="incomplete"}` and logged, and that series' outputs
 //! may differ from an uninterrupted run's until its windows have turned over.
+//!
+//! `config`: [`WarmUpConfig`], the `[process.warmup]` table that gives the stage its
+//! [`WarmUpSettings`].
 
 use std::{
     collections::{HashMap, HashSet},
@@ -29,6 +32,10 @@ use prometheus::{register_histogram_vec, register_int_counter_vec, HistogramVec,
 use rdkafka::message::{Message, OwnedMessage};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+mod config;
+
+pub use config::WarmUpConfig;
 
 use crate::history::{
     HistoryError, HistoryKind, HistoryRequest, RebuildableState, SeriesHistory, SeriesPast, StreamPosition,

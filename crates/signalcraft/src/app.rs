@@ -198,7 +198,7 @@ impl<'a> Running<'a> {
     async fn start_processors(&mut self) -> anyhow::Result<()> {
         let process = &self.config.process;
         // Stateful processors rebuild a series' state from the points the sink stored.
-        let history = process.warmup_settings().map(|settings| {
+        let history = process.warmup.settings().map(|settings| {
             let store =
                 PgSeriesHistory::new(self.pool.clone(), self.config.sink.group_id.clone(), self.cluster_id.clone());
             (Arc::new(store) as Arc<dyn SeriesHistory>, settings)
@@ -208,7 +208,7 @@ impl<'a> Running<'a> {
         let rule_set = RuleSet::default();
         let rule_history = rules::RuleHistory::new(self.pool.clone(), rule_set.clone());
         rule_history.refresh().await.context("loading alert_rule_versions")?;
-        let alerting_config = process.alerting_config();
+        let alerting_config = process.alerting.raise_alerts_config();
         let max_keys = alerting_config.max_keys;
         let mut alerting = RaiseAlerts::new(alerting_config, rule_set);
         // Open alerts and cooldowns survive a restart: restored from the notifications issued.
@@ -231,10 +231,10 @@ impl<'a> Running<'a> {
             context.spawn(WeatherToKpi, tasks),
             context.spawn(BrandToKpi, tasks),
             context.spawn(ScoreArticles::new(), tasks),
-            context.spawn(SentimentToKpi::default(), tasks),
+            context.spawn(SentimentToKpi::new(process.sentiment.hourly_lateness()), tasks),
             // Second tier: they read kpi.points, which the processors above write.
-            context.spawn(DetectAnomalies::new(process.anomaly_config()), tasks),
-            context.spawn(ForecastSeries::new(process.forecast_config()), tasks),
+            context.spawn(DetectAnomalies::new(process.anomaly.detect_anomalies_config()), tasks),
+            context.spawn(ForecastSeries::new(process.forecast.forecast_series_config()), tasks),
             // Third tier: alerts from kpi.anomalies.
             context.spawn_with(alerting, Some(Arc::new(rule_history)), tasks),
         ];

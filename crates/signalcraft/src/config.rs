@@ -1,6 +1,10 @@
 //! Configuration: a TOML file (optional) overlaid with environment variables
 //! (`SIGNALCRAFT_<SECTION>__<KEY>`, e.g. `SIGNALCRAFT_KAFKA__BROKERS`; `DATABASE_URL` too).
-//! Unknown keys are refused, and every error names the key and where its value came from.
+//! Unknown keys are refused, and every error names the key and where its value came from; a key
+//! that moved (`moved`) is refused with its new name. Each processor's table is defined next to
+//! the processor, in `signalcraft_process`.
+
+mod moved;
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -16,6 +20,10 @@ use figment::{
 use serde::{Deserialize, Serialize};
 pub use signalcraft_ingest::IngestConfig;
 use signalcraft_model::{Plausibility, Topic};
+use signalcraft_process::{
+    alerting::AlertingConfig, anomaly::AnomalyConfig, forecast::ForecastConfig, sentiment::SentimentConfig,
+    WarmUpConfig,
+};
 use signalcraft_sink::{postgres::retention::RetentionConfig, SinkConfig, WebhookConfig};
 
 /// The whole configuration.
@@ -159,137 +167,29 @@ impl Default for HttpConfig {
     }
 }
 
-/// `[process]`
+/// `[process]`: the processors' shared settings, and one table per processor, each defined next
+/// to its processor in `signalcraft_process`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProcessConfig {
     /// Prefix of the processors' consumer groups (`<prefix>-<processor>`).
     #[serde(default = "default_group_prefix")]
     pub group_prefix: String,
-    /// Anomaly scores at or above this flag the point as anomalous (kpi.anomalies).
-    #[serde(default = "default_anomaly_threshold")]
-    pub anomaly_threshold: f64,
-    /// Series whose anomaly detector state is held in memory (least recently seen dropped).
-    #[serde(default = "default_anomaly_max_series")]
-    pub anomaly_max_series: usize,
-    /// Points of history kept per series for forecasting.
-    #[serde(default = "default_forecast_history_cap")]
-    pub forecast_history_cap: usize,
-    /// A series is refitted and forecast again on every this-many-th point of the series.
-    #[serde(default = "default_forecast_refit_every")]
-    pub forecast_refit_every: usize,
-    /// Series whose forecasting history is held in memory (least recently seen dropped).
-    #[serde(default = "default_forecast_max_series")]
-    pub forecast_max_series: usize,
-    /// Rebuild the anomaly detector's and the forecaster's state of a series from its points in
-    /// `kpi_points` when they meet it without state (after a restart, a rebalance, an eviction),
-    /// and a tenant's open hourly sentiment aggregates from its articles in `news_sentiment`
-    /// (after the last hour stored in `kpi_points`), so their outputs equal an uninterrupted
-    /// run's. Off: such a series learns afresh, and an hour open at a restart is aggregated from
-    /// the articles read after it only.
-    #[serde(default = "default_warmup")]
-    pub warmup: bool,
-    /// Most points replayed per series. Unset: as many as each processor needs to rebuild its
-    /// state exactly (the detector up to 17,641 with default parameters, the forecaster
-    /// `forecast_history_cap`). Lower is faster; the rebuilt state is then approximate. Does not
-    /// cap the sentiment articles reloaded (only the open hours are, which bounds them).
+    /// `[process.anomaly]`: the anomaly detector.
     #[serde(default)]
-    pub warmup_max_points: Option<usize>,
-    /// How long a batch waits, in milliseconds, for the sink to store the points (or articles) a
-    /// rebuild needs before using what is stored (counted in `signalcraft_state_rebuilds_total`).
-    #[serde(default = "default_warmup_sink_wait_ms")]
-    pub warmup_sink_wait_ms: u64,
-    /// An anomaly score at or above this opens an alert.
-    #[serde(default = "default_alert_open_score")]
-    pub alert_open_score: f64,
-    /// Consecutive normal points that resolve an open alert.
-    #[serde(default = "default_alert_resolve_after")]
-    pub alert_resolve_after: u32,
-    /// After an alert resolves, its key stays quiet this long (seconds of event time).
-    #[serde(default = "default_alert_cooldown_secs")]
-    pub alert_cooldown_secs: u64,
-    /// How often `alert_rules` is read again, in seconds.
-    #[serde(default = "default_rules_reload_secs")]
-    pub rules_reload_secs: u64,
-}
-
-fn default_alert_open_score() -> f64 {
-    signalcraft_process::alerting::AlertingConfig::default().open_score
-}
-fn default_alert_resolve_after() -> u32 {
-    signalcraft_process::alerting::AlertingConfig::default().resolve_after
-}
-fn default_alert_cooldown_secs() -> u64 {
-    signalcraft_process::alerting::AlertingConfig::default().cooldown.num_seconds().unsigned_abs()
-}
-fn default_rules_reload_secs() -> u64 {
-    30
-}
-
-fn default_anomaly_threshold() -> f64 {
-    signalcraft_process::anomaly::DEFAULT_THRESHOLD
-}
-fn default_anomaly_max_series() -> usize {
-    signalcraft_process::anomaly::DetectAnomaliesConfig::default().max_series
-}
-fn default_forecast_history_cap() -> usize {
-    signalcraft_process::forecast::ForecastSeriesConfig::default().history_cap
-}
-fn default_forecast_refit_every() -> usize {
-    signalcraft_process::forecast::ForecastSeriesConfig::default().refit_every
-}
-fn default_forecast_max_series() -> usize {
-    signalcraft_process::forecast::ForecastSeriesConfig::default().max_series
-}
-fn default_warmup() -> bool {
-    true
-}
-fn default_warmup_sink_wait_ms() -> u64 {
-    10_000
-}
-
-/// Longest `process.warmup_sink_wait_ms`: the consumer does not poll while a batch waits, and
-/// Kafka drops a member that has not polled for `max.poll.interval.ms` (300 s by default).
-const MAX_WARMUP_SINK_WAIT_MS: u64 = 120_000;
-
-impl ProcessConfig {
-    /// The anomaly processor's configuration.
-    pub fn anomaly_config(&self) -> signalcraft_process::anomaly::DetectAnomaliesConfig {
-        signalcraft_process::anomaly::DetectAnomaliesConfig {
-            threshold: self.anomaly_threshold,
-            max_series: self.anomaly_max_series,
-            ..Default::default()
-        }
-    }
-
-    /// The alerting processor's configuration.
-    pub fn alerting_config(&self) -> signalcraft_process::alerting::AlertingConfig {
-        signalcraft_process::alerting::AlertingConfig {
-            open_score: self.alert_open_score,
-            resolve_after: self.alert_resolve_after,
-            cooldown: chrono::TimeDelta::seconds(i64::try_from(self.alert_cooldown_secs).unwrap_or(i64::MAX)),
-            ..Default::default()
-        }
-    }
-
-    /// The forecast processor's configuration.
-    pub fn forecast_config(&self) -> signalcraft_process::forecast::ForecastSeriesConfig {
-        signalcraft_process::forecast::ForecastSeriesConfig {
-            history_cap: self.forecast_history_cap,
-            refit_every: self.forecast_refit_every,
-            max_series: self.forecast_max_series,
-            ..Default::default()
-        }
-    }
-
-    /// How stateful processors rebuild a series' state; `None` when `warmup` is off.
-    pub fn warmup_settings(&self) -> Option<signalcraft_process::WarmUpSettings> {
-        self.warmup.then(|| signalcraft_process::WarmUpSettings {
-            max_points: self.warmup_max_points,
-            wait_for_store: std::time::Duration::from_millis(self.warmup_sink_wait_ms),
-            ..Default::default()
-        })
-    }
+    pub anomaly: AnomalyConfig,
+    /// `[process.forecast]`: the forecaster.
+    #[serde(default)]
+    pub forecast: ForecastConfig,
+    /// `[process.alerting]`: alerts from anomaly scores and rules.
+    #[serde(default)]
+    pub alerting: AlertingConfig,
+    /// `[process.sentiment]`: the hourly sentiment KPIs.
+    #[serde(default)]
+    pub sentiment: SentimentConfig,
+    /// `[process.warmup]`: rebuilding processor state from what the sink stored.
+    #[serde(default)]
+    pub warmup: WarmUpConfig,
 }
 
 fn default_group_prefix() -> String {
@@ -300,19 +200,22 @@ impl Default for ProcessConfig {
     fn default() -> Self {
         ProcessConfig {
             group_prefix: default_group_prefix(),
-            anomaly_threshold: default_anomaly_threshold(),
-            anomaly_max_series: default_anomaly_max_series(),
-            forecast_history_cap: default_forecast_history_cap(),
-            forecast_refit_every: default_forecast_refit_every(),
-            forecast_max_series: default_forecast_max_series(),
-            warmup: default_warmup(),
-            warmup_max_points: None,
-            warmup_sink_wait_ms: default_warmup_sink_wait_ms(),
-            alert_open_score: default_alert_open_score(),
-            alert_resolve_after: default_alert_resolve_after(),
-            alert_cooldown_secs: default_alert_cooldown_secs(),
-            rules_reload_secs: default_rules_reload_secs(),
+            anomaly: AnomalyConfig::default(),
+            forecast: ForecastConfig::default(),
+            alerting: AlertingConfig::default(),
+            sentiment: SentimentConfig::default(),
+            warmup: WarmUpConfig::default(),
         }
+    }
+}
+
+impl ProcessConfig {
+    fn validate(&self) -> Result<(), signalcraft_process::InvalidConfig> {
+        self.anomaly.validate("process.anomaly")?;
+        self.forecast.validate("process.forecast")?;
+        self.alerting.validate("process.alerting")?;
+        self.sentiment.validate("process.sentiment")?;
+        self.warmup.validate("process.warmup")
     }
 }
 
@@ -401,7 +304,14 @@ fn describe(error: &figment::Error) -> String {
         .skip_while(|p| p == "default") // figment's profile, not a key of ours
         .collect();
     let key = if path.is_empty() { "(top level)".to_string() } else { path.join(".") };
-    let source = match &error.metadata {
+    let source = source_of(error.metadata.as_ref(), &path);
+    format!("{key}: {} (from {source})", error.kind)
+}
+
+/// Where the value at `path` came from: "environment variable SIGNALCRAFT_SINK__BATCH_MAX_ROWS",
+/// the file's path, or "the defaults".
+fn source_of(metadata: Option<&figment::Metadata>, path: &[String]) -> String {
+    match metadata {
         Some(metadata) if metadata.name.contains("SIGNALCRAFT_") => {
             let variable: Vec<String> = path.iter().map(|p| p.to_uppercase()).collect();
             format!("environment variable SIGNALCRAFT_{}", variable.join("__"))
@@ -414,8 +324,7 @@ fn describe(error: &figment::Error) -> String {
             None => metadata.name.to_string(),
         },
         None => "the defaults".to_string(),
-    };
-    format!("{key}: {} (from {source})", error.kind)
+    }
 }
 
 impl Config {
@@ -436,6 +345,11 @@ impl Config {
         figment = figment
             .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database.url".into()))
             .merge(Env::prefixed("SIGNALCRAFT_").split("__"));
+        let mut moved = moved::moved_keys_set(&figment);
+        moved.extend(moved::retired_keys_set(&figment));
+        if !moved.is_empty() {
+            return Err(ConfigError::Invalid(moved.join("; ")));
+        }
         let config: Config = figment.extract().map_err(|error| {
             let messages: Vec<String> = error.into_iter().map(|e| describe(&e)).collect();
             ConfigError::Invalid(messages.join("; "))
@@ -465,45 +379,7 @@ impl Config {
                 self.kafka.embedded_partitions
             )));
         }
-        if !(0.0..=1.0).contains(&self.process.alert_open_score) {
-            return Err(ConfigError::Invalid(format!(
-                "process.alert_open_score: {} is not a score in [0, 1]",
-                self.process.alert_open_score
-            )));
-        }
-        if self.process.rules_reload_secs == 0 || self.process.alert_resolve_after == 0 {
-            return Err(ConfigError::Invalid(
-                "process.rules_reload_secs and process.alert_resolve_after must be at least 1".into(),
-            ));
-        }
-        if !(0.0..=1.0).contains(&self.process.anomaly_threshold) {
-            return Err(ConfigError::Invalid(format!(
-                "process.anomaly_threshold: {} is not a score in [0, 1]",
-                self.process.anomaly_threshold
-            )));
-        }
-        if self.process.anomaly_max_series == 0
-            || self.process.forecast_refit_every == 0
-            || self.process.forecast_max_series == 0
-        {
-            return Err(ConfigError::Invalid(
-                "process.anomaly_max_series, process.forecast_refit_every and process.forecast_max_series must be at \
-                 least 1"
-                    .into(),
-            ));
-        }
-        if self.process.warmup_max_points == Some(0) {
-            return Err(ConfigError::Invalid(
-                "process.warmup_max_points: must be at least 1 (process.warmup = false turns the rebuild off)".into(),
-            ));
-        }
-        if self.process.warmup_sink_wait_ms > MAX_WARMUP_SINK_WAIT_MS {
-            return Err(ConfigError::Invalid(format!(
-                "process.warmup_sink_wait_ms: {} is above {MAX_WARMUP_SINK_WAIT_MS} (the consumer does not poll \
-                 Kafka while a batch waits)",
-                self.process.warmup_sink_wait_ms
-            )));
-        }
+        self.process.validate().map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if self.retention.interval_secs == 0 {
             return Err(ConfigError::Invalid("retention.interval_secs: must be at least 1".into()));
         }

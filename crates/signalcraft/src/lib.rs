@@ -3,7 +3,8 @@
 //! the command line.
 //!
 //! # Layout
-//! - [`config`]: TOML file + `SIGNALCRAFT_*` environment overrides; errors name the key.
+//! - [`config`]: TOML file + `SIGNALCRAFT_*` environment overrides; errors name the key, and a
+//!   key that moved is refused with its new name (`config/moved.rs`).
 //! - [`infrastructure`]: what every command stands on, brought up in one place: the cluster (or
 //!   an embedded broker), its id, the schema registry, PostgreSQL (or a private server), the
 //!   HTTP listener.

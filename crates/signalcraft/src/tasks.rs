@@ -3,7 +3,7 @@
 //! What follows depends on the task:
 //!
 //! - **Restarted** (with a growing pause, 1 s doubling to 60 s): helpers whose loop holds no
-//!   state worth keeping and whose absence would go unnoticed otherwise: the alert-rule reload,
+//!   state worth keeping and whose absence would go unnoticed otherwise:
 //!   partition and retention maintenance, the lag monitor. While one waits to restart, `/healthz`
 //!   is 503 naming it.
 //! - **Fatal** (the run ends and the process exits non-zero, so an orchestrator restarts it):

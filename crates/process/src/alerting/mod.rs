@@ -7,11 +7,14 @@
 //! I/O, and a replay of the same records gives the same alerts.
 //!
 //! # Layout
+//! - [`config`]: [`AlertingConfig`], the `[process.alerting]` table.
 //! - [`rules`]: [`AlertRule`], [`Comparison`], [`RuleVersion`] and the shared [`RuleSet`].
-//! - [`processor`]: [`RaiseAlerts`], kpi.anomalies → alerts.notifications.
+//! - [`processor`]: [`RaiseAlerts`], kpi.anomalies → alerts.notifications, and its [`RaiseAlertsConfig`].
 
+pub mod config;
 pub mod processor;
 pub mod rules;
 
-pub use processor::{AlertingConfig, RaiseAlerts};
+pub use config::AlertingConfig;
+pub use processor::{RaiseAlerts, RaiseAlertsConfig};
 pub use rules::{validate_pattern, AlertRule, Comparison, RuleSet, RuleVersion};

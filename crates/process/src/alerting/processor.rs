@@ -19,7 +19,7 @@ use crate::{ProcessError, Processor};
 
 /// What [`RaiseAlerts`] is built from.
 #[derive(Debug, Clone, PartialEq)]
-pub struct AlertingConfig {
+pub struct RaiseAlertsConfig {
     /// An anomaly score at or above this opens an anomaly alert.
     pub open_score: f64,
     /// A score at or above this makes the anomaly alert CRITICAL rather than WARNING.
@@ -33,9 +33,9 @@ pub struct AlertingConfig {
     pub max_keys: usize,
 }
 
-impl Default for AlertingConfig {
+impl Default for RaiseAlertsConfig {
     fn default() -> Self {
-        AlertingConfig {
+        RaiseAlertsConfig {
             open_score: 0.9,
             critical_score: 0.99,
             resolve_after: 3,
@@ -72,7 +72,7 @@ struct Condition<'a> {
 
 /// Opens and resolves alerts from anomaly scores and threshold rules.
 pub struct RaiseAlerts {
-    config: AlertingConfig,
+    config: RaiseAlertsConfig,
     rules: RuleSet,
     keys: HashMap<String, KeyState>,
     /// Per series, the rules with an alert open on it: checked at each of its points against
@@ -84,7 +84,7 @@ pub struct RaiseAlerts {
 }
 
 impl RaiseAlerts {
-    pub fn new(config: AlertingConfig, rules: RuleSet) -> Self {
+    pub fn new(config: RaiseAlertsConfig, rules: RuleSet) -> Self {
         RaiseAlerts {
             config,
             rules,
@@ -382,7 +382,7 @@ mod tests {
 
     #[test]
     fn a_spike_opens_one_alert_and_its_end_resolves_it() {
-        let mut alerts = RaiseAlerts::new(AlertingConfig::default(), RuleSet::default());
+        let mut alerts = RaiseAlerts::new(RaiseAlertsConfig::default(), RuleSet::default());
         let mut points: Vec<KpiAnomaly> = (0..10).map(|m| point(m, 10.0, 0.1)).collect();
         points.extend((10..13).map(|m| point(m, 500.0, 0.995)));
         points.extend((13..20).map(|m| point(m, 10.0, 0.2)));
@@ -395,7 +395,7 @@ mod tests {
         assert_eq!(notes[0].alert_id, notes[1].alert_id);
         assert_ne!(notes[0].notification_id, notes[1].notification_id);
         // Replaying the same input yields the same ids.
-        let again = run(&mut RaiseAlerts::new(AlertingConfig::default(), RuleSet::default()), &points);
+        let again = run(&mut RaiseAlerts::new(RaiseAlertsConfig::default(), RuleSet::default()), &points);
         assert_eq!(again, notes);
     }
 
@@ -404,22 +404,22 @@ mod tests {
         let mut points: Vec<KpiAnomaly> = (0..10).map(|m| point(m, 10.0, 0.1)).collect();
         points.extend((10..14).map(|m| point(m, 500.0, 0.995)));
         points.extend((14..20).map(|m| point(m, 10.0, 0.2)));
-        let uninterrupted = run(&mut RaiseAlerts::new(AlertingConfig::default(), RuleSet::default()), &points);
+        let uninterrupted = run(&mut RaiseAlerts::new(RaiseAlertsConfig::default(), RuleSet::default()), &points);
 
         // Stopped after the alert opened (point 12): a fresh processor restored from what was
         // issued so far neither opens it again nor loses it, and resolves it under its own id.
         let restart = 12;
-        let mut first = RaiseAlerts::new(AlertingConfig::default(), RuleSet::default());
+        let mut first = RaiseAlerts::new(RaiseAlertsConfig::default(), RuleSet::default());
         let issued = run(&mut first, &points[..restart]);
         assert_eq!(issued.len(), 1);
-        let mut restored = RaiseAlerts::new(AlertingConfig::default(), RuleSet::default());
+        let mut restored = RaiseAlerts::new(RaiseAlertsConfig::default(), RuleSet::default());
         restored.restore(issued.clone());
         assert_eq!(restored.open_alerts(), 1);
         let after = run(&mut restored, &points[restart..]);
         assert_eq!([issued, after.clone()].concat(), uninterrupted);
 
         // Without restoring, the same points open a second alert.
-        let fresh = run(&mut RaiseAlerts::new(AlertingConfig::default(), RuleSet::default()), &points[restart..]);
+        let fresh = run(&mut RaiseAlerts::new(RaiseAlertsConfig::default(), RuleSet::default()), &points[restart..]);
         assert_eq!(fresh.iter().filter(|n| n.transition == AlertTransition::Opened).count(), 1);
         assert_ne!(fresh[0].alert_id, after[0].alert_id);
     }
@@ -428,9 +428,9 @@ mod tests {
     fn a_restored_resolution_keeps_its_cooldown() {
         let mut points = vec![point(0, 500.0, 0.95)];
         points.extend((1..4).map(|m| point(m, 10.0, 0.1)));
-        let issued = run(&mut RaiseAlerts::new(AlertingConfig::default(), RuleSet::default()), &points);
+        let issued = run(&mut RaiseAlerts::new(RaiseAlertsConfig::default(), RuleSet::default()), &points);
         assert_eq!(issued.last().map(|n| n.transition), Some(AlertTransition::Resolved));
-        let mut restored = RaiseAlerts::new(AlertingConfig::default(), RuleSet::default());
+        let mut restored = RaiseAlerts::new(RaiseAlertsConfig::default(), RuleSet::default());
         restored.restore(issued);
         assert_eq!(restored.open_alerts(), 0);
         // A new spike 10 minutes later is inside the hour's cooldown: no alert; after it, one.
@@ -442,7 +442,7 @@ mod tests {
 
     #[test]
     fn the_cooldown_keeps_a_flapping_signal_to_one_alert() {
-        let mut alerts = RaiseAlerts::new(AlertingConfig::default(), RuleSet::default());
+        let mut alerts = RaiseAlerts::new(RaiseAlertsConfig::default(), RuleSet::default());
         let mut points = Vec::new();
         for cycle in 0..5 {
             let start = cycle * 6;
@@ -456,7 +456,7 @@ mod tests {
 
     #[test]
     fn a_rule_opens_only_after_its_duration_and_names_itself() {
-        let mut alerts = RaiseAlerts::new(AlertingConfig::default(), RuleSet::new(vec![rule(10)]));
+        let mut alerts = RaiseAlerts::new(RaiseAlertsConfig::default(), RuleSet::new(vec![rule(10)]));
         let mut points: Vec<KpiAnomaly> = (0..15).map(|m| point(m, 150.0, 0.1)).collect();
         points.extend((15..20).map(|m| point(m, 50.0, 0.1)));
         let notes = run(&mut alerts, &points);
@@ -471,7 +471,7 @@ mod tests {
     #[test]
     fn an_alert_whose_rule_is_disabled_resolves_at_the_next_point_and_stays_closed() {
         let rules = RuleSet::new(vec![rule(0)]);
-        let mut alerts = RaiseAlerts::new(AlertingConfig::default(), rules.clone());
+        let mut alerts = RaiseAlerts::new(RaiseAlertsConfig::default(), rules.clone());
         let opened = run(&mut alerts, &[point(0, 150.0, 0.1), point(1, 160.0, 0.1)]);
         assert_eq!(opened.len(), 1, "{opened:?}");
         assert_eq!(alerts.open_alerts(), 1);
@@ -488,7 +488,7 @@ mod tests {
         assert!(run(&mut alerts, &[point(3, 180.0, 0.1), point(4, 10.0, 0.1)]).is_empty());
 
         // The same after a restart: a restored open alert of a rule that is gone closes too.
-        let mut restored = RaiseAlerts::new(AlertingConfig::default(), RuleSet::default());
+        let mut restored = RaiseAlerts::new(RaiseAlertsConfig::default(), RuleSet::default());
         restored.restore(opened.clone());
         let closed_after_restart = run(&mut restored, &[point(2, 170.0, 0.1)]);
         assert_eq!(closed_after_restart, closed);
@@ -512,7 +512,7 @@ mod tests {
         let versions = vec![RuleVersion { rule: rule(0), valid_from: Some(added), valid_until: Some(disabled) }];
         let rules = RuleSet::default();
         rules.replace_history(versions, point(30, 0.0, 0.0).ts);
-        let mut alerts = RaiseAlerts::new(AlertingConfig::default(), rules);
+        let mut alerts = RaiseAlerts::new(RaiseAlertsConfig::default(), rules);
         // Above the threshold throughout: before the rule, while it is in force, after.
         let points: Vec<KpiAnomaly> = (0..30).map(|m| point(m, 150.0, 0.1)).collect();
         let notes = run_appended(&mut alerts, &points);
@@ -529,7 +529,7 @@ mod tests {
         let version = RuleVersion { rule: rule(2), valid_from: Some(added), valid_until: None };
         // Live: the rules are read as the inputs come, the rule turning up once it exists.
         let live_rules = RuleSet::default();
-        let mut live = RaiseAlerts::new(AlertingConfig::default(), live_rules.clone());
+        let mut live = RaiseAlerts::new(RaiseAlertsConfig::default(), live_rules.clone());
         let mut live_notes = Vec::new();
         for p in &points {
             let known = if p.ts >= added { vec![version.clone()] } else { Vec::new() };
@@ -539,7 +539,7 @@ mod tests {
         // A replay long after: every version known from the start.
         let late_rules = RuleSet::default();
         late_rules.replace_history(vec![version], points[39].ts + TimeDelta::days(30));
-        let replayed = run_appended(&mut RaiseAlerts::new(AlertingConfig::default(), late_rules), &points);
+        let replayed = run_appended(&mut RaiseAlerts::new(RaiseAlertsConfig::default(), late_rules), &points);
         assert_eq!(replayed, live_notes);
         assert!(replayed.iter().all(|n| n.occurred_at >= added), "no alert before the rule existed: {replayed:?}");
         // The breach from minute 12 lasts the rule's two minutes; then the hour's cooldown.
@@ -549,7 +549,7 @@ mod tests {
 
     #[test]
     fn tracked_keys_stay_bounded() {
-        let config = AlertingConfig { max_keys: 10, ..AlertingConfig::default() };
+        let config = RaiseAlertsConfig { max_keys: 10, ..RaiseAlertsConfig::default() };
         let mut alerts = RaiseAlerts::new(config, RuleSet::default());
         for i in 0..100 {
             let mut p = point(i, 1.0, 0.1);

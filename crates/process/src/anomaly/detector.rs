@@ -42,8 +42,9 @@ use super::likelihood::AnomalyLikelihood;
 use super::window::{Ring, SortedWindow, TimedRing};
 
 /// Tunable parameters. The defaults were chosen on the NAB corpus as a whole (all 58 files,
-/// one setting for every file) and from the scales NAB's data live at; see the module docs of
-/// [`super`] for the measured scores.
+/// one setting for every file) and from the scales NAB's data live at; the scores they reach
+/// come from `cargo bench -p signalcraft-process --bench nab` (their history:
+/// `docs/anomaly-experiments.md`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DetectorParams {
     /// Values in the local baseline (spikes against the recent level).

@@ -19,7 +19,7 @@ use crate::{ProcessError, Processor};
 #[derive(Debug, Clone, PartialEq)]
 pub struct DetectAnomaliesConfig {
     /// Scores at or above this are flagged `is_anomaly`. The default is the threshold that
-    /// maximises NAB's standard profile for the default detector (see [`super`]).
+    /// maximises NAB's standard profile for the default detector (`docs/anomaly-experiments.md`).
     pub threshold: f64,
     /// Series held in memory; beyond it the least recently seen series is dropped (its history
     /// is replayed from the store if it comes back, or it learns afresh without one), so memory

@@ -17,8 +17,8 @@ use augurs::ets::AutoETS;
 use augurs::mstl::stlrs::{MstlParams, StlParams};
 use augurs::{Fit, Predict};
 
+use super::error::ForecastError;
 use super::holt_winters::HoltWinters;
-use super::model::ForecastError;
 use super::transform::{golden_section_min, Transform};
 
 /// Standard normal quantiles for the two interval levels.

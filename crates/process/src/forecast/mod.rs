@@ -4,8 +4,10 @@
 //! step (calendar months for month-spaced series), 80% and 95% intervals calibrated on the
 //! combination's own held-out errors.
 //!
+//! - [`config`]: [`ForecastConfig`], the `[process.forecast]` table.
 //! - [`seasons`]: period detection (periodogram proposes, autocorrelation confirms).
 //! - [`model`]: the pure [`Forecaster`], (timestamps, values) → forecast points.
+//! - `error`: [`ForecastError`], why a series got no forecast (the forecaster's and the bases').
 //! - `bases`: the base models it validates and blends (MSTL + AutoETS or Theta, seasonal-naive
 //!   plain or level-adjusted, Holt-Winters from `holt_winters`, airline), each optionally on a
 //!   variance-stabilising scale (`transform`: log, Box-Cox).
@@ -15,6 +17,8 @@
 
 mod bases;
 mod calibrate;
+pub mod config;
+mod error;
 mod holt_winters;
 pub mod model;
 pub mod processor;
@@ -24,5 +28,7 @@ mod transform;
 #[cfg(test)]
 mod tests;
 
-pub use model::{ForecastError, Forecaster, ForecasterConfig, Horizon, IntervalSource, SeriesForecast};
+pub use config::ForecastConfig;
+pub use error::ForecastError;
+pub use model::{Forecaster, ForecasterConfig, Horizon, IntervalSource, SeriesForecast};
 pub use processor::{ForecastSeries, ForecastSeriesConfig};

@@ -37,6 +37,7 @@ use signalcraft_model::ForecastPoint;
 
 use super::bases::{forecast_bases, median, recent_steps, Base, Paths, Scale, Trend};
 use super::calibrate::{Calibration, HeldOut};
+use super::error::ForecastError;
 use super::seasons::detect_periods;
 use super::transform::Transform;
 
@@ -97,23 +98,6 @@ impl Default for ForecasterConfig {
             max_horizon_steps: 10_000,
         }
     }
-}
-
-/// Why no forecast could be made.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum ForecastError {
-    #[error("{timestamps} timestamps but {values} values")]
-    LengthMismatch { timestamps: usize, values: usize },
-    #[error("{have} points, at least {need} are needed")]
-    TooShort { have: usize, need: usize },
-    #[error("value {value} at position {index} is not a finite number")]
-    NotFinite { index: usize, value: f64 },
-    #[error("timestamps are not in ascending order at position {index}")]
-    Unordered { index: usize },
-    #[error("timestamps do not advance, so the series has no step")]
-    NoStep,
-    #[error("fitting {model}: {reason}")]
-    Model { model: String, reason: String },
 }
 
 /// A forecast of one series.

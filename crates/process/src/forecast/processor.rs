@@ -14,7 +14,8 @@ use std::collections::{BTreeMap, VecDeque};
 use chrono::{DateTime, TimeDelta, Utc};
 use signalcraft_model::{KpiForecast, KpiPoint};
 
-use super::model::{ForecastError, Forecaster, ForecasterConfig};
+use super::error::ForecastError;
+use super::model::{Forecaster, ForecasterConfig};
 use crate::history::{HistoryDepth, HistoryKind, RebuildableState, SeriesPast};
 use crate::{ProcessError, Processor};
 

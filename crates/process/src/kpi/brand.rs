@@ -29,7 +29,7 @@ impl Processor for BrandToKpi {
 
     fn process(&mut self, metric: BrandMetric) -> Result<Vec<KpiPoint>, ProcessError> {
         let Some(value) = metric.value.filter(|v| v.is_finite()) else { return Ok(Vec::new()) };
-        let ts = super::start_of_day(metric.period_start);
+        let ts = super::calendar::start_of_day(metric.period_start);
         Ok(vec![KpiPoint {
             series_id: format!("dq:{}:{}", metric.brand_id, slug(&metric.metric)),
             tenant_id: None,

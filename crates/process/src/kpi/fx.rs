@@ -24,7 +24,7 @@ impl Processor for FxToKpi {
                 rate.rate, rate.base, rate.quote
             )));
         }
-        let ts = super::start_of_day(rate.rate_date);
+        let ts = super::calendar::start_of_day(rate.rate_date);
         Ok(vec![KpiPoint {
             series_id: format!("fx:{}:{}", rate.base, rate.quote),
             tenant_id: None,

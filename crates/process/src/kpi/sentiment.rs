@@ -21,7 +21,7 @@
 //!   by URL as when they were read;
 //! - the latest `seen_at` stored is the watermark.
 //!
-//! The stage waits (`process.warmup_sink_wait_ms`) for the sink to have stored every article
+//! The stage waits (`process.warmup.sink_wait_ms`) for the sink to have stored every article
 //! read before the tenant's first one after the restart. Articles read again after the restart
 //! (their offsets were not committed), and any the sink stored beyond that point, are already in
 //! their hour and the watermark: reading them again counts nothing twice. An hour the rebuild

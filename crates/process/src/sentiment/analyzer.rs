@@ -1,26 +1,14 @@
 //! [`SentimentAnalyzer`]: `SentimentIntensityAnalyzer.polarity_scores` of vaderSentiment 3.3.2 —
 //! emoji replacement, tokenisation (`SentiText`), one valence per token, the "but" rule, then the
-//! four scores. The rules themselves live in [`super::rules`], the aggregation in
-//! [`super::scoring`].
+//! four scores. The rules themselves live in `rules` (with the `Token` they read), the
+//! aggregation in `scoring` (with the [`Polarity`] it gives).
 
 use std::borrow::Cow;
 
 use super::lexicon::{Lexicon, LexiconError, EMOJI_LEXICON, VADER_LEXICON};
-use super::{pytext, rules, scoring};
-
-/// VADER's four scores of one text, rounded as the Python rounds them (3 decimals for the
-/// proportions, 4 for `compound`).
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Polarity {
-    /// Share of the text's weight that is negative, in [0, 1].
-    pub neg: f64,
-    /// Share that is neutral, in [0, 1].
-    pub neu: f64,
-    /// Share that is positive, in [0, 1].
-    pub pos: f64,
-    /// Normalised sum of all valences, in [-1, 1].
-    pub compound: f64,
-}
+use super::pytext;
+use super::rules::{self, Token};
+use super::scoring::{self, Polarity};
 
 /// A VADER analyzer: immutable after construction, so one can be shared across threads.
 #[derive(Debug, Clone)]
@@ -31,26 +19,6 @@ pub struct SentimentAnalyzer {
 impl Default for SentimentAnalyzer {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-/// One whitespace-separated token of the text, with what the rules ask about it.
-#[derive(Debug)]
-pub(crate) struct Token<'t> {
-    /// `token.lower()`, where token is an item of `SentiText.words_and_emoticons` (the
-    /// whitespace-separated piece after punctuation stripping).
-    pub(crate) lower: Cow<'t, str>,
-    /// `token.isupper()`.
-    pub(crate) is_upper: bool,
-    /// `lexicon.get(token.lower())`.
-    pub(crate) valence: Option<f64>,
-    /// `BOOSTER_DICT.get(token.lower())`.
-    pub(crate) booster: Option<f64>,
-}
-
-impl Token<'_> {
-    pub(crate) fn is(&self, word: &str) -> bool {
-        self.lower == word
     }
 }
 

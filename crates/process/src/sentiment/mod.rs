@@ -3,20 +3,26 @@
 //! processor that scores GDELT article titles with it.
 //!
 //! # Layout
-//! - [`analyzer`]: [`SentimentAnalyzer::polarity_scores`] and its [`Polarity`].
-//! - `rules`: the per-token valence rules (negation, boosters, caps, idioms, "least", "but").
-//! - `scoring`: valences → neg/neu/pos/compound (punctuation emphasis, normalisation, rounding).
+//! - [`config`]: [`SentimentConfig`], the `[process.sentiment]` table.
+//! - [`analyzer`]: [`SentimentAnalyzer::polarity_scores`]: emoji pass, tokens, rules, scores.
+//! - `rules`: the per-token valence rules (negation, boosters, caps, idioms, "least", "but"),
+//!   and the token they read.
+//! - `scoring`: valences → [`Polarity`], neg/neu/pos/compound (punctuation emphasis,
+//!   normalisation, rounding).
 //! - `lexicon`: the embedded lexicon files (`data/`, with `SOURCE.txt`) and VADER's constants.
 //! - `pytext`: the Python `str`/`round` semantics the scores depend on.
 //! - [`articles`]: [`ScoreArticles`], raw.news → news.scored.
 
 pub mod analyzer;
 pub mod articles;
+pub mod config;
 mod lexicon;
 mod pytext;
 mod rules;
 mod scoring;
 
-pub use analyzer::{Polarity, SentimentAnalyzer};
+pub use analyzer::SentimentAnalyzer;
 pub use articles::{normalize_gdelt_title, ScoreArticles};
+pub use config::SentimentConfig;
 pub use lexicon::LexiconError;
+pub use scoring::Polarity;

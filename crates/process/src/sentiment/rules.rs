@@ -8,8 +8,29 @@
 //! idiom and three-back negation checks read `i - 3` only when `i > 2`), so no negative Python
 //! index ever wraps around to the end of the list in 3.3.2; the ports that wrap differ here.
 
-use super::analyzer::Token;
+use std::borrow::Cow;
+
 use super::lexicon::{C_INCR, MULTI_WORD_BOOSTERS, NEGATIONS, N_SCALAR, SPECIAL_CASES};
+
+/// One whitespace-separated token of the text, with what the rules ask about it.
+#[derive(Debug)]
+pub(crate) struct Token<'t> {
+    /// `token.lower()`, where token is an item of `SentiText.words_and_emoticons` (the
+    /// whitespace-separated piece after punctuation stripping).
+    pub(crate) lower: Cow<'t, str>,
+    /// `token.isupper()`.
+    pub(crate) is_upper: bool,
+    /// `lexicon.get(token.lower())`.
+    pub(crate) valence: Option<f64>,
+    /// `BOOSTER_DICT.get(token.lower())`.
+    pub(crate) booster: Option<f64>,
+}
+
+impl Token<'_> {
+    pub(crate) fn is(&self, word: &str) -> bool {
+        self.lower == word
+    }
+}
 
 /// `sentiment_valence`: the valence token `i` contributes, 0 unless it is a lexicon word.
 pub(crate) fn sentiment_valence(tokens: &[Token<'_>], i: usize, is_cap_diff: bool) -> f64 {

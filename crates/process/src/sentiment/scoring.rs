@@ -1,8 +1,21 @@
 //! From per-token valences to VADER's four scores (`score_valence`, `_punctuation_emphasis`,
 //! `_sift_sentiment_scores`, `normalize`), with the Python's operation order and rounding.
 
-use super::analyzer::Polarity;
 use super::pytext;
+
+/// VADER's four scores of one text, rounded as the Python rounds them (3 decimals for the
+/// proportions, 4 for `compound`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Polarity {
+    /// Share of the text's weight that is negative, in [0, 1].
+    pub neg: f64,
+    /// Share that is neutral, in [0, 1].
+    pub neu: f64,
+    /// Share that is positive, in [0, 1].
+    pub pos: f64,
+    /// Normalised sum of all valences, in [-1, 1].
+    pub compound: f64,
+}
 
 /// `normalize(score, alpha=15)`: maps a sum of valences into [-1, 1].
 fn normalize(score: f64) -> f64 {
