@@ -4,7 +4,9 @@
 //! the shared at-least-once consumer loop.
 //!
 //! # Layout
-//! - [`processor`]: the [`Processor`] trait and its error.
+//! - [`registry`]: [`ProcessConfig`], `[process]` with one table per processor.
+//! - [`processor`]: the [`Processor`] trait and its error, and [`SideInput`], versioned data a
+//!   processor evaluates as of each input's time (the alert rules).
 //! - [`config`]: [`InvalidConfig`], what every processor's configuration check returns. Each
 //!   processor's `[process.<processor>]` table is a `config.rs` in its own folder, turned into
 //!   that processor's runtime settings by a method of its own.
@@ -26,6 +28,7 @@ pub mod forecast;
 pub mod history;
 pub mod kpi;
 pub mod processor;
+pub mod registry;
 pub mod sentiment;
 pub mod stage;
 mod warmup;
@@ -36,5 +39,6 @@ pub use history::{
     TenantArticles,
 };
 pub use processor::{ProcessError, Processor, SideInput};
+pub use registry::ProcessConfig;
 pub use stage::ProcessorStage;
 pub use warmup::{WarmUpConfig, WarmUpSettings};
