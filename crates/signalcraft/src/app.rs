@@ -25,22 +25,19 @@ use signalcraft_process::{
     sentiment::ScoreArticles,
     Processor, ProcessorStage, SeriesHistory, WarmUpSettings,
 };
-use signalcraft_sink::{PgOffsetStore, PostgresSink, PrivatePostgres, WebhookDeliverer};
-use sqlx::{
-    postgres::{PgConnectOptions, PgPoolOptions},
-    Connection, PgConnection, PgPool,
+use signalcraft_sink::{PgOffsetStore, PostgresSink, WebhookDeliverer};
+pub use signalcraft_store::PrivateServer;
+use signalcraft_store::{
+    alert_rules as rules, DatabaseOptions, PgHighWaterMarks, PgSeriesHistory, PgWatchList, PrivatePostgres,
 };
+use sqlx::PgPool;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::Config,
-    history::PgSeriesHistory,
-    http,
-    marks::PgHighWaterMarks,
-    progress, registry, rules,
+    http, progress, registry,
     tasks::{self, TaskBoard},
-    watchlist::PgWatchList,
 };
 
 /// How long the start waits for any broker of `kafka.brokers` to answer before giving up.
@@ -74,21 +71,9 @@ struct Infrastructure {
     _postgres: Option<PrivatePostgres>,
 }
 
-/// How long the first connection to PostgreSQL may take before the start is given up.
-const FIRST_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
-
 /// Connects to (or starts) PostgreSQL and applies the migrations.
 pub async fn connect_database(config: &Config) -> anyhow::Result<(PgPool, Option<PrivatePostgres>)> {
     connect_database_with(config, PrivateServer::Own).await
-}
-
-/// What a command does with the private PostgreSQL (no `database.url`) when one already runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PrivateServer {
-    /// Take it over (it was left behind by a killed run): `signalcraft run`.
-    Own,
-    /// Use it and leave it running (a pipeline may be using it): admin commands.
-    Share,
 }
 
 /// [`connect_database`], saying what to do with a private server that already runs.
@@ -96,43 +81,12 @@ pub async fn connect_database_with(
     config: &Config,
     private_server: PrivateServer,
 ) -> anyhow::Result<(PgPool, Option<PrivatePostgres>)> {
-    let (url, private) = match &config.database.url {
-        Some(url) => (url.clone(), None),
-        None => {
-            let dir = &config.database.data_dir;
-            let private = match private_server {
-                PrivateServer::Own => PrivatePostgres::start(dir, "signalcraft").await,
-                PrivateServer::Share => PrivatePostgres::attach_or_start(dir, "signalcraft").await,
-            }
-            .context("starting the private PostgreSQL (set DATABASE_URL to use an existing server)")?;
-            (private.url(), Some(private))
-        }
+    let options = DatabaseOptions {
+        url: config.database.url.clone(),
+        data_dir: config.database.data_dir.clone(),
+        max_connections: config.sink.max_connections,
     };
-    let options: PgConnectOptions =
-        url.parse().map_err(|_| anyhow::anyhow!("database.url (or DATABASE_URL) is not a PostgreSQL URL"))?;
-    // One connection first, on its own: a pool that cannot connect only says it timed out,
-    // where this says why (refused, unknown host, authentication, missing database).
-    let server = format!("{}:{}", options.get_host(), options.get_port());
-    match tokio::time::timeout(FIRST_CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {
-        Ok(Ok(connection)) => {
-            let _ = connection.close().await;
-        }
-        Ok(Err(error)) => {
-            anyhow::bail!("connecting to PostgreSQL at {server} (database.url / DATABASE_URL): {error}")
-        }
-        Err(_) => anyhow::bail!(
-            "connecting to PostgreSQL at {server} (database.url / DATABASE_URL): no answer within {} s",
-            FIRST_CONNECT_TIMEOUT.as_secs()
-        ),
-    }
-    let pool = PgPoolOptions::new()
-        .max_connections(config.sink.max_connections.max(2))
-        .acquire_timeout(Duration::from_secs(30))
-        .connect_with(options)
-        .await
-        .with_context(|| format!("connecting to PostgreSQL at {server} (database.url / DATABASE_URL)"))?;
-    signalcraft_sink::migrate(&pool).await.context("applying migrations")?;
-    Ok((pool, private))
+    Ok(signalcraft_store::connect(&options, private_server).await?)
 }
 
 /// Runs the pipeline until `shutdown` (or, with `exit_when_done`, until the input is processed).

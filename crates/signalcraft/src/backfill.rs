@@ -29,11 +29,11 @@ use chrono::{NaiveDate, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use signalcraft_ingest::{watch, ArchiveBackfill, BackfillProgress, ReplayServer, Source, WatchedBusiness};
 use signalcraft_kafka::{EmbeddedBroker, KafkaSettings, RecordProducer};
-use signalcraft_sink::PrivatePostgres;
+use signalcraft_store::{PgWatchList, PrivatePostgres};
 use sqlx::postgres::PgPoolOptions;
 use tokio_util::sync::CancellationToken;
 
-use crate::{config::Config, registry, watchlist::PgWatchList};
+use crate::{config::Config, registry};
 
 /// Least time between two plain progress lines (when stderr is not a terminal).
 pub const LINE_EVERY: Duration = Duration::from_secs(10);
