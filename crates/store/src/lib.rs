@@ -10,8 +10,8 @@
 //!   start.
 //! - [`private_postgres`]: a throwaway PostgreSQL server started from the machine's binaries,
 //!   for one-machine runs without `DATABASE_URL` and for tests.
-//! - [`connect`]: the pool, from a URL or the private server, with the first connection checked
-//!   and the migrations applied ([`DatabaseOptions`], [`PrivateServer`]).
+//! - [`pool`]: [`connect`], the pool from a URL or the private server, with the first
+//!   connection checked and the migrations applied ([`DatabaseOptions`], [`PrivateServer`]).
 //! - [`series_history`]: [`PgSeriesHistory`], the stored past of KPI series and tenants'
 //!   articles, from which processors rebuild their state (`signalcraft_process::SeriesHistory`).
 //! - [`watch_list`]: [`PgWatchList`], the watched businesses the ingestors read every cycle
@@ -23,17 +23,17 @@
 //! - [`row_counts`]: rows per pipeline table, for the run summary.
 
 pub mod alert_rules;
-pub mod connect;
 pub mod high_water_marks;
 pub mod migrations;
+pub mod pool;
 pub mod private_postgres;
 pub mod row_counts;
 pub mod series_history;
 pub mod watch_list;
 
-pub use connect::{connect, ConnectError, DatabaseOptions, PrivateServer};
 pub use high_water_marks::PgHighWaterMarks;
 pub use migrations::migrate;
+pub use pool::{connect, ConnectError, DatabaseOptions, PrivateServer};
 pub use private_postgres::PrivatePostgres;
 pub use series_history::PgSeriesHistory;
 pub use watch_list::PgWatchList;

@@ -10,7 +10,7 @@
 //! [`HistoryDepth::points_to_replay`] turns each count into how many points to replay — the one
 //! definition of the replay depth, not repeated in SQL — and the second reads that many last
 //! points (range scans of the primary key `(series_id, ts)`). Another answers a batch of tenants
-//! ([`TenantArticles`](signalcraft_process::TenantArticles)): the latest hour all of a tenant's
+//! ([`TenantArticles`]): the latest hour all of a tenant's
 //! sentiment series have a point for (primary-key look-ups), its latest article and its articles
 //! after that hour (range scans of `news_sentiment (tenant_id, seen_at)`), and the same check
 //! of the sink's offset.
