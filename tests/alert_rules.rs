@@ -32,7 +32,7 @@ async fn a_rule_added_listed_disabled_and_removed_from_the_command_line() {
     assert_eq!(stdout(&added).trim(), format!("added rule #{id} euro above 1.1"));
 
     // What the alerting processor loads.
-    let loaded = signalcraft::rules::load(&database.pool).await.expect("loads");
+    let loaded = signalcraft_store::alert_rules::load(&database.pool).await.expect("loads");
     assert_eq!(loaded.len(), 1);
     assert_eq!(
         (loaded[0].id, loaded[0].series_pattern.as_str(), loaded[0].threshold, loaded[0].duration.num_seconds()),
@@ -50,11 +50,14 @@ async fn a_rule_added_listed_disabled_and_removed_from_the_command_line() {
     let id_text = id.to_string();
     let disabled = signalcraft(&database, &["rules", "disable", &id_text]).await;
     assert!(disabled.status.success(), "{}", stderr(&disabled));
-    assert!(signalcraft::rules::load(&database.pool).await.expect("loads").is_empty(), "a disabled rule is not loaded");
+    assert!(
+        signalcraft_store::alert_rules::load(&database.pool).await.expect("loads").is_empty(),
+        "a disabled rule is not loaded"
+    );
     assert!(stdout(&signalcraft(&database, &["rules", "list"]).await).contains("CRITICAL (disabled)"));
     let enabled = signalcraft(&database, &["rules", "enable", &id_text]).await;
     assert!(enabled.status.success(), "{}", stderr(&enabled));
-    assert_eq!(signalcraft::rules::load(&database.pool).await.expect("loads").len(), 1);
+    assert_eq!(signalcraft_store::alert_rules::load(&database.pool).await.expect("loads").len(), 1);
 
     let removed = signalcraft(&database, &["rules", "remove", &id_text]).await;
     assert!(removed.status.success(), "{}", stderr(&removed));
@@ -134,7 +137,7 @@ async fn a_stored_rule_whose_duration_cannot_be_used_is_skipped_not_a_panic() {
     .execute(&database.pool)
     .await
     .expect("stored");
-    let loaded = signalcraft::rules::load(&database.pool).await.expect("loads");
+    let loaded = signalcraft_store::alert_rules::load(&database.pool).await.expect("loads");
     let names: Vec<&str> = loaded.iter().map(|rule| rule.name.as_str()).collect();
     assert_eq!(names, ["hour"], "the unusable rule is skipped, the others load");
 }
@@ -179,7 +182,7 @@ async fn a_tenants_rule_is_stored_listed_and_loaded_with_its_tenant() {
 
     let listed = stdout(&signalcraft(&database, &["rules", "list"]).await);
     assert!(listed.contains("sales drop: custom:%:sales < 10 for 0 s, WARNING, tenant acme\n"), "{listed}");
-    let loaded = signalcraft::rules::load(&database.pool).await.expect("loads");
+    let loaded = signalcraft_store::alert_rules::load(&database.pool).await.expect("loads");
     assert_eq!(loaded.len(), 1);
     assert_eq!(loaded[0].tenant_id.as_deref(), Some("acme"));
     assert!(loaded[0].matches(Some("acme"), "custom:acme:sales"));

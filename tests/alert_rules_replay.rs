@@ -97,7 +97,7 @@ async fn a_replay_meets_the_rules_as_they_were_when_each_anomaly_was_appended() 
     .await
     .expect("versions");
     assert_eq!(versions, vec![(true, false), (false, false)], "added, disabled, removed");
-    let (versions, _) = signalcraft::rules::load_versions(&database.pool).await.expect("loads");
+    let (versions, _) = signalcraft_store::alert_rules::load_versions(&database.pool).await.expect("loads");
     assert_eq!(versions.len(), 1, "the enabled version, in force from the add until the disable");
     assert!(versions[0].valid_from.is_some() && versions[0].valid_until.is_some(), "{versions:?}");
 }

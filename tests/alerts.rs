@@ -151,12 +151,12 @@ async fn issued_alerts_load_as_the_latest_notification_per_key() {
         .await
         .expect("inserted");
     }
-    let issued = signalcraft::rules::load_issued_alerts(&database.pool, 100).await.expect("loads");
+    let issued = signalcraft_store::alert_rules::load_issued_alerts(&database.pool, 100).await.expect("loads");
     let latest: Vec<(&str, &str)> =
         issued.iter().map(|n| (n.dedupe_key.as_str(), n.notification_id.as_str())).collect();
     // Newest first; at one instant the resolution wins.
     assert_eq!(latest, [("anomaly/test:mem", "n5"), ("anomaly/test:cpu", "n2"), ("rule/7/test:load", "n3")]);
-    let newest = signalcraft::rules::load_issued_alerts(&database.pool, 1).await.expect("loads");
+    let newest = signalcraft_store::alert_rules::load_issued_alerts(&database.pool, 1).await.expect("loads");
     assert_eq!(newest.len(), 1);
     assert_eq!(newest[0].notification_id, "n5");
 }

@@ -11,7 +11,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use common::*;
 use signalcraft_kafka::RecordProducer;
 use signalcraft_model::KpiPoint;
-use signalcraft_sink::PrivatePostgres;
+use signalcraft_store::PrivatePostgres;
 use tokio::process::{Child, Command};
 
 const SINK_GROUP: &str = "signalcraft-sink";

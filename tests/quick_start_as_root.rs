@@ -45,7 +45,7 @@ async fn the_quick_start_runs_for_root_from_a_clone_in_a_closed_home() {
     assert!(out.contains("signalcraft run summary"), "{out}");
     assert!(out.contains("dead letters (dlq):                0"), "{out}");
     let cluster = cluster.expect("the directory asked for says where the cluster is");
-    assert!(cluster.starts_with(signalcraft_sink::private_postgres::ROOT_FALLBACK_DIR), "{}", cluster.display());
+    assert!(cluster.starts_with(signalcraft_store::private_postgres::ROOT_FALLBACK_DIR), "{}", cluster.display());
     assert!(cluster.join("data/PG_VERSION").is_file(), "the cluster lives at {}", cluster.display());
     assert!(err.contains("keeping the cluster under"), "the log says where the cluster went:\n{err}");
     // A clean run says nothing alarming: no client outlives the embedded broker it talks to.

@@ -12,12 +12,12 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use common::*;
-use signalcraft::history::PgSeriesHistory;
 use signalcraft_kafka::RecordProducer;
 use signalcraft_model::{KpiPoint, ScoredArticle};
 use signalcraft_process::{
     history::StreamPosition, kpi::SentimentToKpi, HistoryDepth, HistoryKind, HistoryRequest, Processor, SeriesHistory,
 };
+use signalcraft_store::PgSeriesHistory;
 
 const TENANTS: [&str; 2] = ["acme", "globex"];
 /// Articles per tenant, about one every six minutes: some twelve hours.

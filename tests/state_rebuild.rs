@@ -12,7 +12,7 @@ use std::{collections::HashMap, path::Path, sync::Arc, time::Duration};
 use chrono::{DateTime, TimeDelta, Utc};
 use common::*;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use signalcraft::{history::PgSeriesHistory, Config};
+use signalcraft::Config;
 use signalcraft_kafka::{EmbeddedBroker, RecordProducer};
 use signalcraft_model::{KpiAnomaly, KpiForecast, KpiPoint};
 use signalcraft_process::{
@@ -21,6 +21,7 @@ use signalcraft_process::{
     history::{HistoryDepth, StreamPosition},
     HistoryKind, HistoryRequest, Processor, SeriesHistory,
 };
+use signalcraft_store::PgSeriesHistory;
 use tokio::process::Child;
 
 const SERIES: usize = 4;

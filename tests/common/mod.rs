@@ -13,7 +13,7 @@ use std::{
 
 use signalcraft::Config;
 use signalcraft_kafka::{EmbeddedBroker, KafkaSettings};
-use signalcraft_sink::PrivatePostgres;
+use signalcraft_store::PrivatePostgres;
 use sqlx::{postgres::PgPoolOptions, Connection, PgConnection, PgPool};
 use tokio::process::{Child, Command};
 
@@ -53,7 +53,7 @@ impl TestDatabase {
             }
         };
         let pool = PgPoolOptions::new().max_connections(4).connect(&url).await.expect("test database answers");
-        signalcraft_sink::migrate(&pool).await.expect("migrations apply");
+        signalcraft_store::migrate(&pool).await.expect("migrations apply");
         TestDatabase { url, pool, _server: server }
     }
 

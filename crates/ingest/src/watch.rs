@@ -1,7 +1,7 @@
 //! The watch list: which businesses (tenants) the sources fetch for — their location (weather),
 //! home currency (exchange rates), GDELT queries (news) and Digi-Cadence projects and brands.
 //!
-//! The list is kept outside the process (the binary keeps it in PostgreSQL) and can change while
+//! The list is kept outside the process (`signalcraft_store` keeps it in PostgreSQL) and can change while
 //! the pipeline runs: every source reads it afresh at the start of each cycle through a
 //! [`WatchListReader`], so a business added now is fetched on the next cycle and a removed one
 //! is not fetched again. What the TOML configuration lists is fetched as well; the watch list

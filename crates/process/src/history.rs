@@ -36,7 +36,7 @@
 //! - [`RebuildableState`]: what a processor offers the stage (which series an input belongs
 //!   to, whether that series is held, what history it needs, seeding and forgetting);
 //!   a processor exposes it through [`crate::Processor::rebuildable`]. Seeding is pure.
-//! - [`SeriesHistory`]: the async store of past points (PostgreSQL in the binary), asked once
+//! - [`SeriesHistory`]: the async store of past points (PostgreSQL in `signalcraft_store`), asked once
 //!   per consumed batch for every series of the batch that needs it.
 //! - [`HistoryKind`]: what a series' history is made of — its own last points, as deep as a
 //!   [`HistoryDepth`] says (the detector, the forecaster), or, for the hourly sentiment

@@ -27,19 +27,17 @@ use signalcraft_process::{
     Processor, ProcessorStage, SeriesHistory, SideInput, WarmUpSettings,
 };
 use signalcraft_sink::{PgOffsetStore, PostgresSink, WebhookDeliverer};
+use signalcraft_store::{alert_rules as rules, PgHighWaterMarks, PgSeriesHistory, PgWatchList};
 use sqlx::PgPool;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::Config,
-    history::PgSeriesHistory,
     http,
     infrastructure::{Infrastructure, Needs},
-    marks::PgHighWaterMarks,
-    progress, rules,
+    progress,
     tasks::{self, TaskBoard},
-    watchlist::PgWatchList,
 };
 
 /// Which parts of the data path this process runs.

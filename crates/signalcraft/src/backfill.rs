@@ -29,14 +29,13 @@ use chrono::{NaiveDate, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use signalcraft_ingest::{watch, ArchiveBackfill, BackfillProgress, ReplayServer, Source, WatchedBusiness};
 use signalcraft_kafka::RecordProducer;
-use signalcraft_sink::PrivatePostgres;
+use signalcraft_store::{PgWatchList, PrivatePostgres};
 use sqlx::postgres::PgPoolOptions;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::Config,
     infrastructure::{Infrastructure, Needs},
-    watchlist::PgWatchList,
 };
 
 /// Least time between two plain progress lines (when stderr is not a terminal).

@@ -8,11 +8,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use signalcraft_kafka::{EmbeddedBroker, KafkaSettings};
-use signalcraft_sink::PrivatePostgres;
-use sqlx::{
-    postgres::{PgConnectOptions, PgPoolOptions},
-    Connection, PgConnection, PgPool,
-};
+pub use signalcraft_store::PrivateServer;
+use signalcraft_store::{DatabaseOptions, PrivatePostgres};
+use sqlx::PgPool;
 use tokio::net::TcpListener;
 
 use crate::{config::Config, registry};
@@ -146,21 +144,9 @@ async fn start_kafka(config: &Config) -> anyhow::Result<(KafkaSettings, String, 
     Ok((kafka, cluster_id, broker))
 }
 
-/// How long the first connection to PostgreSQL may take before the start is given up.
-const FIRST_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
-
 /// Connects to (or starts) PostgreSQL and applies the migrations.
 pub async fn connect_database(config: &Config) -> anyhow::Result<(PgPool, Option<PrivatePostgres>)> {
     connect_database_with(config, PrivateServer::Own).await
-}
-
-/// What a command does with the private PostgreSQL (no `database.url`) when one already runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PrivateServer {
-    /// Take it over (it was left behind by a killed run): `signalcraft run`.
-    Own,
-    /// Use it and leave it running (a pipeline may be using it): admin commands.
-    Share,
 }
 
 /// [`connect_database`], saying what to do with a private server that already runs.
@@ -168,41 +154,10 @@ pub async fn connect_database_with(
     config: &Config,
     private_server: PrivateServer,
 ) -> anyhow::Result<(PgPool, Option<PrivatePostgres>)> {
-    let (url, private) = match &config.database.url {
-        Some(url) => (url.clone(), None),
-        None => {
-            let dir = &config.database.data_dir;
-            let private = match private_server {
-                PrivateServer::Own => PrivatePostgres::start(dir, "signalcraft").await,
-                PrivateServer::Share => PrivatePostgres::attach_or_start(dir, "signalcraft").await,
-            }
-            .context("starting the private PostgreSQL (set DATABASE_URL to use an existing server)")?;
-            (private.url(), Some(private))
-        }
+    let options = DatabaseOptions {
+        url: config.database.url.clone(),
+        data_dir: config.database.data_dir.clone(),
+        max_connections: config.sink.max_connections,
     };
-    let options: PgConnectOptions =
-        url.parse().map_err(|_| anyhow::anyhow!("database.url (or DATABASE_URL) is not a PostgreSQL URL"))?;
-    // One connection first, on its own: a pool that cannot connect only says it timed out,
-    // where this says why (refused, unknown host, authentication, missing database).
-    let server = format!("{}:{}", options.get_host(), options.get_port());
-    match tokio::time::timeout(FIRST_CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {
-        Ok(Ok(connection)) => {
-            let _ = connection.close().await;
-        }
-        Ok(Err(error)) => {
-            anyhow::bail!("connecting to PostgreSQL at {server} (database.url / DATABASE_URL): {error}")
-        }
-        Err(_) => anyhow::bail!(
-            "connecting to PostgreSQL at {server} (database.url / DATABASE_URL): no answer within {} s",
-            FIRST_CONNECT_TIMEOUT.as_secs()
-        ),
-    }
-    let pool = PgPoolOptions::new()
-        .max_connections(config.sink.max_connections.max(2))
-        .acquire_timeout(Duration::from_secs(30))
-        .connect_with(options)
-        .await
-        .with_context(|| format!("connecting to PostgreSQL at {server} (database.url / DATABASE_URL)"))?;
-    signalcraft_sink::migrate(&pool).await.context("applying migrations")?;
-    Ok((pool, private))
+    Ok(signalcraft_store::connect(&options, private_server).await?)
 }

@@ -1,6 +1,6 @@
 //! The `signalcraft` binary as a library: configuration, the roles a process runs, the
 //! operational HTTP endpoints, the run summary and the archive backfill. `main.rs` only parses
-//! the command line.
+//! the command line. What speaks PostgreSQL (pool, migrations, adapters) is `signalcraft_store`'s.
 //!
 //! # Layout
 //! - [`config`]: TOML file + `SIGNALCRAFT_*` environment overrides; errors name the key, and a
@@ -11,30 +11,25 @@
 //! - [`app`]: `run`: the roles as supervised tasks, started from plain lists of upstreams,
 //!   processors and sinks; shutdown; the replay run's summary.
 //! - [`backfill`]: `backfill weather`: the Open-Meteo archive onto raw.weather, with a progress bar.
-//! - [`marks`]: GDELT's per-query high-water marks in PostgreSQL.
-//! - [`history`]: the stored past of KPI series, from which processors rebuild their state.
 //! - [`http`]: `/metrics`, `/healthz` (stuck stages, dead tasks), `/readyz` (broker and database
 //!   checked on each call).
 //! - [`tasks`]: supervision of every spawned task: restarted or ending the run, never silent.
 //! - [`progress`]: "drained" detection for replay runs, and the closing summary.
 //! - [`secrets`]: every configured secret in one redactor, and the log writer that applies it.
-//! - [`rules`]: the alert rules' versions, read into the alerting processor as its side input;
-//!   the statements of `signalcraft rules`.
+//! - [`rule_commands`]: `signalcraft rules`: a typed rule checked naming the option, rules printed.
 //! - [`terminal`]: limits on operator-typed text, and escaping it for a terminal.
-//! - [`watchlist`]: the watch list in PostgreSQL, read by the ingestors every cycle and edited
-//!   by `signalcraft watch`.
+//! - [`watchlist`]: `signalcraft watch`: a typed business checked naming the option, businesses
+//!   printed.
 //! - [`registry`]: registers our schemas with a Confluent schema registry when one is configured.
 
 pub mod app;
 pub mod backfill;
 pub mod config;
-pub mod history;
 pub mod http;
 pub mod infrastructure;
-pub mod marks;
 pub mod progress;
 pub mod registry;
-pub mod rules;
+pub mod rule_commands;
 pub mod secrets;
 pub mod tasks;
 pub mod terminal;

@@ -10,12 +10,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use signalcraft::{
     app, backfill,
     infrastructure::{Infrastructure, Needs},
-    rules,
-    watchlist::{self, PgWatchList},
-    Config, Roles, RunOptions,
+    rule_commands, watchlist, Config, Roles, RunOptions,
 };
 use signalcraft_ingest::{DqProjectConfig, GeoPoint, WatchedBusiness};
 use signalcraft_sink::postgres::retention;
+use signalcraft_store::{alert_rules as rules, PgWatchList};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -198,7 +197,7 @@ enum RulesOperation {
 async fn edit_rules(config: &Config, action: RulesAction) -> anyhow::Result<()> {
     // Checked before the database is touched, with a message naming the option.
     let operation = match action {
-        RulesAction::Add(args) => RulesOperation::Add(rules::validate(&rules::NewRule::from(&args))?),
+        RulesAction::Add(args) => RulesOperation::Add(rule_commands::validate(&rules::NewRule::from(&args))?),
         RulesAction::List { json } => RulesOperation::List { json },
         RulesAction::Enable { id } => RulesOperation::SetEnabled { id, enabled: true },
         RulesAction::Disable { id } => RulesOperation::SetEnabled { id, enabled: false },
@@ -215,7 +214,7 @@ async fn edit_rules(config: &Config, action: RulesAction) -> anyhow::Result<()> 
             RulesOperation::List { json } => {
                 let stored = rules::list(&pool).await?;
                 for rule in &stored {
-                    println!("{}", if json { serde_json::to_string(rule)? } else { rule.to_line() });
+                    println!("{}", if json { serde_json::to_string(rule)? } else { rule_commands::to_line(rule) });
                 }
                 if !json {
                     println!("{} rule(s)", stored.len());

@@ -159,27 +159,7 @@ pub async fn summarize(
             .collect()
     })
     .await??;
-    let mut tables = Vec::new();
-    for table in [
-        "fx_rates",
-        "news_articles",
-        "weather_observations",
-        "brand_metrics",
-        "news_sentiment",
-        "kpi_points",
-        "kpi_anomalies",
-        "kpi_forecasts",
-        "alert_notifications",
-        "kpi_latest",
-        "kpi_hourly",
-        "kpi_daily",
-        "sentiment_daily",
-        "alert_states",
-    ] {
-        // Table names come from this fixed list, never from input.
-        let count: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(pool).await?;
-        tables.push((table.to_string(), count));
-    }
+    let tables = signalcraft_store::row_counts::count_rows(pool).await?;
     let dead_letters = topics.iter().find(|(t, _)| t == Topic::Dlq.name()).map(|(_, n)| *n).unwrap_or(0);
     Ok(RunSummary { topics, tables, dead_letters, failed_polls })
 }

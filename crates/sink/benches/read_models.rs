@@ -24,8 +24,9 @@ use rdkafka::{message::OwnedMessage, Timestamp};
 use signalcraft_model::{KpiPoint, RecordCodec, WireFormat};
 use signalcraft_sink::{
     postgres::{copy::CopyEncoder, partitions, SinkTable},
-    PostgresSink, PrivatePostgres,
+    PostgresSink,
 };
+use signalcraft_store::PrivatePostgres;
 use sqlx::{postgres::PgPoolOptions, PgPool};
 
 const SERIES: usize = 2_000;
@@ -150,7 +151,7 @@ async fn main() {
         }
     };
     let pool = PgPoolOptions::new().max_connections(2).connect(&url).await.expect("database answers");
-    signalcraft_sink::migrate(&pool).await.expect("migrations apply");
+    signalcraft_store::migrate(&pool).await.expect("migrations apply");
 
     println!(
         "read_models: batches of {} points ({SERIES} series × {BATCH_HOURS} h), median of {batches}",

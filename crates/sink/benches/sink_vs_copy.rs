@@ -24,8 +24,9 @@ use rdkafka::{message::OwnedMessage, Timestamp};
 use signalcraft_model::{KpiPoint, Record, RecordCodec, WireFormat};
 use signalcraft_sink::{
     postgres::{copy::CopyEncoder, partitions, SinkTable},
-    PostgresSink, PrivatePostgres,
+    PostgresSink,
 };
+use signalcraft_store::PrivatePostgres;
 use sqlx::{postgres::PgPoolOptions, PgPool};
 
 const PARTITIONS: i32 = 3;
@@ -162,7 +163,7 @@ async fn main() {
         }
     };
     let pool = PgPoolOptions::new().max_connections(2).connect(&url).await.expect("database answers");
-    signalcraft_sink::migrate(&pool).await.expect("migrations apply");
+    signalcraft_store::migrate(&pool).await.expect("migrations apply");
     let points = points(rows);
     let messages = messages(&points);
 

@@ -3,13 +3,14 @@
 //! rebalance or an eviction ([`signalcraft_process::history`]); and the stored scored articles
 //! (`news_sentiment`) from which the hourly sentiment aggregates rebuild a tenant's open hours.
 //!
-//! One statement answers a whole batch of series (UNNEST of the requests, LATERAL look-ups per
-//! series): per series, the count of finite points before the instant and the last of them as
-//! [`HistoryDepth`](signalcraft_process::HistoryDepth) asks (range scans of the primary key
-//! `(series_id, ts)`), the latest tenant, and whether the sink's
-//! stored offset on the input's partition has passed the input, i.e. whether the table holds
-//! every point read before it. Another answers a batch of tenants
-//! ([`TenantArticles`](signalcraft_process::TenantArticles)): the latest hour all of a tenant's
+//! Two statements, read in one snapshot, answer a whole batch of series (UNNEST of the requests,
+//! LATERAL look-ups per series): the first counts, per series, the finite points before the
+//! instant, and finds the latest tenant and whether the sink's stored offset on the input's
+//! partition has passed the input, i.e. whether the table holds every point read before it;
+//! [`HistoryDepth::points_to_replay`] turns each count into how many points to replay — the one
+//! definition of the replay depth, not repeated in SQL — and the second reads that many last
+//! points (range scans of the primary key `(series_id, ts)`). Another answers a batch of tenants
+//! ([`TenantArticles`]): the latest hour all of a tenant's
 //! sentiment series have a point for (primary-key look-ups), its latest article and its articles
 //! after that hour (range scans of `news_sentiment (tenant_id, seen_at)`), and the same check
 //! of the sink's offset.
@@ -23,7 +24,7 @@ use chrono::{DateTime, Utc};
 use signalcraft_process::{
     history::{PastArticle, PastPoint, StreamPosition},
     kpi::sentiment,
-    HistoryError, HistoryKind, HistoryRequest, SeriesHistory, SeriesPast, TenantArticles,
+    HistoryDepth, HistoryError, HistoryKind, HistoryRequest, SeriesHistory, SeriesPast, TenantArticles,
 };
 use sqlx::PgPool;
 
@@ -31,18 +32,35 @@ use sqlx::PgPool;
 /// their depth) while keeping a usual batch to one round trip.
 const SERIES_PER_QUERY: usize = 256;
 
-const LOAD_HISTORY: &str = r#"
-WITH requests AS MATERIALIZED (
-    SELECT r.*,
-           (SELECT count(*) FROM kpi_points k
-             WHERE k.series_id = r.series_id AND k.ts < r.before
-               AND k.value > '-Infinity'::float8 AND k.value < 'Infinity'::float8) AS points_before
-    FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::bigint[], $5::text[], $6::int[], $7::bigint[])
-         WITH ORDINALITY AS r(series_id, before, max_points, align_to, topic, kafka_partition, kafka_offset, ord)
-)
-SELECT r.ord, r.points_before, last.ts, last.vals, tenant.tenant_id,
+/// Per series: its finite points before the instant, the latest tenant one of them has, and
+/// whether the sink's stored offset on the input's partition has passed the input.
+const COUNT_HISTORY: &str = r#"
+SELECT r.ord,
+       (SELECT count(*) FROM kpi_points k
+         WHERE k.series_id = r.series_id AND k.ts < r.before
+           AND k.value > '-Infinity'::float8 AND k.value < 'Infinity'::float8) AS points_before,
+       tenant.tenant_id,
        coalesce(o.next_offset, 0) >= r.kafka_offset AS complete
-FROM requests r
+FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::int[], $5::bigint[])
+     WITH ORDINALITY AS r(series_id, before, topic, kafka_partition, kafka_offset, ord)
+LEFT JOIN LATERAL (
+    SELECT k.tenant_id FROM kpi_points k
+    WHERE k.series_id = r.series_id AND k.ts < r.before AND k.tenant_id IS NOT NULL
+    ORDER BY k.ts DESC LIMIT 1
+) tenant ON true
+LEFT JOIN sink_offsets o
+       ON o.consumer_group = $6 AND o.cluster_id = $7 AND o.topic = r.topic AND o.partition = r.kafka_partition
+ORDER BY r.ord
+"#;
+
+type CountRow = (i64, i64, Option<String>, bool);
+
+/// Per series: its last `replay` finite points before the instant, oldest first. `replay` is
+/// [`HistoryDepth::points_to_replay`] of the count above, computed in Rust: the replay depth
+/// has that one definition.
+const LOAD_POINTS: &str = r#"
+SELECT r.ord, last.ts, last.vals
+FROM unnest($1::text[], $2::timestamptz[], $3::bigint[]) WITH ORDINALITY AS r(series_id, before, replay, ord)
 CROSS JOIN LATERAL (
     SELECT coalesce(array_agg(p.ts ORDER BY p.ts), '{}') AS ts,
            coalesce(array_agg(p.value ORDER BY p.ts), '{}') AS vals
@@ -50,24 +68,12 @@ CROSS JOIN LATERAL (
           WHERE k.series_id = r.series_id AND k.ts < r.before
             AND k.value > '-Infinity'::float8 AND k.value < 'Infinity'::float8
           ORDER BY k.ts DESC
-          -- HistoryDepth::points_to_replay: everything up to max_points, beyond that the
-          -- largest count not above it that is congruent to points_before modulo align_to.
-          LIMIT CASE WHEN r.points_before <= r.max_points THEN r.points_before
-                     WHEN r.align_to > r.max_points THEN r.max_points
-                     ELSE r.max_points - r.align_to + 1
-                          + (r.points_before - (r.max_points - r.align_to + 1)) % r.align_to END) p
+          LIMIT r.replay) p
 ) last
-LEFT JOIN LATERAL (
-    SELECT k.tenant_id FROM kpi_points k
-    WHERE k.series_id = r.series_id AND k.ts < r.before AND k.tenant_id IS NOT NULL
-    ORDER BY k.ts DESC LIMIT 1
-) tenant ON true
-LEFT JOIN sink_offsets o
-       ON o.consumer_group = $8 AND o.cluster_id = $9 AND o.topic = r.topic AND o.partition = r.kafka_partition
 ORDER BY r.ord
 "#;
 
-type HistoryRow = (i64, i64, Vec<DateTime<Utc>>, Vec<f64>, Option<String>, bool);
+type PointsRow = (i64, Vec<DateTime<Utc>>, Vec<f64>);
 
 /// Per tenant: the latest hour every one of its sentiment series has a point for (each series is
 /// stored in emission order, so that hour and every earlier one were emitted in full), its
@@ -149,8 +155,7 @@ impl PgSeriesHistory {
         let count = requests.len();
         let mut series_ids = Vec::with_capacity(count);
         let mut befores = Vec::with_capacity(count);
-        let mut max_points = Vec::with_capacity(count);
-        let mut align_to = Vec::with_capacity(count);
+        let mut depths: Vec<HistoryDepth> = Vec::with_capacity(count);
         let mut positions = Positions::default();
         for request in requests {
             let HistoryKind::Points(depth) = request.kind else {
@@ -158,42 +163,61 @@ impl PgSeriesHistory {
             };
             series_ids.push(request.series_id.as_str());
             befores.push(request.before);
-            max_points.push(i64::try_from(depth.max_points).unwrap_or(i64::MAX));
-            align_to.push(i64::try_from(depth.align_to.max(1)).unwrap_or(i64::MAX));
+            depths.push(depth);
             positions.push(request);
         }
-        let rows: Vec<HistoryRow> = sqlx::query_as(LOAD_HISTORY)
+        // One snapshot for both statements: a point the sink stores in between (a late one,
+        // before an instant asked for) would otherwise be read but not counted.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
+        let counted: Vec<CountRow> = sqlx::query_as(COUNT_HISTORY)
             .bind(&series_ids)
             .bind(&befores)
-            .bind(&max_points)
-            .bind(&align_to)
             .bind(&positions.topics)
             .bind(&positions.partitions)
             .bind(&positions.offsets)
             .bind(&self.sink_group)
             .bind(&self.cluster_id)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await?;
+        if counted.len() != count {
+            return Err(sqlx::Error::Protocol(format!("{} history rows for {count} series", counted.len())));
+        }
         let mut pasts = Vec::with_capacity(count);
-        for ((ord, points_before, timestamps, values, tenant_id, complete), request) in rows.into_iter().zip(requests) {
+        let mut replays = Vec::with_capacity(count);
+        for ((ord, points_before, tenant_id, complete), (request, depth)) in
+            counted.into_iter().zip(requests.iter().zip(&depths))
+        {
             // ORDER BY ord over WITH ORDINALITY: row i answers request i; checked, not assumed.
             if usize::try_from(ord).ok() != Some(pasts.len() + 1) {
                 return Err(sqlx::Error::Protocol(format!("history row {ord} out of order")));
             }
-            let points = timestamps.into_iter().zip(values).map(|(ts, value)| PastPoint { ts, value }).collect();
+            let points_before = u64::try_from(points_before).unwrap_or(0);
+            replays.push(i64::try_from(depth.points_to_replay(points_before)).unwrap_or(i64::MAX));
             pasts.push(SeriesPast {
                 series_id: request.series_id.clone(),
                 before: request.before,
-                points_before: u64::try_from(points_before).unwrap_or(0),
-                points,
+                points_before,
+                points: Vec::new(),
                 tenant_id,
                 articles: None,
                 complete,
             });
         }
-        if pasts.len() != count {
-            return Err(sqlx::Error::Protocol(format!("{} history rows for {count} series", pasts.len())));
+        if replays.iter().any(|&replay| replay > 0) {
+            let loaded: Vec<PointsRow> =
+                sqlx::query_as(LOAD_POINTS).bind(&series_ids).bind(&befores).bind(&replays).fetch_all(&mut *tx).await?;
+            if loaded.len() != count {
+                return Err(sqlx::Error::Protocol(format!("{} point rows for {count} series", loaded.len())));
+            }
+            for (i, ((ord, timestamps, values), past)) in loaded.into_iter().zip(&mut pasts).enumerate() {
+                if usize::try_from(ord).ok() != Some(i + 1) {
+                    return Err(sqlx::Error::Protocol(format!("point row {ord} out of order")));
+                }
+                past.points = timestamps.into_iter().zip(values).map(|(ts, value)| PastPoint { ts, value }).collect();
+            }
         }
+        tx.commit().await?;
         Ok(pasts)
     }
 

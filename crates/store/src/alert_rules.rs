@@ -3,15 +3,15 @@
 //! appended after what is known ([`RuleHistory`], the processor's side input), so operators
 //! add or change rules without a restart and a replay meets the rules as they were; and the
 //! alerts already issued (`alert_notifications`), from which a restarted alerting processor
-//! restores which alerts are open and which keys are cooling down. Also the operator's side of
-//! the table (`signalcraft rules add|list|enable|disable|remove`): validation that names the
-//! option at fault, and the statements.
+//! restores which alerts are open and which keys are cooling down. Also the statements behind
+//! `signalcraft rules add|list|enable|disable|remove`; checking what an operator typed and
+//! printing rules stay with the CLI.
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use signalcraft_model::{AlertNotification, AlertTransition, Severity};
 use signalcraft_process::{
-    alerting::{validate_pattern, AlertRule, Comparison, RuleSet, RuleVersion},
+    alerting::{AlertRule, Comparison, RuleSet, RuleVersion},
     SideInput,
 };
 use sqlx::PgPool;
@@ -19,10 +19,6 @@ use sqlx::PgPool;
 /// Longest a condition may have to hold before its alert opens: a year and a day. Longer holds
 /// mean no alert at all, and an unbounded one overflows the processor's time arithmetic.
 pub const MAX_DURATION_SECS: i64 = 366 * 24 * 3600;
-/// Longest rule name, in characters.
-pub const MAX_NAME_CHARS: usize = 200;
-/// Longest series pattern, in characters (series ids are at most a few hundred).
-pub const MAX_PATTERN_CHARS: usize = 512;
 
 /// The rule's hold time, or why it cannot be used.
 fn hold_duration(duration_secs: i64) -> Option<TimeDelta> {
@@ -32,7 +28,8 @@ fn hold_duration(duration_secs: i64) -> Option<TimeDelta> {
     TimeDelta::try_seconds(duration_secs)
 }
 
-fn severity(text: &str) -> Option<Severity> {
+/// A severity in its stored spelling (`INFO`, `WARNING`, `CRITICAL`).
+pub fn severity(text: &str) -> Option<Severity> {
     match text {
         "INFO" => Some(Severity::Info),
         "WARNING" => Some(Severity::Warning),
@@ -84,7 +81,7 @@ pub async fn load_versions(pool: &PgPool) -> Result<(Vec<RuleVersion>, DateTime<
     transaction.commit().await?;
     let mut versions = Vec::with_capacity(rows.len());
     for row in rows {
-        // A row written by hand or by an older version may hold what `validate` refuses: such
+        // A row written by hand or by an older version may hold what `signalcraft rules add` refuses: such
         // a rule is skipped, never allowed to stop the loading of the others.
         let Some(duration) = hold_duration(row.duration_secs) else {
             tracing::warn!(
@@ -251,69 +248,6 @@ pub struct StoredRule {
     pub rule: NewRule,
     pub enabled: bool,
     pub created_at: DateTime<Utc>,
-}
-
-impl StoredRule {
-    /// One line for a terminal: `#3 usd-eur-high: fx:USD:EUR > 1.1 for 3600 s, CRITICAL`.
-    /// Text stored by others is shown with its control characters escaped, so a rule's name
-    /// cannot move the cursor or recolour the operator's terminal.
-    pub fn to_line(&self) -> String {
-        let rule = &self.rule;
-        format!(
-            "#{} {}: {} {} {} for {} s, {}{}{}",
-            self.id,
-            crate::terminal::printable(&rule.name),
-            crate::terminal::printable(&rule.series_pattern),
-            rule.comparison,
-            rule.threshold,
-            rule.duration_secs,
-            rule.severity,
-            rule.tenant_id.as_ref().map(|tenant| format!(", tenant {tenant}")).unwrap_or_default(),
-            if self.enabled { "" } else { " (disabled)" }
-        )
-    }
-}
-
-/// Checks a rule before it reaches the database, with a message naming the command-line
-/// option at fault (the table's CHECKs would only name a constraint). Returns the rule with
-/// its severity in the stored spelling.
-pub fn validate(rule: &NewRule) -> anyhow::Result<NewRule> {
-    if rule.name.trim().is_empty() {
-        anyhow::bail!("--name: must not be empty");
-    }
-    crate::terminal::check_text("name", &rule.name, MAX_NAME_CHARS)?;
-    if rule.series_pattern.trim().is_empty() {
-        anyhow::bail!("--series: must not be empty (a SQL LIKE pattern on series ids, e.g. `fx:USD:%`)");
-    }
-    crate::terminal::check_text("series", &rule.series_pattern, MAX_PATTERN_CHARS)?;
-    if let Err(problem) = validate_pattern(&rule.series_pattern) {
-        anyhow::bail!("--series: {problem}");
-    }
-    if Comparison::parse(&rule.comparison).is_none() {
-        anyhow::bail!("--comparison: `{}` is not one of >, >=, <, <=", rule.comparison);
-    }
-    if !rule.threshold.is_finite() {
-        anyhow::bail!("--threshold: `{}` is not a finite number", rule.threshold);
-    }
-    if rule.duration_secs < 0 {
-        anyhow::bail!("--duration-secs: {} is negative", rule.duration_secs);
-    }
-    if rule.duration_secs > MAX_DURATION_SECS {
-        anyhow::bail!(
-            "--duration-secs: {} is more than {MAX_DURATION_SECS} (366 days), the longest a condition may hold",
-            rule.duration_secs
-        );
-    }
-    if let Some(tenant) = &rule.tenant_id {
-        if let Err(problem) = crate::watchlist::check_tenant_id(tenant) {
-            anyhow::bail!("--tenant-id: {problem}");
-        }
-    }
-    let severity = rule.severity.to_ascii_uppercase();
-    if self::severity(&severity).is_none() {
-        anyhow::bail!("--severity: `{}` is not one of INFO, WARNING, CRITICAL", rule.severity);
-    }
-    Ok(NewRule { severity, ..rule.clone() })
 }
 
 /// Stores a validated rule, enabled; returns its id. A running pipeline applies it to the
