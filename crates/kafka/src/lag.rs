@@ -41,7 +41,13 @@ pub struct LagMonitor {
     /// Timestamps (ms) of records already read, by (topic, partition, offset): while a stage
     /// stalls its oldest record stays the same, and is read once.
     timestamps: HashMap<(String, i32, i64), i64>,
+    /// Rounds in a row whose oldest records could not be read.
+    timestamp_failures: u32,
 }
+
+/// Rounds in a row the oldest records may fail to be read before it is worth a warning: a
+/// round's read competes with the broker's other work, and the next round tries again.
+const TIMESTAMP_FAILURES_BEFORE_WARNING: u32 = 3;
 
 /// What a round measured for one partition of one group.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +71,7 @@ impl Clone for LagMonitor {
             offset_readers: HashMap::new(),
             record_reader: None,
             timestamps: HashMap::new(),
+            timestamp_failures: 0,
         }
     }
 }
@@ -80,6 +87,7 @@ impl LagMonitor {
             offset_readers: HashMap::new(),
             record_reader: None,
             timestamps: HashMap::new(),
+            timestamp_failures: 0,
         }
     }
 
@@ -129,8 +137,22 @@ impl LagMonitor {
         self.timestamps.retain(|key, _| wanted.contains(key));
         let missing: Vec<_> = wanted.iter().filter(|key| !self.timestamps.contains_key(*key)).cloned().collect();
         if !missing.is_empty() {
-            if let Err(error) = self.read_timestamps(&missing) {
-                tracing::warn!(%error, "cannot read the oldest unconsumed records; lag in seconds not updated");
+            match self.read_timestamps(&missing) {
+                Ok(()) => self.timestamp_failures = 0,
+                Err(error) => {
+                    // A fresh client next round, in case this one is left in a bad state.
+                    self.record_reader = None;
+                    self.timestamp_failures = self.timestamp_failures.saturating_add(1);
+                    if self.timestamp_failures >= TIMESTAMP_FAILURES_BEFORE_WARNING {
+                        tracing::warn!(
+                            %error,
+                            rounds = self.timestamp_failures,
+                            "cannot read the oldest unconsumed records; lag in seconds not updated"
+                        );
+                    } else {
+                        tracing::debug!(%error, "cannot read the oldest unconsumed records this round");
+                    }
+                }
             }
         }
         let now_ms = chrono_now_ms();
