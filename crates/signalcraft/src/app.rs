@@ -19,10 +19,8 @@ use signalcraft_kafka::{
 };
 use signalcraft_model::{Record, Topic};
 use signalcraft_process::{
-    alerting::{RaiseAlerts, RuleSet},
-    anomaly::DetectAnomalies,
-    forecast::ForecastSeries,
-    kpi::{BrandToKpi, FxToKpi, SentimentToKpi, WeatherToKpi},
+    alerting::RuleSet,
+    kpi::{BrandToKpi, FxToKpi, WeatherToKpi},
     sentiment::ScoreArticles,
     Processor, ProcessorStage, SeriesHistory, SideInput, WarmUpSettings,
 };
@@ -206,9 +204,8 @@ impl<'a> Running<'a> {
         let rule_set = RuleSet::default();
         let rule_history = rules::RuleHistory::new(self.pool.clone(), rule_set.clone());
         rule_history.refresh().await.context("loading alert_rule_versions")?;
-        let alerting_config = process.alerting.raise_alerts_config();
-        let max_keys = alerting_config.max_keys;
-        let mut alerting = RaiseAlerts::new(alerting_config, rule_set);
+        let mut alerting = process.alerting.build(rule_set);
+        let max_keys = alerting.max_keys();
         // Open alerts and cooldowns survive a restart: restored from the notifications issued.
         alerting.restore(rules::load_issued_alerts(&self.pool, max_keys).await.context("loading issued alerts")?);
         tracing::info!(open_alerts = alerting.open_alerts(), "alerting state restored from alert_notifications");
@@ -229,10 +226,10 @@ impl<'a> Running<'a> {
             context.spawn(WeatherToKpi, tasks),
             context.spawn(BrandToKpi, tasks),
             context.spawn(ScoreArticles::new(), tasks),
-            context.spawn(SentimentToKpi::new(process.sentiment.hourly_lateness()), tasks),
+            context.spawn(process.sentiment.build(), tasks),
             // Second tier: they read kpi.points, which the processors above write.
-            context.spawn(DetectAnomalies::new(process.anomaly.detect_anomalies_config()), tasks),
-            context.spawn(ForecastSeries::new(process.forecast.forecast_series_config()), tasks),
+            context.spawn(process.anomaly.build(), tasks),
+            context.spawn(process.forecast.build(), tasks),
             // Third tier: alerts from kpi.anomalies.
             context.spawn_with(alerting, Some(Arc::new(rule_history)), tasks),
         ];

@@ -82,6 +82,11 @@ impl AlertingConfig {
             ..Default::default()
         }
     }
+
+    /// The alerting processor this table configures, evaluating `rules`.
+    pub fn build(&self, rules: super::RuleSet) -> super::RaiseAlerts {
+        super::RaiseAlerts::new(self.raise_alerts_config(), rules)
+    }
 }
 
 #[cfg(test)]

@@ -136,6 +136,11 @@ impl RaiseAlerts {
         }
     }
 
+    /// Keys tracked at most (see [`RaiseAlertsConfig::max_keys`]).
+    pub fn max_keys(&self) -> usize {
+        self.config.max_keys
+    }
+
     /// Keys currently holding an open alert.
     pub fn open_alerts(&self) -> usize {
         self.keys.values().filter(|state| state.open.is_some()).count()

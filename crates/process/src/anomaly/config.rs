@@ -56,4 +56,9 @@ impl AnomalyConfig {
     pub fn detect_anomalies_config(&self) -> DetectAnomaliesConfig {
         DetectAnomaliesConfig { threshold: self.threshold, max_series: self.max_series, ..Default::default() }
     }
+
+    /// The anomaly processor this table configures.
+    pub fn build(&self) -> super::DetectAnomalies {
+        super::DetectAnomalies::new(self.detect_anomalies_config())
+    }
 }

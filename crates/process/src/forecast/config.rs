@@ -68,4 +68,9 @@ impl ForecastConfig {
             ..Default::default()
         }
     }
+
+    /// The forecast processor this table configures.
+    pub fn build(&self) -> super::ForecastSeries {
+        super::ForecastSeries::new(self.forecast_series_config())
+    }
 }

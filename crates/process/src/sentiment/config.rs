@@ -53,6 +53,11 @@ impl SentimentConfig {
         let secs = i64::try_from(self.lateness_secs.min(MAX_LATENESS_SECS)).unwrap_or(i64::MAX);
         TimeDelta::try_seconds(secs).unwrap_or(TimeDelta::MAX)
     }
+
+    /// The processor of hourly sentiment KPIs this table configures.
+    pub fn build(&self) -> crate::kpi::SentimentToKpi {
+        crate::kpi::SentimentToKpi::new(self.hourly_lateness())
+    }
 }
 
 #[cfg(test)]
