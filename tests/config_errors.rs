@@ -153,13 +153,26 @@ fn a_flat_process_key_from_the_environment_is_refused_with_its_new_name() {
     assert!(text.contains("process.warmup moved to process.warmup.enabled"), "{text}");
 }
 
+/// `Config::load(path)` in a clean environment: `figment::Jail` tests of this binary set
+/// `SIGNALCRAFT_*` variables of the whole process while they run, and a jail runs one at a time.
+#[allow(clippy::result_large_err)] // figment::Jail's closure type, not ours
+fn load_alone(path: &std::path::Path) -> Result<signalcraft::Config, String> {
+    let mut loaded = None;
+    figment::Jail::expect_with(|jail| {
+        jail.clear_env();
+        loaded = Some(signalcraft::Config::load(Some(path)).map_err(|error| error.to_string()));
+        Ok(())
+    });
+    loaded.unwrap_or_else(|| Err("the jail did not run".into()))
+}
+
 #[test]
 fn every_flat_process_key_in_the_file_is_refused_with_its_new_name() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("signalcraft.toml");
     let keys: Vec<String> = MOVED_PROCESS_KEYS.iter().map(|(old, value, _)| format!("{old} = {value}")).collect();
     std::fs::write(&path, format!("[process]\n{}\n", keys.join("\n"))).expect("written");
-    let error = signalcraft::Config::load(Some(&path)).expect_err("moved keys").to_string();
+    let error = load_alone(&path).expect_err("moved keys");
     for (old, _, new) in MOVED_PROCESS_KEYS {
         assert!(error.contains(&format!("process.{old} moved to {new} (set in {})", path.display())), "{error}");
     }
@@ -281,7 +294,7 @@ fn the_plausibility_window_is_set_per_topic_and_an_unknown_topic_is_refused() {
         "[validation]\nnot_before = \"1800-01-01T00:00:00Z\"\n[validation.max_ahead_days]\n\"kpi.points\" = 30\n",
     )
     .expect("written");
-    let config = signalcraft::Config::load(Some(&path)).expect("valid configuration");
+    let config = load_alone(&path).expect("valid configuration");
     let windows = config.validation.windows();
     let since_1800 = Utc.with_ymd_and_hms(1800, 1, 1, 0, 0, 0).single().expect("instant");
     assert_eq!(windows[&Topic::KpiPoints].not_before, since_1800);
