@@ -14,7 +14,7 @@
 //! `assign()`-based reader outside any group.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeMap, HashMap, HashSet},
     time::{Duration, Instant},
 };
 
@@ -135,7 +135,16 @@ impl LagMonitor {
             .collect();
         // Forget records that are no longer anyone's oldest.
         self.timestamps.retain(|key, _| wanted.contains(key));
-        let missing: Vec<_> = wanted.iter().filter(|key| !self.timestamps.contains_key(*key)).cloned().collect();
+        // One offset per partition a round: groups that read the same partition wait at different
+        // offsets, and a consumer cannot be assigned one partition twice (librdkafka refuses the
+        // whole assignment, "Invalid argument"). The others are read in the rounds that follow.
+        let mut oldest_missing: BTreeMap<(String, i32), i64> = BTreeMap::new();
+        for (topic, partition, offset) in wanted.iter().filter(|key| !self.timestamps.contains_key(*key)) {
+            let entry = oldest_missing.entry((topic.clone(), *partition)).or_insert(*offset);
+            *entry = (*entry).min(*offset);
+        }
+        let missing: Vec<(String, i32, i64)> =
+            oldest_missing.into_iter().map(|((topic, partition), offset)| (topic, partition, offset)).collect();
         if !missing.is_empty() {
             match self.read_timestamps(&missing) {
                 Ok(()) => self.timestamp_failures = 0,
@@ -301,7 +310,41 @@ fn chrono_now_ms() -> i64 {
 
 #[cfg(test)]
 mod tests {
+    use rdkafka::{
+        consumer::CommitMode,
+        producer::{BaseProducer, BaseRecord, Producer},
+    };
+
     use super::*;
+    use crate::EmbeddedBroker;
+
+    #[test]
+    fn two_groups_waiting_on_one_partition_each_get_their_oldest_record_read() {
+        let broker = EmbeddedBroker::start_with_topics(1, &["lag.test"]).expect("broker");
+        let kafka = KafkaSettings::new(broker.bootstrap_servers().to_string());
+        let producer: BaseProducer = kafka.client_config("test").create().expect("producer");
+        for i in 0..10i64 {
+            let record = BaseRecord::to("lag.test").payload("x").key("k").timestamp(1_700_000_000_000 + i * 1_000);
+            producer.send(record).map_err(|(error, _)| error).expect("queued");
+        }
+        producer.flush(Duration::from_secs(10)).expect("flushed");
+        // Two groups, each stalled at its own record of the same partition.
+        for (group, next) in [("slow", 2), ("slower", 5)] {
+            let consumer: BaseConsumer = kafka.client_config("test").set("group.id", group).create().expect("consumer");
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset("lag.test", 0, Offset::Offset(next)).expect("offset");
+            consumer.commit(&tpl, CommitMode::Sync).expect("committed");
+        }
+        let mut monitor = LagMonitor::new(kafka, Duration::from_secs(1));
+        monitor.watch("slow", vec!["lag.test".into()]);
+        monitor.watch("slower", vec!["lag.test".into()]);
+        for _ in 0..2 {
+            monitor.measure_all();
+        }
+        assert_eq!(monitor.timestamp_failures, 0);
+        assert_eq!(monitor.timestamps.get(&("lag.test".into(), 0, 2)), Some(&1_700_000_002_000));
+        assert_eq!(monitor.timestamps.get(&("lag.test".into(), 0, 5)), Some(&1_700_000_005_000));
+    }
 
     #[test]
     fn a_group_without_a_commit_is_behind_by_the_whole_log() {
