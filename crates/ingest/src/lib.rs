@@ -2,12 +2,12 @@
 //! (fetch its current data as records); one loop, [`run_source`], drives any source: poll,
 //! produce and wait for the broker's acks, sleep until the next cycle, stop on shutdown. The
 //! HTTP mechanics every source needs (pacing, timeouts, retries that honour `Retry-After`,
-//! error classification, telemetry) are written once, in [`HttpFetcher`].
+//! error classification, redaction) are written once, in the `signalcraft-http` crate's
+//! [`HttpFetcher`]; this crate counts its requests ([`telemetry::SourceRequests`]).
 //!
 //! # Layout
 //! - [`config`]: [`InvalidConfig`], the error every source's configuration check returns, and
 //!   [`Secret`], how an access key is held so that it is never logged.
-//! - [`poller`]: [`HttpFetcher`], one per provider: pacing, timeout, redirects, retries.
 //! - [`source`]: the [`Source`] trait and the [`run_source`] loop: poll → produce → wait.
 //! - [`sources`]: one folder per upstream (config, client, tests): [`sources::fx`] (exchange
 //!   rates from three providers, with per-base fall-back chains), [`sources::gdelt`] (news, with per-query high-water marks), [`sources::openmeteo`]
@@ -18,7 +18,6 @@
 //! - [`telemetry`]: log-and-count events and the `signalcraft_source_*` metrics they feed.
 
 pub mod config;
-pub mod poller;
 pub mod replay;
 pub mod source;
 pub mod sources;
@@ -26,8 +25,8 @@ pub mod telemetry;
 pub mod watch;
 
 pub use config::{InvalidConfig, Secret};
-pub use poller::{ClientBuildError, ErrorClassifier, FetchCause, FetchError, FetchPolicy, HttpFetcher};
 pub use replay::{ReplayError, ReplayServer};
+pub use signalcraft_http::{ClientBuildError, ErrorClassifier, FetchCause, FetchError, FetchPolicy, HttpFetcher};
 pub use source::{run_source, RunError, RunSummary, Source};
 pub use sources::digicadence::{DigiCadenceConfig, DigiCadenceSource, DqEndpoint, DqProjectConfig};
 pub use sources::fx::{parse_rates, FxConfig, FxProviderConfig, FxProviderKind, FxSource, FALLBACK_SOURCE_NAME};

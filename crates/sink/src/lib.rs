@@ -7,7 +7,8 @@
 //!   monthly partitions, retention).
 //! - [`private_postgres`]: a throwaway PostgreSQL server started from the machine's binaries,
 //!   for one-machine runs without `DATABASE_URL` and for tests.
-//! - [`webhook`]: alert notifications POSTed to webhook endpoints, signed, retried, recorded.
+//! - [`webhook`]: alert notifications POSTed to webhook endpoints, signed, retried (through the
+//!   shared `signalcraft-http` layer), recorded.
 //! - [`migrate`]: the embedded sqlx migrations (`migrations/`).
 
 pub mod postgres;

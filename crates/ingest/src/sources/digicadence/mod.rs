@@ -31,11 +31,11 @@ pub use self::{
     names::{derived_brand_id, fix_mojibake},
 };
 use crate::{
-    poller::{ClientBuildError, FetchCause, FetchError, FetchPolicy, HttpFetcher},
     source::{partial_poll, Source},
     telemetry,
     watch::{DqSelection, WatchListReader},
 };
+use signalcraft_http::{ClientBuildError, FetchCause, FetchError, FetchPolicy, HttpFetcher};
 
 /// The name of the source in logs, metrics and errors.
 pub const SOURCE_NAME: &str = "digicadence";
@@ -60,7 +60,7 @@ impl DigiCadenceSource {
 
     /// A source with an explicit fetch policy (tests shorten the backoff with it).
     pub fn with_policy(config: DigiCadenceConfig, policy: FetchPolicy) -> Result<Self, ClientBuildError> {
-        let fetcher = HttpFetcher::new(SOURCE_NAME, policy)?;
+        let fetcher = HttpFetcher::new(SOURCE_NAME, policy)?.with_events(&telemetry::SourceRequests);
         let selection = RwLock::new(DqSelection::new(&config.projects, &[]));
         Ok(DigiCadenceSource { selection, config, fetcher, watch_list: WatchListReader::default() })
     }

@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 
 use super::RateSheet;
-use crate::poller::{parse_json, FetchCause};
+use signalcraft_http::{parse_json, FetchCause};
 
 /// The fields used; the vendor adds others (`provider`, `terms`, warnings) without notice.
 #[derive(Deserialize)]

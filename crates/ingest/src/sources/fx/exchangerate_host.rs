@@ -27,7 +27,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::RateSheet;
-use crate::poller::{parse_json, FetchCause};
+use signalcraft_http::{parse_json, FetchCause};
 
 /// The envelope of both answers. Unknown fields (`terms`, `privacy`, …) are ignored.
 #[derive(Deserialize)]

@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 
 use super::RateSheet;
-use crate::poller::{parse_json, FetchCause};
+use signalcraft_http::{parse_json, FetchCause};
 
 #[derive(Deserialize)]
 struct Latest {

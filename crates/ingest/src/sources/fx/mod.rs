@@ -33,11 +33,11 @@ use self::config::is_currency_code;
 pub use self::config::{FxConfig, FxProviderConfig, FxProviderKind};
 use crate::{
     config::Secret,
-    poller::{ClientBuildError, FetchCause, FetchError, FetchPolicy, HttpFetcher},
     source::{partial_poll, Source},
     telemetry,
     watch::{self, WatchListReader},
 };
+use signalcraft_http::{ClientBuildError, FetchCause, FetchError, FetchPolicy, HttpFetcher};
 
 /// The name of the source that polls the `fallback` chains.
 pub const FALLBACK_SOURCE_NAME: &str = "fx-fallback";
@@ -57,7 +57,7 @@ impl Provider {
         policy: FetchPolicy,
         access_key: Option<Secret>,
     ) -> Result<Self, ClientBuildError> {
-        let mut fetcher = HttpFetcher::new(config.kind.as_str(), policy)?;
+        let mut fetcher = HttpFetcher::new(config.kind.as_str(), policy)?.with_events(&telemetry::SourceRequests);
         if let Some(key) = &access_key {
             fetcher = fetcher.with_secret(key.expose());
         }

@@ -38,11 +38,11 @@ pub use self::{
     parse::{parse_artlist, parse_gdelt_time, parse_timeline, parse_timeline_tone, TimelineSeries},
 };
 use crate::{
-    poller::{ClientBuildError, FetchCause, FetchError, FetchPolicy, HttpFetcher},
     source::{partial_poll, Source},
     telemetry,
     watch::{self, WatchListReader},
 };
+use signalcraft_http::{ClientBuildError, FetchCause, FetchError, FetchPolicy, HttpFetcher};
 
 /// The name of the source in logs, metrics and errors.
 pub const SOURCE_NAME: &str = "gdelt";
@@ -79,7 +79,7 @@ impl GdeltSource {
         policy: FetchPolicy,
         marks: Arc<dyn HighWaterMarks>,
     ) -> Result<Self, ClientBuildError> {
-        let fetcher = Arc::new(HttpFetcher::new(SOURCE_NAME, policy)?);
+        let fetcher = Arc::new(HttpFetcher::new(SOURCE_NAME, policy)?.with_events(&telemetry::SourceRequests));
         Ok(GdeltSource {
             config,
             fetcher,

@@ -28,10 +28,10 @@ use super::{
     parse::parse_timeline_tone,
 };
 use crate::{
-    poller::{FetchError, HttpFetcher},
     source::{partial_poll, Source},
     watch::{self, WatchListReader},
 };
+use signalcraft_http::{FetchError, HttpFetcher};
 
 /// The name of the tone source in logs and metrics.
 pub const TONE_SOURCE_NAME: &str = "gdelt-tone";

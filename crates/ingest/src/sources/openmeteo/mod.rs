@@ -27,10 +27,11 @@ pub use self::{
     parse::parse_weather,
 };
 use crate::{
-    poller::{ClientBuildError, FetchError, FetchPolicy, HttpFetcher},
     source::{partial_poll, Source},
+    telemetry,
     watch::{self, WatchListReader},
 };
+use signalcraft_http::{ClientBuildError, FetchError, FetchPolicy, HttpFetcher};
 
 /// The name of the source (and of its fetcher) in logs, metrics and errors.
 pub const SOURCE_NAME: &str = "openmeteo";
@@ -53,7 +54,9 @@ impl OpenMeteoSource {
 
     /// A source with an explicit fetch policy (tests shorten the backoff with it).
     pub fn with_policy(config: OpenMeteoConfig, policy: FetchPolicy) -> Result<Self, ClientBuildError> {
-        let fetcher = HttpFetcher::new(SOURCE_NAME, policy)?.with_error_classifier(parse::classify_error);
+        let fetcher = HttpFetcher::new(SOURCE_NAME, policy)?
+            .with_events(&telemetry::SourceRequests)
+            .with_error_classifier(parse::classify_error);
         Ok(OpenMeteoSource { config, fetcher: Arc::new(fetcher), watch_list: WatchListReader::default() })
     }
 
