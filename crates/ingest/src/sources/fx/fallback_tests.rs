@@ -16,13 +16,17 @@ use std::{
 use axum::response::Response;
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::*;
+use super::{source::*, *};
+use crate::config::Secret;
 use crate::{
     replay::ReplayServer,
     sources::test_server::{json, logs, Hit, TestServer},
     telemetry::metric_value,
 };
-use signalcraft_http::{FetchPolicy, HttpPolicyOverrides};
+use crate::{source::Source, telemetry};
+use signalcraft_http::{FetchCause, FetchError, FetchPolicy, HttpPolicyOverrides};
+use signalcraft_model::FxRate;
+use std::collections::BTreeMap;
 
 const REPLAY_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/fx/fallback_replay");
 /// The key the replay answers with the documented success shape.

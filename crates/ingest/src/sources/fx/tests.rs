@@ -15,8 +15,9 @@ use axum::{
 use chrono::{DateTime, NaiveDate, Utc};
 use signalcraft_model::FxRate;
 
-use super::*;
-use signalcraft_http::{FetchPolicy, HttpPolicyOverrides};
+use super::{source::*, *};
+use crate::source::Source;
+use signalcraft_http::{FetchCause, FetchPolicy, HttpPolicyOverrides};
 
 use crate::replay::ReplayServer;
 
