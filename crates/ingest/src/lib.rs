@@ -13,8 +13,9 @@
 //!   rates from three providers, with per-base fall-back chains), [`sources::gdelt`] (news, with per-query high-water marks), [`sources::openmeteo`]
 //!   (weather forecast and archive backfill), [`sources::digicadence`] (DQ brand scores).
 //! - [`replay`]: [`ReplayServer`], recorded upstream payloads served locally for `--replay`.
-//! - [`watch`]: the watch list (businesses, read afresh every cycle) and how each source
-//!   merges it with its configuration.
+//! - [`watch`]: the watch list (businesses, read afresh every cycle), its store and reader;
+//!   how each source merges it with its configuration is in the source's own folder
+//!   (`sources/<upstream>/watch_list.rs`).
 //! - [`telemetry`]: log-and-count events and the `signalcraft_source_*` metrics they feed.
 
 pub mod config;

@@ -16,6 +16,7 @@ mod config;
 mod names;
 #[cfg(test)]
 mod tests;
+mod watch_list;
 
 use std::{collections::HashSet, sync::RwLock};
 
@@ -29,11 +30,12 @@ use self::answers::{Answer, NormalizedRow, ProjectScores};
 pub use self::{
     config::{DigiCadenceConfig, DqEndpoint, DqProjectConfig},
     names::{derived_brand_id, fix_mojibake},
+    watch_list::DqSelection,
 };
 use crate::{
     source::{partial_poll, Source},
     telemetry,
-    watch::{DqSelection, WatchListReader},
+    watch::WatchListReader,
 };
 use signalcraft_http::{ClientBuildError, FetchCause, FetchError, FetchPolicy, HttpFetcher};
 

@@ -23,6 +23,7 @@ mod frankfurter;
 mod source;
 #[cfg(test)]
 mod tests;
+mod watch_list;
 
 pub use self::config::{FxConfig, FxProviderConfig, FxProviderKind};
 pub use self::source::{parse_rates, FxSource, FALLBACK_SOURCE_NAME};

@@ -17,7 +17,7 @@ use crate::{
     config::Secret,
     source::{partial_poll, Source},
     telemetry,
-    watch::{self, WatchListReader},
+    watch::WatchListReader,
 };
 use signalcraft_http::{ClientBuildError, FetchCause, FetchError, FetchPolicy, HttpFetcher};
 
@@ -256,7 +256,7 @@ impl Source for FxSource {
     async fn poll(&self, now: DateTime<Utc>) -> Result<Vec<FxRate>, FetchError> {
         let mut records = Vec::new();
         let mut errors = Vec::new();
-        let watched_currencies = watch::currencies(&self.watch_list.current(&self.name).await);
+        let watched_currencies = super::watch_list::currencies(&self.watch_list.current(&self.name).await);
         for chain in &self.chains {
             match self.poll_chain(chain, &watched_currencies, now).await {
                 Ok(mut rates) => records.append(&mut rates),

@@ -18,6 +18,7 @@ mod parse;
 #[cfg(test)]
 mod tests;
 mod tone;
+mod watch_list;
 
 use std::{
     collections::{BTreeSet, HashSet},
@@ -40,7 +41,7 @@ pub use self::{
 use crate::{
     source::{partial_poll, Source},
     telemetry,
-    watch::{self, WatchListReader},
+    watch::WatchListReader,
 };
 use signalcraft_http::{ClientBuildError, FetchCause, FetchError, FetchPolicy, HttpFetcher};
 
@@ -267,7 +268,7 @@ impl Source for GdeltSource {
         let mut errors = Vec::new();
         let mut marks = Vec::new();
         let businesses = self.watch_list.current(SOURCE_NAME).await;
-        for query in &watch::gdelt_queries(&self.config.queries, &businesses) {
+        for query in &watch_list::gdelt_queries(&self.config.queries, &businesses) {
             match self.poll_query(query, now).await {
                 Ok((mut found, mark)) => {
                     records.append(&mut found);

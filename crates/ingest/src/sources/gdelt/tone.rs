@@ -29,7 +29,7 @@ use super::{
 };
 use crate::{
     source::{partial_poll, Source},
-    watch::{self, WatchListReader},
+    watch::WatchListReader,
 };
 use signalcraft_http::{FetchError, HttpFetcher};
 
@@ -121,7 +121,7 @@ impl Source for GdeltToneSource {
         let mut points = Vec::new();
         let mut errors = Vec::new();
         let mut marks = Vec::new();
-        for query in &watch::gdelt_queries(&self.config.queries, &businesses) {
+        for query in &super::watch_list::gdelt_queries(&self.config.queries, &businesses) {
             match self.poll_query(query, now).await {
                 Ok((mut found, mark)) => {
                     points.append(&mut found);

@@ -14,6 +14,7 @@ mod config;
 mod parse;
 #[cfg(test)]
 mod tests;
+mod watch_list;
 
 use std::sync::Arc;
 
@@ -25,11 +26,12 @@ pub use self::{
     archive::{ArchiveBackfill, BackfillProgress},
     config::{OpenMeteoConfig, WeatherLocationConfig},
     parse::parse_weather,
+    watch_list::weather_locations,
 };
 use crate::{
     source::{partial_poll, Source},
     telemetry,
-    watch::{self, WatchListReader},
+    watch::WatchListReader,
 };
 use signalcraft_http::{ClientBuildError, FetchError, FetchPolicy, HttpFetcher};
 
@@ -109,7 +111,7 @@ impl Source for OpenMeteoSource {
         let mut records = Vec::new();
         let mut errors = Vec::new();
         let businesses = self.watch_list.current(SOURCE_NAME).await;
-        let locations = watch::weather_locations(&self.config.locations, &businesses);
+        let locations = weather_locations(&self.config.locations, &businesses);
         for batch in locations.chunks(self.config.max_locations_per_request.max(1)) {
             match self.poll_batch(batch, now).await {
                 Ok(mut found) => records.append(&mut found),
