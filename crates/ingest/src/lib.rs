@@ -9,7 +9,8 @@
 //! - [`config`]: [`InvalidConfig`], the error every source's configuration check returns, and
 //!   [`Secret`], how an access key is held so that it is never logged.
 //! - [`source`]: the [`Source`] trait and the [`run_source`] loop: poll → produce → wait.
-//! - [`sources`]: one folder per upstream (config, client, tests): [`sources::fx`] (exchange
+//! - [`sources`]: one folder per upstream (`config.rs`, `source.rs` its runtime, its client and
+//!   parsers, `watch_list.rs`, tests; `mod.rs` only declares): [`sources::fx`] (exchange
 //!   rates from three providers, with per-base fall-back chains), [`sources::gdelt`] (news, with per-query high-water marks), [`sources::openmeteo`]
 //!   (weather forecast and archive backfill), [`sources::digicadence`] (DQ brand scores).
 //! - [`replay`]: [`ReplayServer`], recorded upstream payloads served locally for `--replay`.

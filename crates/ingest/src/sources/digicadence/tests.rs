@@ -8,12 +8,15 @@ use std::{collections::BTreeMap, path::Path, time::Duration};
 use axum::{http::Method as HttpMethod, response::Response};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 
-use super::*;
+use super::{source::*, *};
+use crate::source::Source;
 use crate::{
     replay::ReplayServer,
     sources::test_server::{json, respond, silent, too_many, Hit, TestServer},
 };
+use signalcraft_http::FetchCause;
 use signalcraft_http::{FetchPolicy, HttpPolicyOverrides};
+use signalcraft_model::BrandMetric;
 
 const Q3_SAMPLE: &str = include_str!("../../../../../tests/fixtures/digicadence/DERIVED_q3_dq_scores.json");
 const Q3_MULTI_DATA: &str = include_str!("../../../../../tests/fixtures/digicadence/get_multi_data__q3_projects.json");

@@ -12,7 +12,7 @@
 //!
 //! Files: `config.rs` (`[ingest.fx]`), `source.rs` ([`FxSource`], the chains, sheets to
 //! records), one file per provider (`exchangerate_api.rs`, `frankfurter.rs`,
-//! `exchangerate_host.rs`), tests.
+//! `exchangerate_host.rs`), `watch_list.rs` (the watched businesses' currencies), tests.
 
 mod config;
 mod exchangerate_api;

@@ -15,12 +15,15 @@ use std::{
 use axum::response::Response;
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::*;
+use super::{source::*, *};
+use crate::source::Source;
 use crate::{
     replay::ReplayServer,
     sources::test_server::{json, logs, respond, silent, too_many, Hit, TestServer},
 };
-use signalcraft_http::{FetchPolicy, HttpPolicyOverrides};
+use async_trait::async_trait;
+use signalcraft_http::{FetchCause, FetchPolicy, HttpPolicyOverrides};
+use signalcraft_model::NewsArticle;
 
 const VIZHINJAM: &str = include_str!("../../../../../tests/fixtures/gdelt/overwatch__vizhinjam_2024.json");
 const PUERTO_RICO: &str = include_str!(

@@ -13,12 +13,14 @@ use axum::response::Response;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use signalcraft_model::WeatherKind;
 
-use super::*;
+use super::{source::*, *};
+use crate::source::Source;
 use crate::{
     replay::ReplayServer,
     sources::test_server::{json, respond, silent, too_many, Hit, TestServer},
 };
 use signalcraft_http::{FetchCause, FetchPolicy, HttpPolicyOverrides};
+use signalcraft_model::WeatherObservation;
 
 const GENERAL: &str = include_str!("../../../../../tests/fixtures/openmeteo/forecast__general.body.json");
 const ONE_MODEL: &str = include_str!("../../../../../tests/fixtures/openmeteo/forecast__general_one_model.body.json");
