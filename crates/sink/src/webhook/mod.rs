@@ -10,9 +10,9 @@
 //! Each endpoint is called through its own `signalcraft-http` fetcher, so attempts, backoff,
 //! `Retry-After`, the judgement of what is retried (timeouts, connection errors, 408, 429 and
 //! 5xx; any other answer is final) and redaction are the same code every source uses; the
-//! endpoint's `http` policy sets the numbers. Every outcome — delivered, or failed after the last attempt — is
-//! recorded in `webhook_deliveries` with the payload, so an exhausted delivery is kept, not
-//! dropped, and a notification consumed again (at-least-once) is not sent again to an endpoint
+//! endpoint's `http` policy sets the numbers. Every outcome — delivered, or failed after the
+//! last attempt — is recorded in `webhook_deliveries` with the payload, so an exhausted
+//! delivery is kept, not dropped, and a notification consumed again (at-least-once) is not sent again to an endpoint
 //! that already has an outcome. Between a delivery and its record a crash can cause one
 //! repeat; the idempotency key lets the receiver drop it.
 //!
@@ -21,7 +21,7 @@
 //!
 //! Endpoint URLs may carry tokens (chat webhooks do): logs, errors and metrics name the
 //! endpoint, never its URL, and never the key. Receivers echo what they were sent (the request
-//! path, in error pages), so every receiver text is passed through a [`Redactor`] that knows
+//! path, in error pages), so every receiver text is passed through a [`Redactor`](signalcraft_model::Redactor) that knows
 //! each endpoint's URL and key before it is logged or stored in `webhook_deliveries.last_error`.
 //!
 //! # Layout
