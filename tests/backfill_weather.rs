@@ -180,7 +180,7 @@ fn a_failing_chunk_ends_the_backfill_naming_where_to_resume() {
         &args,
         &[
             ("SIGNALCRAFT_INGEST__OPENMETEO__ARCHIVE_BASE_URL", "http://127.0.0.1:1"),
-            ("SIGNALCRAFT_INGEST__OPENMETEO__MAX_ATTEMPTS", "1"),
+            ("SIGNALCRAFT_INGEST__OPENMETEO__HTTP__MAX_ATTEMPTS", "1"),
         ],
     );
 

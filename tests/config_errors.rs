@@ -312,3 +312,60 @@ fn the_plausibility_window_is_set_per_topic_and_an_unknown_topic_is_refused() {
         "{text}"
     );
 }
+
+#[test]
+fn http_keys_of_an_older_release_are_refused_with_their_new_name() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("signalcraft.toml");
+    std::fs::write(&path, "[ingest.gdelt]\ntimeout_ms = 30000\n").expect("written");
+    let output = signalcraft(&["--config", path.to_str().expect("utf-8 path"), "migrate"], &[]);
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(text.contains("ingest.gdelt.timeout_ms: moved to `ingest.gdelt.http.timeout_ms`"), "{text}");
+
+    std::fs::write(
+        &path,
+        "[[webhooks.endpoints]]\nname = \"ops\"\nurl = \"https://hooks.example\"\nsecret_env = \"OPS_KEY\"\n\
+         max_backoff_secs = 30\n",
+    )
+    .expect("written");
+    let output = signalcraft(&["--config", path.to_str().expect("utf-8 path"), "migrate"], &[]);
+    let text = stderr(&output);
+    assert!(text.contains("moved to `webhooks.endpoints.0.http.max_backoff_ms` (now in milliseconds)"), "{text}");
+
+    let output = signalcraft(&["migrate"], &[("SIGNALCRAFT_INGEST__OPENMETEO__MAX_ATTEMPTS", "2")]);
+    let text = stderr(&output);
+    assert!(text.contains("ingest.openmeteo.max_attempts: moved to `ingest.openmeteo.http.max_attempts`"), "{text}");
+    assert!(text.contains("(from environment variable SIGNALCRAFT_INGEST__OPENMETEO__MAX_ATTEMPTS)"), "{text}");
+}
+
+#[test]
+fn the_shared_http_policy_is_overridden_key_by_key_and_checked_by_name() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("signalcraft.toml");
+    std::fs::write(
+        &path,
+        "[http_client]\nmax_attempts = 6\nmax_retry_after_secs = 9\n\n\
+         [ingest.gdelt.http]\nmax_attempts = 2\n\n\
+         [[ingest.fx.providers]]\nkind = \"frankfurter\"\nhttp = { timeout_ms = 1500 }\n",
+    )
+    .expect("written");
+    let config = signalcraft::Config::load(Some(&path)).expect("valid configuration");
+    let gdelt = config.ingest.gdelt.http_policy();
+    assert_eq!((gdelt.timeout_ms, gdelt.max_attempts, gdelt.max_retry_after_secs), (30_000, 2, 9), "own key wins");
+    let weather = config.ingest.openmeteo.http_policy();
+    assert_eq!((weather.timeout_ms, weather.max_attempts, weather.max_retry_after_secs), (10_000, 6, 9));
+    let fx = config.ingest.fx.providers[0].http_policy();
+    assert_eq!((fx.timeout_ms, fx.max_attempts), (1_500, 6));
+
+    std::fs::write(&path, "[http_client]\nmax_attempts = 0\n").expect("written");
+    let output = signalcraft(&["--config", path.to_str().expect("utf-8 path"), "migrate"], &[]);
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(text.contains("http_client.max_attempts: 0 is not between 1 and 20"), "{text}");
+
+    std::fs::write(&path, "[ingest.gdelt.http]\ntimeout_ms = 0\n").expect("written");
+    let output = signalcraft(&["--config", path.to_str().expect("utf-8 path"), "migrate"], &[]);
+    let text = stderr(&output);
+    assert!(text.contains("ingest.gdelt.http.timeout_ms: must be at least 1 millisecond"), "{text}");
+}

@@ -27,7 +27,7 @@ async fn a_replay_summary_counts_the_failed_poll_of_a_rate_limited_source() {
         dir.path().join("signalcraft.toml"),
         "[http]\nlisten = \"127.0.0.1:0\"\n\n\
          [[ingest.fx.providers]]\nkind = \"exchangerate-api\"\n\n\
-         [ingest.gdelt]\ntone = false\nmax_attempts = 1\n\n\
+         [ingest.gdelt]\ntone = false\nhttp = { max_attempts = 1 }\n\n\
          [[ingest.gdelt.queries]]\ntenant_id = \"port\"\nquery = \"vizhinjam\"\n",
     )
     .expect("signalcraft.toml written");

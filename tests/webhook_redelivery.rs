@@ -56,7 +56,8 @@ async fn failed_deliveries_are_sent_again_and_their_rows_updated() {
     std::fs::write(
         &config,
         format!(
-            "[[webhooks.endpoints]]\nname = \"ops\"\nurl = \"{url}\"\nsecret_env = \"{KEY_VAR}\"\ninitial_backoff_ms = 50\n"
+            "[[webhooks.endpoints]]\nname = \"ops\"\nurl = \"{url}\"\nsecret_env = \"{KEY_VAR}\"\n\
+             http = {{ initial_backoff_ms = 50 }}\n"
         ),
     )
     .expect("config written");

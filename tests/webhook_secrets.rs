@@ -66,7 +66,7 @@ async fn a_webhook_token_echoed_by_the_receiver_is_neither_logged_nor_stored() {
         &config_file,
         format!(
             "[[webhooks.endpoints]]\nname = \"chat\"\nurl = \"{url}\"\nsecret_env = \"{KEY_VAR}\"\n\
-             max_attempts = 2\ninitial_backoff_ms = 50\n"
+             http = {{ max_attempts = 2, initial_backoff_ms = 50 }}\n"
         ),
     )
     .expect("config written");

@@ -130,9 +130,9 @@ async fn notifications_are_signed_retried_within_bounds_and_every_outcome_is_rec
     let mut config = config_for(&broker, &database);
     let endpoint = |name: &str, max_attempts: u32| {
         let mut endpoint = WebhookEndpointConfig::new(name, format!("{base}/hooks/{name}"), KEY_VAR);
-        endpoint.max_attempts = max_attempts;
-        endpoint.initial_backoff_ms = 50;
-        endpoint.max_backoff_secs = 5;
+        endpoint.http.max_attempts = Some(max_attempts);
+        endpoint.http.initial_backoff_ms = Some(50);
+        endpoint.http.max_backoff_ms = Some(5_000);
         endpoint
     };
     let mut critical_only = endpoint("pager", 3);

@@ -16,6 +16,12 @@ pub struct InvalidConfig {
     pub message: String,
 }
 
+impl From<signalcraft_http::InvalidHttpPolicy> for InvalidConfig {
+    fn from(error: signalcraft_http::InvalidHttpPolicy) -> Self {
+        InvalidConfig { key: error.key, message: error.message }
+    }
+}
+
 /// A secret from the configuration (an API access key). `Debug` shows `Secret(REDACTED)` and it
 /// serializes as `"REDACTED"`, so neither a logged nor a dumped configuration carries it; only
 /// [`Secret::expose`] gives the value, to the code that sends it upstream.

@@ -2,7 +2,8 @@
 //! (fetch its current data as records); one loop, [`run_source`], drives any source: poll,
 //! produce and wait for the broker's acks, sleep until the next cycle, stop on shutdown. The
 //! HTTP mechanics every source needs (pacing, timeouts, retries that honour `Retry-After`,
-//! error classification, telemetry) are written once, in [`HttpFetcher`].
+//! error classification, redaction) are written once, in the `signalcraft-http` crate's
+//! [`HttpFetcher`]; this crate counts its requests ([`telemetry::SourceRequests`]).
 //!
 //! # Layout
 //! - [`registry`]: [`IngestConfig`], `[ingest]` with one table per upstream, and the list of
@@ -11,19 +12,19 @@
 //!   builds its [`SourceLoop`]s.
 //! - [`config`]: [`InvalidConfig`], the error every source's configuration check returns, and
 //!   [`Secret`], how an access key is held so that it is never logged.
-//! - [`poller`]: [`HttpFetcher`], one per provider: pacing, timeout, redirects, retries.
 //! - [`source`]: the [`Source`] trait and the [`run_source`] loop: poll → produce → wait.
-//! - [`sources`]: one folder per upstream (config, client, tests): [`sources::fx`] (exchange
+//! - [`sources`]: one folder per upstream (`config.rs`, `source.rs` its runtime, its client and
+//!   parsers, `watch_list.rs`, tests; `mod.rs` only declares): [`sources::fx`] (exchange
 //!   rates from three providers, with per-base fall-back chains), [`sources::gdelt`] (news, with per-query high-water marks), [`sources::openmeteo`]
 //!   (weather forecast and archive backfill), [`sources::digicadence`] (DQ brand scores).
 //! - [`replay`]: [`ReplayServer`], recorded upstream payloads served locally for `--replay`.
-//! - [`watch`]: the watch list (businesses, read afresh every cycle) and how each source
-//!   merges it with its configuration.
+//! - [`watch`]: the watch list (businesses, read afresh every cycle), its store and reader;
+//!   how each source merges it with its configuration is in the source's own folder
+//!   (`sources/<upstream>/watch_list.rs`).
 //! - [`telemetry`]: log-and-count events and the `signalcraft_source_*` metrics they feed.
 
 pub mod component;
 pub mod config;
-pub mod poller;
 pub mod registry;
 pub mod replay;
 pub mod source;
@@ -33,9 +34,9 @@ pub mod watch;
 
 pub use component::{BuildError, SourceComponent, SourceContext, SourceLoop};
 pub use config::{InvalidConfig, Secret};
-pub use poller::{ClientBuildError, ErrorClassifier, FetchCause, FetchError, FetchPolicy, HttpFetcher};
 pub use registry::IngestConfig;
 pub use replay::{ReplayError, ReplayServer};
+pub use signalcraft_http::{ClientBuildError, ErrorClassifier, FetchCause, FetchError, FetchPolicy, HttpFetcher};
 pub use source::{run_source, RunError, RunSummary, Source};
 pub use sources::digicadence::{DigiCadenceConfig, DigiCadenceSource, DqEndpoint, DqProjectConfig};
 pub use sources::fx::{parse_rates, FxConfig, FxProviderConfig, FxProviderKind, FxSource, FALLBACK_SOURCE_NAME};

@@ -12,7 +12,9 @@ use signalcraft_model::Record;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::{poller::FetchError, telemetry};
+use signalcraft_http::FetchError;
+
+use crate::telemetry;
 
 /// One upstream: knows how to fetch its current data as records. Polling must have no side
 /// effects, so an interrupted poll can simply be dropped and done again.
@@ -213,7 +215,7 @@ mod tests {
     use signalcraft_model::FxRate;
 
     use super::*;
-    use crate::poller::{FetchPolicy, HttpFetcher};
+    use signalcraft_http::{FetchPolicy, HttpFetcher};
 
     const FAST_RETRY: ProduceRetry = ProduceRetry { min: Duration::from_millis(5), max: Duration::from_millis(20) };
 
@@ -230,7 +232,9 @@ mod tests {
             ScriptedSource {
                 script: Mutex::new(script.iter().rev().copied().collect()),
                 polls: AtomicUsize::new(0),
-                fetcher: HttpFetcher::new("scripted", policy).expect("client builds"),
+                fetcher: HttpFetcher::new("scripted", policy)
+                    .expect("client builds")
+                    .with_events(&telemetry::SourceRequests),
             }
         }
     }

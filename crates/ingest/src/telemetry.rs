@@ -8,6 +8,7 @@ use std::{sync::LazyLock, time::Duration};
 
 use chrono::{DateTime, Utc};
 use prometheus::{register_gauge_vec, register_int_counter_vec, GaugeVec, IntCounterVec};
+use signalcraft_http::{RequestEvents, RequestFailed, RequestSent};
 
 // Registering a metric fails only on a duplicate name: a defect, caught by any test run.
 static REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
@@ -70,60 +71,44 @@ pub fn source_started(source: &str) {
     LAST_SUCCESS.with_label_values(&[source]).set(0.0);
 }
 
-/// One HTTP request is about to be sent (every attempt counts, retries included).
-pub struct RequestSent<'a> {
-    pub source: &'a str,
-    pub method: &'a str,
-    pub url: &'a str,
-    pub attempt: u32,
-}
+/// How a source's fetchers log and count their requests: every attempt in
+/// `signalcraft_source_requests_total`, every failed one in `signalcraft_source_errors_total` by
+/// the cause's kind. Handed to each fetcher with [`signalcraft_http::HttpFetcher::with_events`].
+pub struct SourceRequests;
 
-impl RequestSent<'_> {
-    pub fn emit(self) {
+impl RequestEvents for SourceRequests {
+    fn request_sent(&self, event: RequestSent<'_>) {
         tracing::debug!(
-            source = self.source,
-            method = self.method,
-            url = self.url,
-            attempt = self.attempt,
+            source = event.provider,
+            method = event.method,
+            url = event.url,
+            attempt = event.attempt,
             "requesting"
         );
-        REQUESTS.with_label_values(&[self.source]).inc();
+        REQUESTS.with_label_values(&[event.provider]).inc();
     }
-}
 
-/// One HTTP attempt failed. `retry_in` is the wait before the next attempt, `None` when the
-/// fetcher gives up (the error is not retriable or the attempts are used up).
-pub struct RequestFailed<'a> {
-    pub source: &'a str,
-    pub url: &'a str,
-    pub attempt: u32,
-    pub kind: &'static str,
-    pub error: &'a dyn std::fmt::Display,
-    pub retry_in: Option<Duration>,
-}
-
-impl RequestFailed<'_> {
-    pub fn emit(self) {
-        match self.retry_in {
+    fn request_failed(&self, event: RequestFailed<'_>) {
+        match event.retry_in {
             Some(wait) => tracing::warn!(
-                source = self.source,
-                url = self.url,
-                attempt = self.attempt,
-                kind = self.kind,
-                error = %self.error,
+                source = event.provider,
+                url = event.url,
+                attempt = event.attempt,
+                kind = event.kind,
+                error = %event.error,
                 retry_in_ms = wait.as_millis() as u64,
                 "upstream request failed; retrying"
             ),
             None => tracing::warn!(
-                source = self.source,
-                url = self.url,
-                attempt = self.attempt,
-                kind = self.kind,
-                error = %self.error,
+                source = event.provider,
+                url = event.url,
+                attempt = event.attempt,
+                kind = event.kind,
+                error = %event.error,
                 "upstream request failed; giving up"
             ),
         }
-        ERRORS.with_label_values(&[self.source, self.kind]).inc();
+        ERRORS.with_label_values(&[event.provider, event.kind]).inc();
     }
 }
 
@@ -275,8 +260,16 @@ mod tests {
     #[test]
     fn events_count_under_the_documented_names() {
         let source = "telemetry-test";
-        RequestSent { source, method: "GET", url: "http://x/", attempt: 1 }.emit();
-        RequestFailed { source, url: "http://x/", attempt: 1, kind: "server", error: &"boom", retry_in: None }.emit();
+        SourceRequests.request_sent(RequestSent { provider: source, method: "GET", url: "http://x/", attempt: 1 });
+        let boom = signalcraft_http::FetchCause::Connect("boom".into());
+        SourceRequests.request_failed(RequestFailed {
+            provider: source,
+            url: "http://x/",
+            attempt: 1,
+            kind: "server",
+            error: &boom,
+            retry_in: None,
+        });
         InvalidRecordSkipped { source, item: "USD/XYZ", reason: "rate is NaN" }.emit();
         let at = DateTime::from_timestamp(1_663_632_002, 0).expect("valid timestamp");
         PollDelivered { source, records: 7, at }.emit();

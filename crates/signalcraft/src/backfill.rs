@@ -27,7 +27,9 @@ use std::{
 use anyhow::{bail, Context};
 use chrono::{NaiveDate, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use signalcraft_ingest::{watch, ArchiveBackfill, BackfillProgress, ReplayServer, Source, WatchedBusiness};
+use signalcraft_ingest::{
+    sources::openmeteo::weather_locations, ArchiveBackfill, BackfillProgress, ReplayServer, Source, WatchedBusiness,
+};
 use signalcraft_kafka::RecordProducer;
 use signalcraft_store::{PgWatchList, PrivatePostgres};
 use sqlx::postgres::PgPoolOptions;
@@ -91,7 +93,7 @@ pub async fn backfill_weather(
         bail!("--from {} is after --to {}", request.from, request.to);
     }
     let mut weather = config.ingest.openmeteo.clone();
-    weather.locations = watch::weather_locations(&weather.locations, &watched_businesses(&config).await);
+    weather.locations = weather_locations(&weather.locations, &watched_businesses(&config).await);
     weather.locations = select_locations(&weather.locations, &request.locations)?;
 
     let replay = match &request.replay {

@@ -18,6 +18,7 @@ use figment::{
     Figment,
 };
 use serde::{Deserialize, Serialize};
+use signalcraft_http::HttpPolicyOverrides;
 pub use signalcraft_ingest::IngestConfig;
 use signalcraft_model::{Plausibility, Topic};
 pub use signalcraft_process::ProcessConfig;
@@ -33,6 +34,10 @@ pub struct Config {
     pub database: DatabaseConfig,
     #[serde(default)]
     pub http: HttpConfig,
+    /// `[http_client]`: the HTTP policy every source and webhook endpoint starts from; each
+    /// caller's own `http` table overrides it key by key (see [`Config::share_http_client`]).
+    #[serde(default)]
+    pub http_client: HttpPolicyOverrides,
     #[serde(default)]
     pub ingest: IngestConfig,
     #[serde(default)]
@@ -250,6 +255,9 @@ fn describe(error: &figment::Error) -> String {
         .collect();
     let key = if path.is_empty() { "(top level)".to_string() } else { path.join(".") };
     let source = source_of(error.metadata.as_ref(), &path);
+    if let Some(moved) = moved_http_key(&path, &error.kind) {
+        return format!("{key}: {moved} (from {source})");
+    }
     format!("{key}: {} (from {source})", error.kind)
 }
 
@@ -270,6 +278,34 @@ fn source_of(metadata: Option<&figment::Metadata>, path: &[String]) -> String {
         },
         None => "the defaults".to_string(),
     }
+}
+
+/// Keys of a source or webhook endpoint that moved into its `http` policy table, and their new
+/// names there.
+const MOVED_HTTP_KEYS: &[(&str, &str)] = &[
+    ("timeout_ms", "timeout_ms"),
+    ("max_attempts", "max_attempts"),
+    ("max_retry_after_secs", "max_retry_after_secs"),
+    ("initial_backoff_ms", "initial_backoff_ms"),
+    ("max_backoff_secs", "max_backoff_ms"),
+];
+
+/// For an unknown key that is one of [`MOVED_HTTP_KEYS`] in `[ingest…]` or `[webhooks…]`,
+/// where it went: a configuration written for an older release is refused with the new name.
+fn moved_http_key(path: &[String], kind: &figment::error::Kind) -> Option<String> {
+    let figment::error::Kind::UnknownField(field, _) = kind else {
+        return None;
+    };
+    let (_, new) = MOVED_HTTP_KEYS.iter().find(|(old, _)| old == field)?;
+    if !matches!(path.first().map(String::as_str), Some("ingest" | "webhooks")) {
+        return None;
+    }
+    let table = path.split_last().map(|(_, table)| table.join(".")).unwrap_or_default();
+    let unit = if *new == "max_backoff_ms" { " (now in milliseconds)" } else { "" };
+    Some(format!(
+        "moved to `{table}.http.{new}`{unit}, the caller's HTTP policy table (`[http_client]` sets it for every \
+         HTTP caller)"
+    ))
 }
 
 impl Config {
@@ -295,17 +331,33 @@ impl Config {
         if !moved.is_empty() {
             return Err(ConfigError::Invalid(moved.join("; ")));
         }
-        let config: Config = figment.extract().map_err(|error| {
+        let mut config: Config = figment.extract().map_err(|error| {
             let messages: Vec<String> = error.into_iter().map(|e| describe(&e)).collect();
             ConfigError::Invalid(messages.join("; "))
         })?;
+        config.share_http_client();
         config.validate()?;
         Ok(config)
+    }
+
+    /// Folds `[http_client]` into every HTTP caller's own `http` table, keys the caller sets
+    /// winning, so each source and endpoint holds its whole policy (over its built-in defaults).
+    pub fn share_http_client(&mut self) {
+        let shared = self.http_client;
+        let fold = |own: &mut HttpPolicyOverrides| *own = own.or(&shared);
+        self.ingest.fx.providers.iter_mut().for_each(|provider| fold(&mut provider.http));
+        fold(&mut self.ingest.gdelt.http);
+        fold(&mut self.ingest.openmeteo.http);
+        if let Some(digicadence) = &mut self.ingest.digicadence {
+            fold(&mut digicadence.http);
+        }
+        self.webhooks.endpoints.iter_mut().for_each(|endpoint| fold(&mut endpoint.http));
     }
 
     /// Checks that serde cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |e: signalcraft_ingest::InvalidConfig| ConfigError::Invalid(e.to_string());
+        self.http_client.validate("http_client").map_err(|e| ConfigError::Invalid(e.to_string()))?;
         self.ingest.fx.validate("ingest.fx").map_err(invalid)?;
         self.ingest.gdelt.validate("ingest.gdelt").map_err(invalid)?;
         self.ingest.openmeteo.validate("ingest.openmeteo").map_err(invalid)?;

@@ -6,7 +6,8 @@
 //! # Layout
 //! - [`postgres`]: the PostgreSQL sink (config, COPY encoding, tables, writer, offset store,
 //!   monthly partitions, retention).
-//! - [`webhook`]: alert notifications POSTed to webhook endpoints, signed, retried, recorded.
+//! - [`webhook`]: alert notifications POSTed to webhook endpoints, signed, retried (through the
+//!   shared `signalcraft-http` layer), recorded.
 
 pub mod postgres;
 pub mod webhook;

@@ -1,10 +1,10 @@
 //! `[webhooks]` in the configuration: the endpoints alert notifications are POSTed to, and
-//! how hard each delivery tries. Secrets are never in the file: each endpoint names the
-//! environment variable that holds its HMAC key.
-
-use std::time::Duration;
+//! how hard each delivery tries (each endpoint's `http` policy, the shared
+//! [`HttpPolicy`] block). Secrets are never in the file: each endpoint names the environment
+//! variable that holds its HMAC key.
 
 use serde::{Deserialize, Serialize};
+use signalcraft_http::{HttpPolicy, HttpPolicyOverrides};
 use signalcraft_model::{AlertNotification, Severity};
 
 /// `[webhooks]`.
@@ -41,19 +41,12 @@ pub struct WebhookEndpointConfig {
     /// The tenant whose alerts it receives, only those; unset: every tenant's (an operator's).
     #[serde(default)]
     pub tenant_id: Option<String>,
-    /// Longest milliseconds one attempt may take. Default 10000.
-    #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
-    /// Attempts per notification, the first included. Default 5.
-    #[serde(default = "default_max_attempts")]
-    pub max_attempts: u32,
-    /// Wait before the first retry, doubling per retry, in milliseconds. Default 500.
-    #[serde(default = "default_initial_backoff_ms")]
-    pub initial_backoff_ms: u64,
-    /// Longest wait between two attempts (a receiver's `Retry-After` included), in seconds.
-    /// Default 30.
-    #[serde(default = "default_max_backoff_secs")]
-    pub max_backoff_secs: u64,
+    /// How hard each delivery tries (`http = { … }` in the endpoint's table: `timeout_ms`,
+    /// `max_attempts`, `initial_backoff_ms`, `max_backoff_ms`, `max_retry_after_secs`; 5xx, 408,
+    /// 429 and network errors are retried, a receiver's `Retry-After` honoured). Unset keys come
+    /// from `[http_client]`, then from [`WebhookEndpointConfig::HTTP_DEFAULTS`].
+    #[serde(default)]
+    pub http: HttpPolicyOverrides,
 }
 
 impl WebhookEndpointConfig {
@@ -81,18 +74,6 @@ fn default_group_id() -> String {
 fn default_min_severity() -> Severity {
     Severity::Info
 }
-fn default_timeout_ms() -> u64 {
-    10_000
-}
-fn default_max_attempts() -> u32 {
-    5
-}
-fn default_initial_backoff_ms() -> u64 {
-    500
-}
-fn default_max_backoff_secs() -> u64 {
-    30
-}
 
 impl WebhookEndpointConfig {
     /// An endpoint at `url` signing with the key in `secret_env`, every other setting at its default.
@@ -103,23 +84,25 @@ impl WebhookEndpointConfig {
             secret_env: secret_env.into(),
             min_severity: default_min_severity(),
             tenant_id: None,
-            timeout_ms: default_timeout_ms(),
-            max_attempts: default_max_attempts(),
-            initial_backoff_ms: default_initial_backoff_ms(),
-            max_backoff_secs: default_max_backoff_secs(),
+            http: HttpPolicyOverrides::default(),
         }
     }
 
-    pub fn timeout(&self) -> Duration {
-        Duration::from_millis(self.timeout_ms)
-    }
+    /// The HTTP policy when nothing is configured: 10 s per attempt, 5 attempts, backoff from
+    /// 500 ms doubling up to 30 s, and a receiver's `Retry-After` obeyed up to 30 s (no wait
+    /// between two attempts is longer than 30 s).
+    pub const HTTP_DEFAULTS: HttpPolicy = HttpPolicy {
+        timeout_ms: 10_000,
+        max_attempts: 5,
+        initial_backoff_ms: 500,
+        max_backoff_ms: 30_000,
+        max_retry_after_secs: 30,
+    };
 
-    pub fn initial_backoff(&self) -> Duration {
-        Duration::from_millis(self.initial_backoff_ms)
-    }
-
-    pub fn max_backoff(&self) -> Duration {
-        Duration::from_secs(self.max_backoff_secs)
+    /// The HTTP policy in full: `http` over [`WebhookEndpointConfig::HTTP_DEFAULTS`]
+    /// (`[http_client]` is folded into `http` when the configuration is loaded).
+    pub fn http_policy(&self) -> HttpPolicy {
+        self.http.over(Self::HTTP_DEFAULTS)
     }
 }
 
@@ -187,11 +170,8 @@ impl WebhookConfig {
                     )
                 }
             }
-            if !(1..=20).contains(&endpoint.max_attempts) {
-                return bad("max_attempts", format!("{} is not between 1 and 20", endpoint.max_attempts));
-            }
-            if endpoint.timeout_ms == 0 {
-                return bad("timeout_ms", "must be at least 1 millisecond".into());
+            if let Err(error) = endpoint.http_policy().validate(&format!("{prefix}.endpoints[{i}].http")) {
+                return Err(InvalidWebhookConfig { key: error.key, message: error.message });
             }
         }
         Ok(())
@@ -220,7 +200,10 @@ mod tests {
             error(|e| e.url = "ftp://hooks.example".into()),
             "webhooks.endpoints[0].url: `ftp://hooks.example` is not an http(s) URL"
         );
-        assert_eq!(error(|e| e.max_attempts = 0), "webhooks.endpoints[0].max_attempts: 0 is not between 1 and 20");
+        assert_eq!(
+            error(|e| e.http.max_attempts = Some(0)),
+            "webhooks.endpoints[0].http.max_attempts: 0 is not between 1 and 20"
+        );
         assert!(error(|e| e.secret_env = "SIGNALCRAFT_HOOK_KEY".into())
             .starts_with("webhooks.endpoints[0].secret_env: `SIGNALCRAFT_HOOK_KEY` starts with SIGNALCRAFT_"));
         let twice = WebhookConfig {
@@ -234,5 +217,11 @@ mod tests {
             twice.validate_with("webhooks", env).expect_err("refused").to_string(),
             "webhooks.endpoints[1].name: `ops` names two endpoints"
         );
+    }
+
+    #[test]
+    fn severities_rank_by_urgency() {
+        use super::severity_rank as rank;
+        assert!(rank(Severity::Critical) > rank(Severity::Warning) && rank(Severity::Warning) > rank(Severity::Info));
     }
 }

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::poller::{excerpt, parse_json, FetchCause};
+use signalcraft_http::{excerpt, parse_json, FetchCause};
 
 /// A good answer: data, or the service saying it has none.
 #[derive(Debug)]

@@ -9,7 +9,7 @@ use std::{collections::BTreeMap, fmt, time::Duration};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::poller::FetchPolicy;
+use signalcraft_http::{FetchPolicy, HttpPolicy, HttpPolicyOverrides};
 
 /// The DQ endpoints this source reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -88,18 +88,11 @@ pub struct DigiCadenceConfig {
     #[serde(default = "default_min_interval_ms")]
     pub min_interval_ms: u64,
 
-    /// Longest milliseconds one request may take, body included. The services compute scores
-    /// with pandas on every call. Default 30000.
-    #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
-
-    /// Attempts per request, the first included. Default 3.
-    #[serde(default = "default_max_attempts")]
-    pub max_attempts: u32,
-
-    /// Longest `Retry-After` (seconds) obeyed. Default 120.
-    #[serde(default = "default_max_retry_after_secs")]
-    pub max_retry_after_secs: u64,
+    /// How hard each request tries (`[ingest.digicadence.http]`: `timeout_ms`, `max_attempts`,
+    /// `initial_backoff_ms`, `max_backoff_ms`, `max_retry_after_secs`). Unset keys come from
+    /// `[http_client]`, then from [`DigiCadenceConfig::HTTP_DEFAULTS`].
+    #[serde(default)]
+    pub http: HttpPolicyOverrides,
 }
 
 /// One project and the period it stands for.
@@ -124,18 +117,6 @@ fn default_min_interval_ms() -> u64 {
     1000
 }
 
-fn default_timeout_ms() -> u64 {
-    30_000
-}
-
-fn default_max_attempts() -> u32 {
-    3
-}
-
-fn default_max_retry_after_secs() -> u64 {
-    120
-}
-
 impl DigiCadenceConfig {
     /// A config for the services at `base_url` with every other setting at its default.
     pub fn new(base_url: impl Into<String>) -> Self {
@@ -148,9 +129,7 @@ impl DigiCadenceConfig {
             projects: Vec::new(),
             brand_ids: BTreeMap::new(),
             min_interval_ms: default_min_interval_ms(),
-            timeout_ms: default_timeout_ms(),
-            max_attempts: default_max_attempts(),
-            max_retry_after_secs: default_max_retry_after_secs(),
+            http: HttpPolicyOverrides::default(),
         }
     }
 
@@ -169,14 +148,25 @@ impl DigiCadenceConfig {
         format!("{}{}", root.trim().trim_end_matches('/'), endpoint.path())
     }
 
-    /// The shared poller's policy (backoff timings keep their defaults).
+    /// The HTTP policy when nothing is configured: 30 s per request (the services compute scores with pandas on every call), 3 attempts, the rest as
+    /// [`HttpPolicy::default`].
+    pub const HTTP_DEFAULTS: HttpPolicy = HttpPolicy {
+        timeout_ms: 30_000,
+        max_attempts: 3,
+        initial_backoff_ms: 1_000,
+        max_backoff_ms: 30_000,
+        max_retry_after_secs: 120,
+    };
+
+    /// The HTTP policy in full: `http` over [`DigiCadenceConfig::HTTP_DEFAULTS`] (`[http_client]` is folded
+    /// into `http` when the configuration is loaded).
+    pub fn http_policy(&self) -> HttpPolicy {
+        self.http.over(Self::HTTP_DEFAULTS)
+    }
+
+    /// The fetcher's policy: the upstream's pacing and the HTTP policy.
     pub fn fetch_policy(&self) -> FetchPolicy {
-        FetchPolicy::configured(
-            Duration::from_millis(self.min_interval_ms),
-            self.timeout_ms,
-            self.max_attempts,
-            self.max_retry_after_secs,
-        )
+        FetchPolicy::configured(Duration::from_millis(self.min_interval_ms), &self.http_policy())
     }
 
     /// Checks every value; `prefix` is where this table sits in the whole configuration (e.g.
@@ -229,12 +219,7 @@ impl DigiCadenceConfig {
                 return bad(&format!("brand_ids.\"{name}\""), format!("{id} is not a brand id"));
             }
         }
-        if self.timeout_ms == 0 {
-            return bad("timeout_ms", "must be at least 1 millisecond".into());
-        }
-        if !(1..=20).contains(&self.max_attempts) {
-            return bad("max_attempts", format!("{} is not between 1 and 20", self.max_attempts));
-        }
+        self.http_policy().validate(&format!("{prefix}.http"))?;
         Ok(())
     }
 }

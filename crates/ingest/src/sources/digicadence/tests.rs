@@ -8,12 +8,15 @@ use std::{collections::BTreeMap, path::Path, time::Duration};
 use axum::{http::Method as HttpMethod, response::Response};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 
-use super::*;
+use super::{source::*, *};
+use crate::source::Source;
 use crate::{
-    poller::FetchPolicy,
     replay::ReplayServer,
     sources::test_server::{json, respond, silent, too_many, Hit, TestServer},
 };
+use signalcraft_http::FetchCause;
+use signalcraft_http::{FetchPolicy, HttpPolicyOverrides};
+use signalcraft_model::BrandMetric;
 
 const Q3_SAMPLE: &str = include_str!("../../../../../tests/fixtures/digicadence/DERIVED_q3_dq_scores.json");
 const Q3_MULTI_DATA: &str = include_str!("../../../../../tests/fixtures/digicadence/get_multi_data__q3_projects.json");
@@ -51,7 +54,7 @@ fn config(base_url: &str, projects: Vec<DqProjectConfig>) -> DigiCadenceConfig {
     DigiCadenceConfig {
         projects,
         min_interval_ms: MIN_INTERVAL.as_millis() as u64,
-        timeout_ms: 2_000,
+        http: HttpPolicyOverrides { timeout_ms: Some(2_000), ..HttpPolicyOverrides::default() },
         ..DigiCadenceConfig::new(base_url)
     }
 }
@@ -247,7 +250,7 @@ async fn a_nan_500_for_several_projects_is_split_into_one_request_per_project() 
     .await;
     let config = DigiCadenceConfig {
         endpoints: vec![DqEndpoint::GetMultiData],
-        max_attempts: 2,
+        http: HttpPolicyOverrides { max_attempts: Some(2), ..config(&server.base_url, projects(&[1, 2, 3])).http },
         ..config(&server.base_url, projects(&[1, 2, 3]))
     };
 
@@ -281,7 +284,7 @@ async fn rate_limits_server_errors_and_truncation_are_retried() {
     .await;
     let config = DigiCadenceConfig {
         endpoints: vec![DqEndpoint::GetMultiData],
-        max_attempts: 4,
+        http: HttpPolicyOverrides { max_attempts: Some(4), ..config(&server.base_url, q3_projects()).http },
         ..config(&server.base_url, q3_projects())
     };
 
@@ -296,7 +299,10 @@ async fn rate_limits_server_errors_and_truncation_are_retried() {
 #[tokio::test]
 async fn a_silent_service_times_out() {
     let (listener, url) = silent().await;
-    let config = DigiCadenceConfig { timeout_ms: 150, max_attempts: 2, ..config(&url, projects(&[1])) };
+    let config = DigiCadenceConfig {
+        http: HttpPolicyOverrides { timeout_ms: Some(150), max_attempts: Some(2), ..HttpPolicyOverrides::default() },
+        ..config(&url, projects(&[1]))
+    };
 
     let error = source(config).poll(now()).await.expect_err("never answers");
 
@@ -394,7 +400,12 @@ fn config_reads_projects_as_periods_and_defaults_the_rest() {
     assert_eq!(config.projects, [DqProjectConfig { project_id: 2303, period_start: date(2023, 7, 1) }]);
     assert_eq!(config.endpoints, [DqEndpoint::GetMultiData, DqEndpoint::NormalizedValue]);
     assert_eq!(
-        (config.interval_secs, config.min_interval_ms, config.timeout_ms, config.max_attempts),
+        (
+            config.interval_secs,
+            config.min_interval_ms,
+            config.http_policy().timeout_ms,
+            config.http_policy().max_attempts
+        ),
         (86_400, 1000, 30_000, 3)
     );
     assert_eq!(config.endpoint_url(DqEndpoint::GetMultiData), "http://dq.internal:8004/get_multi_data");

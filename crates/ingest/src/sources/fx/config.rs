@@ -2,7 +2,7 @@
 //! providers to call for which currencies, the fall-back chains (per base currency, providers
 //! tried in order until one answers) and the exchangerate.host access key. Plain serde data;
 //! [`FxConfig::validate`] checks it and names the offending key, and
-//! [`FxProviderConfig::fetch_policy`] turns a provider's knobs into the shared poller's
+//! [`FxProviderConfig::fetch_policy`] turns a provider's pacing and HTTP policy into its fetcher's
 //! [`FetchPolicy`].
 
 use crate::{config::Secret, InvalidConfig};
@@ -10,7 +10,7 @@ use std::{collections::BTreeMap, fmt, time::Duration};
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::poller::FetchPolicy;
+use signalcraft_http::{FetchPolicy, HttpPolicy, HttpPolicyOverrides};
 
 /// The exchange-rate source: every provider is polled once per interval.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -152,15 +152,11 @@ pub struct FxProviderConfig {
     /// Least milliseconds between two requests to this provider, retries included. Default 1000.
     pub min_interval_ms: u64,
 
-    /// Longest milliseconds one request may take, body included. Default 10000.
-    pub timeout_ms: u64,
-
-    /// Attempts per request, the first included, before the poll of that base fails. Default 4.
-    pub max_attempts: u32,
-
-    /// Longest `Retry-After` (seconds) obeyed; a provider asking for longer waits this long.
-    /// Default 120.
-    pub max_retry_after_secs: u64,
+    /// How hard each request to this provider tries (`http = { … }` in its table:
+    /// `timeout_ms`, `max_attempts`, `initial_backoff_ms`, `max_backoff_ms`,
+    /// `max_retry_after_secs`). Unset keys come from `[http_client]`, then from
+    /// [`FxProviderConfig::HTTP_DEFAULTS`].
+    pub http: HttpPolicyOverrides,
 }
 
 /// What a provider table holds as written: the same keys as [`FxProviderConfig`], with
@@ -178,12 +174,8 @@ struct RawProviderConfig {
     symbols: Vec<String>,
     #[serde(default = "default_min_interval_ms")]
     min_interval_ms: u64,
-    #[serde(default = "default_timeout_ms")]
-    timeout_ms: u64,
-    #[serde(default = "default_max_attempts")]
-    max_attempts: u32,
-    #[serde(default = "default_max_retry_after_secs")]
-    max_retry_after_secs: u64,
+    #[serde(default)]
+    http: HttpPolicyOverrides,
 }
 
 impl From<RawProviderConfig> for FxProviderConfig {
@@ -194,9 +186,7 @@ impl From<RawProviderConfig> for FxProviderConfig {
             bases: raw.bases,
             symbols: raw.symbols,
             min_interval_ms: raw.min_interval_ms,
-            timeout_ms: raw.timeout_ms,
-            max_attempts: raw.max_attempts,
-            max_retry_after_secs: raw.max_retry_after_secs,
+            http: raw.http,
         }
     }
 }
@@ -209,18 +199,6 @@ fn default_min_interval_ms() -> u64 {
     1000
 }
 
-fn default_timeout_ms() -> u64 {
-    10_000
-}
-
-fn default_max_attempts() -> u32 {
-    4
-}
-
-fn default_max_retry_after_secs() -> u64 {
-    120
-}
-
 impl FxProviderConfig {
     /// A provider of `kind` with every other setting at its default.
     pub fn new(kind: FxProviderKind) -> Self {
@@ -230,9 +208,7 @@ impl FxProviderConfig {
             bases: default_bases(),
             symbols: Vec::new(),
             min_interval_ms: default_min_interval_ms(),
-            timeout_ms: default_timeout_ms(),
-            max_attempts: default_max_attempts(),
-            max_retry_after_secs: default_max_retry_after_secs(),
+            http: HttpPolicyOverrides::default(),
         }
     }
 
@@ -242,14 +218,25 @@ impl FxProviderConfig {
         self.base_url.trim().trim_end_matches('/')
     }
 
-    /// The shared poller's policy for this provider (backoff timings keep their defaults).
+    /// The HTTP policy when nothing is configured: [`HttpPolicy::default`] (10 s per request,
+    /// 4 attempts, `Retry-After` obeyed up to 120 s).
+    pub const HTTP_DEFAULTS: HttpPolicy = HttpPolicy {
+        timeout_ms: 10_000,
+        max_attempts: 4,
+        initial_backoff_ms: 1_000,
+        max_backoff_ms: 30_000,
+        max_retry_after_secs: 120,
+    };
+
+    /// The HTTP policy in full: `http` over [`FxProviderConfig::HTTP_DEFAULTS`] (`[http_client]`
+    /// is folded into `http` when the configuration is loaded).
+    pub fn http_policy(&self) -> HttpPolicy {
+        self.http.over(Self::HTTP_DEFAULTS)
+    }
+
+    /// The fetcher's policy for this provider: its pacing and its HTTP policy.
     pub fn fetch_policy(&self) -> FetchPolicy {
-        FetchPolicy::configured(
-            Duration::from_millis(self.min_interval_ms),
-            self.timeout_ms,
-            self.max_attempts,
-            self.max_retry_after_secs,
-        )
+        FetchPolicy::configured(Duration::from_millis(self.min_interval_ms), &self.http_policy())
     }
 }
 
@@ -331,12 +318,7 @@ impl FxProviderConfig {
                 }
             }
         }
-        if self.timeout_ms == 0 {
-            return bad(format!("{prefix}.timeout_ms"), "must be at least 1 millisecond".into());
-        }
-        if !(1..=20).contains(&self.max_attempts) {
-            return bad(format!("{prefix}.max_attempts"), format!("{} is not between 1 and 20", self.max_attempts));
-        }
+        self.http_policy().validate(&format!("{prefix}.http"))?;
         Ok(())
     }
 }

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 
-use super::RateSheet;
-use crate::poller::{parse_json, FetchCause};
+use super::source::RateSheet;
+use signalcraft_http::{parse_json, FetchCause};
 
 /// The fields used; the vendor adds others (`provider`, `terms`, warnings) without notice.
 #[derive(Deserialize)]

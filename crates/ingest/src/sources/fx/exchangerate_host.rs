@@ -26,8 +26,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::RateSheet;
-use crate::poller::{parse_json, FetchCause};
+use super::source::RateSheet;
+use signalcraft_http::{parse_json, FetchCause};
 
 /// The envelope of both answers. Unknown fields (`terms`, `privacy`, …) are ignored.
 #[derive(Deserialize)]

@@ -16,13 +16,17 @@ use std::{
 use axum::response::Response;
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::*;
+use super::{source::*, *};
+use crate::config::Secret;
 use crate::{
-    poller::FetchPolicy,
     replay::ReplayServer,
     sources::test_server::{json, logs, Hit, TestServer},
     telemetry::metric_value,
 };
+use crate::{source::Source, telemetry};
+use signalcraft_http::{FetchCause, FetchError, FetchPolicy, HttpPolicyOverrides};
+use signalcraft_model::FxRate;
+use std::collections::BTreeMap;
 
 const REPLAY_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/fx/fallback_replay");
 /// The key the replay answers with the documented success shape.
@@ -43,7 +47,16 @@ fn date(y: i32, m: u32, d: u32) -> NaiveDate {
 }
 
 fn provider(kind: FxProviderKind, base_url: String, max_attempts: u32) -> FxProviderConfig {
-    FxProviderConfig { base_url, min_interval_ms: 50, timeout_ms: 2_000, max_attempts, ..FxProviderConfig::new(kind) }
+    FxProviderConfig {
+        base_url,
+        min_interval_ms: 50,
+        http: HttpPolicyOverrides {
+            timeout_ms: Some(2_000),
+            max_attempts: Some(max_attempts),
+            ..HttpPolicyOverrides::default()
+        },
+        ..FxProviderConfig::new(kind)
+    }
 }
 
 /// `[ingest.fx]` with these providers (polling `base` only), one chain for `base` through them
@@ -396,7 +409,11 @@ async fn the_access_key_appears_in_no_error_log_line_or_metric() {
     })
     .await;
     let (silent, silent_url) = crate::sources::test_server::silent().await;
-    let host = |url: String| FxProviderConfig { timeout_ms: 200, ..provider(FxProviderKind::ExchangerateHost, url, 2) };
+    let host = |url: String| {
+        let mut host = provider(FxProviderKind::ExchangerateHost, url, 2);
+        host.http.timeout_ms = Some(200);
+        host
+    };
     let logs = logs();
 
     let mut errors = Vec::new();

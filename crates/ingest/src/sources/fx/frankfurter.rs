@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 
-use super::RateSheet;
-use crate::poller::{parse_json, FetchCause};
+use super::source::RateSheet;
+use signalcraft_http::{parse_json, FetchCause};
 
 #[derive(Deserialize)]
 struct Latest {

@@ -15,8 +15,11 @@ use axum::{
 use chrono::{DateTime, NaiveDate, Utc};
 use signalcraft_model::FxRate;
 
-use super::*;
-use crate::{poller::FetchPolicy, replay::ReplayServer};
+use super::{source::*, *};
+use crate::source::Source;
+use signalcraft_http::{FetchCause, FetchPolicy, HttpPolicyOverrides};
+
+use crate::replay::ReplayServer;
 
 const EXCHANGERATE_API_USD: &str =
     include_str!("../../../../../tests/fixtures/fx/exchangerate-api_v4_latest_USD_2022-09-20.json");
@@ -84,8 +87,11 @@ fn provider(kind: FxProviderKind, base_url: String, max_attempts: u32) -> FxProv
     FxProviderConfig {
         base_url,
         min_interval_ms: MIN_INTERVAL.as_millis() as u64,
-        timeout_ms: 2_000,
-        max_attempts,
+        http: HttpPolicyOverrides {
+            timeout_ms: Some(2_000),
+            max_attempts: Some(max_attempts),
+            ..HttpPolicyOverrides::default()
+        },
         ..FxProviderConfig::new(kind)
     }
 }
@@ -312,7 +318,8 @@ async fn a_slow_upstream_times_out_and_is_retried() {
     // A listener nobody serves: the kernel completes the handshake, no answer ever comes.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
     let silent_url = format!("http://{}", silent.local_addr().expect("has an address"));
-    let config = FxProviderConfig { timeout_ms: 150, ..provider(FxProviderKind::ExchangerateApi, silent_url, 2) };
+    let mut config = provider(FxProviderKind::ExchangerateApi, silent_url, 2);
+    config.http.timeout_ms = Some(150);
 
     let error = source(config).poll(now()).await.expect_err("never answers");
 
@@ -504,7 +511,12 @@ fn defaults_cover_both_providers() {
     assert_eq!(first.bases, ["USD"]);
     assert!(first.symbols.is_empty());
     assert_eq!(
-        (first.min_interval_ms, first.timeout_ms, first.max_attempts, first.max_retry_after_secs),
+        (
+            first.min_interval_ms,
+            first.http_policy().timeout_ms,
+            first.http_policy().max_attempts,
+            first.http_policy().max_retry_after_secs
+        ),
         (1000, 10_000, 4, 120)
     );
     config.validate("ingest.fx").expect("defaults are valid");
@@ -564,8 +576,8 @@ fn validation_names_the_bad_key() {
         "ingest.fx.providers[1].bases: must list at least one base currency"
     );
     assert_eq!(
-        error_of(&|c| c.providers[0].max_attempts = 0),
-        "ingest.fx.providers[0].max_attempts: 0 is not between 1 and 20"
+        error_of(&|c| c.providers[0].http.max_attempts = Some(0)),
+        "ingest.fx.providers[0].http.max_attempts: 0 is not between 1 and 20"
     );
     assert!(error_of(&|c| c.providers[0].base_url = "ftp://example.com".into())
         .starts_with("ingest.fx.providers[0].base_url:"));

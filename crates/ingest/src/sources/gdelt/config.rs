@@ -1,14 +1,14 @@
 //! Configuration of the GDELT news source (`[ingest.gdelt]`): the queries to watch (one per
 //! tenant and set of terms), how often to poll, and how to pace the API. Plain serde data;
 //! [`GdeltConfig::validate`] checks it and names the offending key, and
-//! [`GdeltConfig::fetch_policy`] turns the knobs into the shared poller's [`FetchPolicy`].
+//! [`GdeltConfig::fetch_policy`] turns its pacing and HTTP policy into its fetcher's [`FetchPolicy`].
 
 use crate::InvalidConfig;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::poller::FetchPolicy;
+use signalcraft_http::{FetchPolicy, HttpPolicy, HttpPolicyOverrides};
 
 /// The public DOC 2.0 API host; its published limit is one request per 5 seconds per client.
 pub const PUBLIC_BASE_URL: &str = "https://api.gdeltproject.org";
@@ -42,18 +42,11 @@ pub struct GdeltConfig {
     #[serde(default = "default_min_interval_ms")]
     pub min_interval_ms: u64,
 
-    /// Longest milliseconds one request may take, body included. Default 30000 (GDELT is slow
-    /// under load).
-    #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
-
-    /// Attempts per request, the first included. Default 3.
-    #[serde(default = "default_max_attempts")]
-    pub max_attempts: u32,
-
-    /// Longest `Retry-After` (seconds) obeyed. Default 120.
-    #[serde(default = "default_max_retry_after_secs")]
-    pub max_retry_after_secs: u64,
+    /// How hard each request tries (`[ingest.gdelt.http]`: `timeout_ms`, `max_attempts`,
+    /// `initial_backoff_ms`, `max_backoff_ms`, `max_retry_after_secs`). Unset keys come from
+    /// `[http_client]`, then from [`GdeltConfig::HTTP_DEFAULTS`].
+    #[serde(default)]
+    pub http: HttpPolicyOverrides,
 
     /// Articles asked for per request (`maxrecords`, 1..=250). Default 250.
     #[serde(default = "default_max_records")]
@@ -106,9 +99,7 @@ impl Default for GdeltConfig {
             base_url: default_base_url(),
             interval_secs: default_interval_secs(),
             min_interval_ms: default_min_interval_ms(),
-            timeout_ms: default_timeout_ms(),
-            max_attempts: default_max_attempts(),
-            max_retry_after_secs: default_max_retry_after_secs(),
+            http: HttpPolicyOverrides::default(),
             max_records: default_max_records(),
             max_pages: default_max_pages(),
             initial_lookback_hours: default_initial_lookback_hours(),
@@ -134,18 +125,6 @@ fn default_min_interval_ms() -> u64 {
     PUBLIC_MIN_INTERVAL_MS
 }
 
-fn default_timeout_ms() -> u64 {
-    30_000
-}
-
-fn default_max_attempts() -> u32 {
-    3
-}
-
-fn default_max_retry_after_secs() -> u64 {
-    120
-}
-
 fn default_max_records() -> u32 {
     MAX_RECORDS_LIMIT
 }
@@ -169,14 +148,25 @@ impl GdeltConfig {
         self.base_url.trim().trim_end_matches('/')
     }
 
-    /// The shared poller's policy (backoff timings keep their defaults).
+    /// The HTTP policy when nothing is configured: 30 s per request (GDELT is slow under load), 3 attempts, the rest as
+    /// [`HttpPolicy::default`].
+    pub const HTTP_DEFAULTS: HttpPolicy = HttpPolicy {
+        timeout_ms: 30_000,
+        max_attempts: 3,
+        initial_backoff_ms: 1_000,
+        max_backoff_ms: 30_000,
+        max_retry_after_secs: 120,
+    };
+
+    /// The HTTP policy in full: `http` over [`GdeltConfig::HTTP_DEFAULTS`] (`[http_client]` is folded
+    /// into `http` when the configuration is loaded).
+    pub fn http_policy(&self) -> HttpPolicy {
+        self.http.over(Self::HTTP_DEFAULTS)
+    }
+
+    /// The fetcher's policy: the upstream's pacing and the HTTP policy.
     pub fn fetch_policy(&self) -> FetchPolicy {
-        FetchPolicy::configured(
-            Duration::from_millis(self.min_interval_ms),
-            self.timeout_ms,
-            self.max_attempts,
-            self.max_retry_after_secs,
-        )
+        FetchPolicy::configured(Duration::from_millis(self.min_interval_ms), &self.http_policy())
     }
 
     /// Checks every value; `prefix` is where this table sits in the whole configuration (e.g.
@@ -204,12 +194,7 @@ impl GdeltConfig {
                 ),
             );
         }
-        if self.timeout_ms == 0 {
-            return bad("timeout_ms", "must be at least 1 millisecond".into());
-        }
-        if !(1..=20).contains(&self.max_attempts) {
-            return bad("max_attempts", format!("{} is not between 1 and 20", self.max_attempts));
-        }
+        self.http_policy().validate(&format!("{prefix}.http"))?;
         if !(1..=MAX_RECORDS_LIMIT).contains(&self.max_records) {
             return bad("max_records", format!("{} is not between 1 and {MAX_RECORDS_LIMIT}", self.max_records));
         }

@@ -6,16 +6,14 @@
 //! text; a JSON body that serde_json refuses is repaired once — invalid escapes and raw control
 //! characters inside strings, as GDELT titles sometimes carry — and parsed again (gdeltdoc's
 //! `load_json` does the same by deleting the offending character). A body that ends early stays
-//! a truncation, which the poller retries.
+//! a truncation, which the fetcher retries.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{de::DeserializeOwned, Deserialize};
 use serde_json::error::Category;
 
-use crate::{
-    poller::{excerpt, json_cause, FetchCause},
-    telemetry,
-};
+use crate::telemetry;
+use signalcraft_http::{excerpt, json_cause, FetchCause};
 
 /// The name under which skipped timeline points are counted.
 const SOURCE: &str = "gdelt";

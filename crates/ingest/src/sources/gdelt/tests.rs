@@ -15,12 +15,15 @@ use std::{
 use axum::response::Response;
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::*;
+use super::{source::*, *};
+use crate::source::Source;
 use crate::{
-    poller::FetchPolicy,
     replay::ReplayServer,
     sources::test_server::{json, logs, respond, silent, too_many, Hit, TestServer},
 };
+use async_trait::async_trait;
+use signalcraft_http::{FetchCause, FetchPolicy, HttpPolicyOverrides};
+use signalcraft_model::NewsArticle;
 
 const VIZHINJAM: &str = include_str!("../../../../../tests/fixtures/gdelt/overwatch__vizhinjam_2024.json");
 const PUERTO_RICO: &str = include_str!(
@@ -47,11 +50,17 @@ fn query(tenant: &str, terms: &str) -> GdeltQueryConfig {
     GdeltQueryConfig { tenant_id: tenant.into(), query: terms.into() }
 }
 
+/// `config` with `max_attempts` attempts per request.
+fn attempts(max_attempts: u32, mut config: GdeltConfig) -> GdeltConfig {
+    config.http.max_attempts = Some(max_attempts);
+    config
+}
+
 fn config(base_url: &str, queries: Vec<GdeltQueryConfig>) -> GdeltConfig {
     GdeltConfig {
         base_url: base_url.into(),
         min_interval_ms: MIN_INTERVAL.as_millis() as u64,
-        timeout_ms: 2_000,
+        http: HttpPolicyOverrides { timeout_ms: Some(2_000), ..HttpPolicyOverrides::default() },
         queries,
         ..GdeltConfig::default()
     }
@@ -412,7 +421,7 @@ async fn a_plain_text_429_is_retried_after_retry_after() {
 #[tokio::test]
 async fn rate_limits_until_the_attempts_run_out_name_the_cause() {
     let server = TestServer::start(|_, _| too_many(0, "text/plain", RATE_LIMITED)).await;
-    let gdelt = source(GdeltConfig { max_attempts: 2, ..config(&server.base_url, vec![query("t", "vizhinjam")]) });
+    let gdelt = source(attempts(2, config(&server.base_url, vec![query("t", "vizhinjam")])));
 
     let error = gdelt.poll(now()).await.expect_err("always 429");
 
@@ -424,7 +433,7 @@ async fn rate_limits_until_the_attempts_run_out_name_the_cause() {
 #[tokio::test]
 async fn a_rate_limited_poll_logs_what_gdelt_said() {
     let server = TestServer::start(|_, _| too_many(0, "text/plain", RATE_LIMITED)).await;
-    let gdelt = source(GdeltConfig { max_attempts: 1, ..config(&server.base_url, vec![query("t", "vizhinjam")]) });
+    let gdelt = source(attempts(1, config(&server.base_url, vec![query("t", "vizhinjam")])));
     let logs = logs();
 
     let error = gdelt.poll(now()).await.expect_err("429");
@@ -463,7 +472,10 @@ async fn server_errors_and_truncated_json_are_retried() {
 #[tokio::test]
 async fn a_silent_upstream_times_out() {
     let (listener, url) = silent().await;
-    let gdelt = source(GdeltConfig { timeout_ms: 150, max_attempts: 2, ..config(&url, vec![query("t", "q")]) });
+    let gdelt = source(GdeltConfig {
+        http: HttpPolicyOverrides { timeout_ms: Some(150), max_attempts: Some(2), ..HttpPolicyOverrides::default() },
+        ..config(&url, vec![query("t", "q")])
+    });
 
     let error = gdelt.poll(now()).await.expect_err("never answers");
 
@@ -538,7 +550,12 @@ fn defaults_follow_gdelt_limits() {
     assert_eq!(config, GdeltConfig::default());
     assert_eq!(config.base_url, "https://api.gdeltproject.org");
     assert_eq!(
-        (config.interval_secs, config.min_interval_ms, config.timeout_ms, config.max_attempts),
+        (
+            config.interval_secs,
+            config.min_interval_ms,
+            config.http_policy().timeout_ms,
+            config.http_policy().max_attempts
+        ),
         (900, 5_000, 30_000, 3)
     );
     assert_eq!((config.max_records, config.max_pages, config.initial_lookback_hours), (250, 4, 24));

@@ -28,10 +28,10 @@ use super::{
     parse::parse_timeline_tone,
 };
 use crate::{
-    poller::{FetchError, HttpFetcher},
     source::{partial_poll, Source},
-    watch::{self, WatchListReader},
+    watch::WatchListReader,
 };
+use signalcraft_http::{FetchError, HttpFetcher};
 
 /// The name of the tone source in logs and metrics.
 pub const TONE_SOURCE_NAME: &str = "gdelt-tone";
@@ -121,7 +121,7 @@ impl Source for GdeltToneSource {
         let mut points = Vec::new();
         let mut errors = Vec::new();
         let mut marks = Vec::new();
-        for query in &watch::gdelt_queries(&self.config.queries, &businesses) {
+        for query in &super::watch_list::gdelt_queries(&self.config.queries, &businesses) {
             match self.poll_query(query, now).await {
                 Ok((mut found, mark)) => {
                     points.append(&mut found);

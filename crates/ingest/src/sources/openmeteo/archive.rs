@@ -20,10 +20,8 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use signalcraft_model::{WeatherKind, WeatherObservation};
 
 use super::{client, config::OpenMeteoConfig, parse, SOURCE_NAME};
-use crate::{
-    poller::{ClientBuildError, FetchError, HttpFetcher},
-    source::Source,
-};
+use crate::{source::Source, telemetry};
+use signalcraft_http::{ClientBuildError, FetchError, HttpFetcher};
 
 /// The name of a backfill in logs and the `source` label of its delivered records.
 pub const ARCHIVE_SOURCE_NAME: &str = "openmeteo-archive";
@@ -85,8 +83,9 @@ impl ArchiveBackfill {
         end: NaiveDate,
         on_progress: impl Fn(BackfillProgress) + Send + Sync + 'static,
     ) -> Result<Self, ClientBuildError> {
-        let fetcher =
-            HttpFetcher::new(SOURCE_NAME, config.fetch_policy())?.with_error_classifier(parse::classify_error);
+        let fetcher = HttpFetcher::new(SOURCE_NAME, config.fetch_policy())?
+            .with_events(&telemetry::SourceRequests)
+            .with_error_classifier(parse::classify_error);
         Ok(Self::with_fetcher(config, Arc::new(fetcher), start, end, Box::new(on_progress)))
     }
 

@@ -17,7 +17,7 @@ use std::{collections::BTreeSet, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use crate::poller::FetchPolicy;
+use signalcraft_http::{FetchPolicy, HttpPolicy, HttpPolicyOverrides};
 
 /// Seconds in the day the quota is counted over.
 const DAY_SECS: f64 = 86_400.0;
@@ -75,18 +75,11 @@ pub struct OpenMeteoConfig {
     #[serde(default = "default_archive_chunk_days")]
     pub archive_chunk_days: u32,
 
-    /// Longest milliseconds one request may take, body included. Default 10000.
-    #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
-
-    /// Attempts per request, the first included. Default 4.
-    #[serde(default = "default_max_attempts")]
-    pub max_attempts: u32,
-
-    /// Longest `Retry-After` (seconds) obeyed. Default 120. (A per-minute-limit 429 without
-    /// `Retry-After` waits 60 s, the length of the window it is about.)
-    #[serde(default = "default_max_retry_after_secs")]
-    pub max_retry_after_secs: u64,
+    /// How hard each request tries (`[ingest.openmeteo.http]`: `timeout_ms`, `max_attempts`,
+    /// `initial_backoff_ms`, `max_backoff_ms`, `max_retry_after_secs`). Unset keys come from
+    /// `[http_client]`, then from [`OpenMeteoConfig::HTTP_DEFAULTS`].
+    #[serde(default)]
+    pub http: HttpPolicyOverrides,
 
     /// The watched locations. Empty (the default): nothing to poll.
     #[serde(default)]
@@ -117,9 +110,7 @@ impl Default for OpenMeteoConfig {
             max_locations_per_request: default_max_locations_per_request(),
             quota_per_day: default_quota_per_day(),
             archive_chunk_days: default_archive_chunk_days(),
-            timeout_ms: default_timeout_ms(),
-            max_attempts: default_max_attempts(),
-            max_retry_after_secs: default_max_retry_after_secs(),
+            http: HttpPolicyOverrides::default(),
             locations: Vec::new(),
         }
     }
@@ -163,18 +154,6 @@ fn default_archive_chunk_days() -> u32 {
     14
 }
 
-fn default_timeout_ms() -> u64 {
-    10_000
-}
-
-fn default_max_attempts() -> u32 {
-    4
-}
-
-fn default_max_retry_after_secs() -> u64 {
-    120
-}
-
 impl OpenMeteoConfig {
     /// Time between two forecast polls.
     pub fn interval(&self) -> Duration {
@@ -215,14 +194,25 @@ impl OpenMeteoConfig {
         Duration::from_secs_f64(DAY_SECS * self.max_request_weight() / quota)
     }
 
-    /// The shared poller's policy: spacing from the quota, the rest from the config.
+    /// The HTTP policy when nothing is configured: 10 s per request, 4 attempts, the rest as
+    /// [`HttpPolicy::default`].
+    pub const HTTP_DEFAULTS: HttpPolicy = HttpPolicy {
+        timeout_ms: 10_000,
+        max_attempts: 4,
+        initial_backoff_ms: 1_000,
+        max_backoff_ms: 30_000,
+        max_retry_after_secs: 120,
+    };
+
+    /// The HTTP policy in full: `http` over [`OpenMeteoConfig::HTTP_DEFAULTS`] (`[http_client]` is folded
+    /// into `http` when the configuration is loaded).
+    pub fn http_policy(&self) -> HttpPolicy {
+        self.http.over(Self::HTTP_DEFAULTS)
+    }
+
+    /// The fetcher's policy: the upstream's pacing and the HTTP policy.
     pub fn fetch_policy(&self) -> FetchPolicy {
-        FetchPolicy::configured(
-            self.min_request_interval(),
-            self.timeout_ms,
-            self.max_attempts,
-            self.max_retry_after_secs,
-        )
+        FetchPolicy::configured(self.min_request_interval(), &self.http_policy())
     }
 
     /// Checks every value; `prefix` is where this table sits in the whole configuration (e.g.
@@ -279,12 +269,7 @@ impl OpenMeteoConfig {
         if !(1..=366).contains(&self.archive_chunk_days) {
             return bad("archive_chunk_days", format!("{} is not between 1 and 366", self.archive_chunk_days));
         }
-        if self.timeout_ms == 0 {
-            return bad("timeout_ms", "must be at least 1 millisecond".into());
-        }
-        if !(1..=20).contains(&self.max_attempts) {
-            return bad("max_attempts", format!("{} is not between 1 and 20", self.max_attempts));
-        }
+        self.http_policy().validate(&format!("{prefix}.http"))?;
         let mut ids = BTreeSet::new();
         for (index, location) in self.locations.iter().enumerate() {
             let key = |field: &str| format!("locations[{index}].{field}");

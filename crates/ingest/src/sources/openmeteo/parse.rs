@@ -21,10 +21,8 @@ use serde_json::Value;
 use signalcraft_model::{WeatherKind, WeatherObservation};
 
 use super::{config::WeatherLocationConfig, SOURCE_NAME};
-use crate::{
-    poller::{excerpt, parse_json, FetchCause},
-    telemetry,
-};
+use crate::telemetry;
+use signalcraft_http::{excerpt, parse_json, FetchCause};
 
 /// One location's answer; every block is optional (a request for no variables answers with the
 /// header fields only).
@@ -110,7 +108,7 @@ fn plural(count: usize) -> &'static str {
     }
 }
 
-/// What the upstream said in an error body, for the fetcher's [`crate::poller::ErrorClassifier`]:
+/// What the upstream said in an error body, for the fetcher's [`signalcraft_http::ErrorClassifier`]:
 /// the `reason` replaces the raw excerpt; a 429 for the hourly or daily limit is not retried
 /// (minutes of backoff cannot help), and one for the per-minute limit waits a minute when no
 /// `Retry-After` says otherwise.

@@ -13,12 +13,14 @@ use axum::response::Response;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use signalcraft_model::WeatherKind;
 
-use super::*;
+use super::{source::*, *};
+use crate::source::Source;
 use crate::{
-    poller::{FetchCause, FetchPolicy},
     replay::ReplayServer,
     sources::test_server::{json, respond, silent, too_many, Hit, TestServer},
 };
+use signalcraft_http::{FetchCause, FetchPolicy, HttpPolicyOverrides};
+use signalcraft_model::WeatherObservation;
 
 const GENERAL: &str = include_str!("../../../../../tests/fixtures/openmeteo/forecast__general.body.json");
 const ONE_MODEL: &str = include_str!("../../../../../tests/fixtures/openmeteo/forecast__general_one_model.body.json");
@@ -52,13 +54,19 @@ fn berlin(id: &str) -> WeatherLocationConfig {
     location(id, 52.52, 13.41)
 }
 
+/// `config` with `max_attempts` attempts per request.
+fn attempts(max_attempts: u32, mut config: OpenMeteoConfig) -> OpenMeteoConfig {
+    config.http.max_attempts = Some(max_attempts);
+    config
+}
+
 fn config(base_url: &str, locations: Vec<WeatherLocationConfig>) -> OpenMeteoConfig {
     OpenMeteoConfig {
         base_url: base_url.into(),
         archive_base_url: base_url.into(),
         max_locations_per_request: 2,
         quota_per_day: TEST_QUOTA,
-        timeout_ms: 2_000,
+        http: HttpPolicyOverrides { timeout_ms: Some(2_000), ..HttpPolicyOverrides::default() },
         locations,
         ..OpenMeteoConfig::default()
     }
@@ -358,10 +366,8 @@ async fn server_errors_and_truncated_json_are_retried() {
     server.assert_spaced(MIN_INTERVAL);
 
     let cut = TestServer::start(|_, _| json(200, &GENERAL[..100])).await;
-    let error = source(OpenMeteoConfig { max_attempts: 2, ..config(&cut.base_url, vec![berlin("b")]) })
-        .poll(now())
-        .await
-        .expect_err("always truncated");
+    let error =
+        source(attempts(2, config(&cut.base_url, vec![berlin("b")]))).poll(now()).await.expect_err("always truncated");
     assert_eq!(error.kind(), "body");
     assert_eq!(error.attempts(), 2);
 }
@@ -369,7 +375,10 @@ async fn server_errors_and_truncated_json_are_retried() {
 #[tokio::test]
 async fn a_silent_upstream_times_out() {
     let (listener, url) = silent().await;
-    let weather = source(OpenMeteoConfig { timeout_ms: 150, max_attempts: 2, ..config(&url, vec![berlin("b")]) });
+    let weather = source(OpenMeteoConfig {
+        http: HttpPolicyOverrides { timeout_ms: Some(150), max_attempts: Some(2), ..HttpPolicyOverrides::default() },
+        ..config(&url, vec![berlin("b")])
+    });
     let error = weather.poll(now()).await.expect_err("never answers");
     assert!(matches!(error.cause(), FetchCause::Timeout { .. }), "{error}");
     assert_eq!(error.attempts(), 2);
