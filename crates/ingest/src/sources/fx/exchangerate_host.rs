@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::source::RateSheet;
+use super::rate_sheet::RateSheet;
 use signalcraft_http::{parse_json, FetchCause};
 
 /// The envelope of both answers. Unknown fields (`terms`, `privacy`, …) are ignored.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 
-use super::source::RateSheet;
+use super::rate_sheet::RateSheet;
 use signalcraft_http::{parse_json, FetchCause};
 
 #[derive(Deserialize)]

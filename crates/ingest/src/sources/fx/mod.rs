@@ -8,10 +8,10 @@
 //!
 //! Provider modules only build the URL and read the body into a `RateSheet`; turning a sheet
 //! into records (code checks, the `symbols` filter, skipping unusable rates) is shared in
-//! `source.rs`, so every provider behaves alike. Every record names the provider that answered.
+//! `rate_sheet.rs`, so every provider behaves alike. Every record names the provider that answered.
 //!
-//! Files: `config.rs` (`[ingest.fx]`), `source.rs` ([`FxSource`], the chains, sheets to
-//! records), one file per provider (`exchangerate_api.rs`, `frankfurter.rs`,
+//! Files: `config.rs` (`[ingest.fx]`), `source.rs` ([`FxSource`], the chains), `rate_sheet.rs` (a
+//! provider's answer, and how it becomes records), one file per provider (`exchangerate_api.rs`, `frankfurter.rs`,
 //! `exchangerate_host.rs`), `watch_list.rs` (the watched businesses' currencies), tests.
 
 mod config;
@@ -20,6 +20,7 @@ mod exchangerate_host;
 #[cfg(test)]
 mod fallback_tests;
 mod frankfurter;
+mod rate_sheet;
 mod source;
 #[cfg(test)]
 mod tests;
