@@ -14,8 +14,22 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use crate::{sources::digicadence::DqProjectConfig, telemetry};
 use async_trait::async_trait;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::telemetry;
+
+/// One Digi-Cadence project and the period it stands for (`[[ingest.digicadence.projects]]`, or
+/// a watched business's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DqProjectConfig {
+    /// The DQ project id (`userProjects.id`).
+    pub project_id: i64,
+    /// First day of the period the project covers, e.g. `2023-07-01` for JAS'23.
+    pub period_start: NaiveDate,
+}
 
 /// A point on the globe, in degrees (WGS 84).
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -6,10 +6,13 @@
 use crate::InvalidConfig;
 use std::{collections::BTreeMap, fmt, time::Duration};
 
-use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use signalcraft_http::{FetchPolicy, HttpPolicy, HttpPolicyOverrides};
+
+/// One project and the period it stands for, as a configuration or a watched business names it
+/// (defined with the watch list, which holds it, so the watch list needs nothing of this source).
+pub use crate::watch::DqProjectConfig;
 
 /// The DQ endpoints this source reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -93,16 +96,6 @@ pub struct DigiCadenceConfig {
     /// `[http_client]`, then from [`DigiCadenceConfig::HTTP_DEFAULTS`].
     #[serde(default)]
     pub http: HttpPolicyOverrides,
-}
-
-/// One project and the period it stands for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DqProjectConfig {
-    /// The DQ project id (`userProjects.id`).
-    pub project_id: i64,
-    /// First day of the period the project covers, e.g. `2023-07-01` for JAS'23.
-    pub period_start: NaiveDate,
 }
 
 fn default_endpoints() -> Vec<DqEndpoint> {
