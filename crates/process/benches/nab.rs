@@ -9,6 +9,9 @@
 //! a leave-out check (the threshold optimised on the even-indexed files is scored on the odd
 //! ones, and the reverse, so the threshold never sees the files it is judged on) and the score at
 //! thresholds slightly off the optimised one (how close to a knife edge the optimum sits).
+//! Last, the alert path as users get it: the alerting processor ([`RaiseAlerts`], default open
+//! score, resolve rule and cooldown) over the anomaly scores, its OPENED alerts scored as binary
+//! detections in all three profiles, with the count of false alerts (FP).
 //!
 //! `cargo bench -p signalcraft-process --bench nab`. Environment:
 //! - `SIGNALCRAFT_NAB_DIR`: NAB root with `data/` and `labels/` (default `../shared/bench/nab`
@@ -25,7 +28,8 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDateTime, Utc};
-use signalcraft_model::KpiPoint;
+use signalcraft_model::{AlertTransition, KpiAnomaly, KpiPoint};
+use signalcraft_process::alerting::{RaiseAlerts, RaiseAlertsConfig, RuleSet};
 use signalcraft_process::anomaly::{AnomalyDetector, DetectAnomalies, DetectAnomaliesConfig, DEFAULT_THRESHOLD};
 use signalcraft_process::Processor;
 
@@ -113,17 +117,28 @@ fn load_file(path: &Path, category: String, name: String) -> BenchResult<DataFil
     Ok(DataFile { category, name, timestamps, points })
 }
 
-/// Runs the processor over every file in order; returns per-file scores, detector time and the
-/// number of rows the processor skipped.
-fn detect(files: &[DataFile]) -> BenchResult<(Vec<Vec<f64>>, Duration, usize)> {
+/// What the anomaly processor made of the corpus.
+struct Detections {
+    /// Per file, a score for every row (0 where the processor skipped the row).
+    scores: Vec<Vec<f64>>,
+    /// Per file, the processor's outputs, as the alerting processor reads them.
+    anomalies: Vec<Vec<KpiAnomaly>>,
+    elapsed: Duration,
+    skipped: usize,
+}
+
+/// Runs the processor over every file in order.
+fn detect(files: &[DataFile]) -> BenchResult<Detections> {
     let mut processor = DetectAnomalies::new(DetectAnomaliesConfig::default());
     let mut elapsed = Duration::ZERO;
     let mut skipped = 0;
     let mut all = Vec::with_capacity(files.len());
+    let mut all_anomalies = Vec::with_capacity(files.len());
     for file in files {
         let inputs = file.points.clone();
         let started = Instant::now();
         let mut scores = Vec::with_capacity(inputs.len());
+        let mut anomalies = Vec::with_capacity(inputs.len());
         for point in inputs {
             let ts = point.ts;
             let outputs = processor.process(point).map_err(|e| format!("{}/{}: {e}", file.category, file.name))?;
@@ -131,7 +146,10 @@ fn detect(files: &[DataFile]) -> BenchResult<(Vec<Vec<f64>>, Duration, usize)> {
             // not after its series' last one (a few NAB rows repeat a timestamp); such a row
             // counts as "no detection", exactly what the pipeline would emit for it.
             match outputs.as_slice() {
-                [anomaly] if anomaly.ts == ts => scores.push(anomaly.score),
+                [anomaly] if anomaly.ts == ts => {
+                    scores.push(anomaly.score);
+                    anomalies.push(anomaly.clone());
+                }
                 [] => {
                     skipped += 1;
                     scores.push(0.0);
@@ -141,8 +159,31 @@ fn detect(files: &[DataFile]) -> BenchResult<(Vec<Vec<f64>>, Duration, usize)> {
         }
         elapsed += started.elapsed();
         all.push(scores);
+        all_anomalies.push(anomalies);
     }
-    Ok((all, elapsed, skipped))
+    Ok(Detections { scores: all, anomalies: all_anomalies, elapsed, skipped })
+}
+
+/// The alert path as a user meets it: the alerting processor (its default open score, resolve
+/// rule and cooldown; no threshold rules) over each file's anomaly scores. Per file, 1 on the
+/// rows where an alert OPENED and 0 elsewhere, and the number of alerts opened.
+fn alerts_opened(files: &[DataFile], anomalies: &[Vec<KpiAnomaly>]) -> BenchResult<(Vec<Vec<f64>>, usize)> {
+    let mut all = Vec::with_capacity(files.len());
+    let mut opened_total = 0;
+    for (file, anomalies) in files.iter().zip(anomalies) {
+        // A processor per file: each NAB file is its own series, as in the pipeline.
+        let mut alerting = RaiseAlerts::new(RaiseAlertsConfig::default(), RuleSet::default());
+        let mut opened_at = std::collections::HashSet::new();
+        for anomaly in anomalies {
+            let notes = alerting
+                .process(anomaly.clone())
+                .map_err(|e| format!("{}/{}: alerting: {e}", file.category, file.name))?;
+            opened_at.extend(notes.iter().filter(|n| n.transition == AlertTransition::Opened).map(|n| n.occurred_at));
+        }
+        opened_total += opened_at.len();
+        all.push(file.points.iter().map(|p| if opened_at.contains(&p.ts) { 1.0 } else { 0.0 }).collect());
+    }
+    Ok((all, opened_total))
 }
 
 fn write_results(root: &Path, files: &[DataFile], scores: &[Vec<f64>]) -> BenchResult<()> {
@@ -202,7 +243,7 @@ fn run() -> BenchResult<()> {
     let rows: usize = files.iter().map(|f| f.points.len()).sum();
     eprintln!("NAB corpus: {} files, {rows} rows from {}", files.len(), nab.display());
 
-    let (scores, elapsed, skipped) = detect(&files)?;
+    let Detections { scores, anomalies, elapsed, skipped } = detect(&files)?;
     if skipped > 0 {
         eprintln!("{skipped} rows repeat or precede their series' last timestamp: skipped by the processor, scored 0");
     }
@@ -225,6 +266,16 @@ fn run() -> BenchResult<()> {
     }
     let (at_pipeline_threshold, optimised, checks) = scored?;
 
+    // The alert path: OPENED alerts as binary detections, scored at 0.5 in every profile.
+    let (opened, opened_total) = alerts_opened(&files, &anomalies)?;
+    let alert_results = results.with_extension("alerts");
+    write_results(&alert_results, &files, &opened)?;
+    let alert_scores = run_scorer(&nab, &alert_results, Some(0.5), None);
+    if alert_scores.is_ok() {
+        let _ = fs::remove_dir_all(&alert_results);
+    }
+    let alert_scores = alert_scores?;
+
     println!("detector: {}", AnomalyDetector::NAME);
     for (title, scored) in [
         (
@@ -240,6 +291,19 @@ fn run() -> BenchResult<()> {
             if let [DETECTOR_DIR, profile, threshold, _raw, score, _published, tp, fp, fn_] = cols.as_slice() {
                 println!("{profile:<20} {score:>10} {threshold:>10} {tp:>5} {fp:>5} {fn_:>5}");
             }
+        }
+    }
+    let open_score = RaiseAlertsConfig::default().open_score;
+    println!(
+        "alerts as users get them (alerting processor: open score {open_score}, resolve and cooldown defaults; \
+         {opened_total} alerts opened over {} files)",
+        files.len()
+    );
+    println!("{:<20} {:>10} {:>5} {:>5} {:>5}", "profile", "score", "TP", "FP", "FN");
+    for line in alert_scores.lines() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if let [DETECTOR_DIR, profile, _threshold, _raw, score, _published, tp, fp, fn_] = cols.as_slice() {
+            println!("{profile:<20} {score:>10} {tp:>5} {fp:>5} {fn_:>5}");
         }
     }
     println!("{checks}");
