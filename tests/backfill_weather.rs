@@ -231,3 +231,29 @@ fn an_unwatched_location_or_a_reversed_range_is_refused() {
         text(&reversed.stderr)
     );
 }
+
+/// A backfill stands on the same start as `run`: a broker address nothing answers at ends it
+/// at once, naming the key to fix, instead of every chunk waiting out the producer's timeout.
+#[test]
+fn a_broker_that_does_not_answer_ends_the_backfill_naming_the_key() {
+    let broker = broker(PARTITIONS);
+    let replay = fixture("replay");
+    let args = [
+        "backfill",
+        "weather",
+        "--from",
+        "1953-01-31",
+        "--to",
+        "1953-01-31",
+        "--location",
+        "berlin",
+        "--replay",
+        replay.to_str().expect("utf-8 path"),
+    ];
+    // Port 9 (discard) of this machine: nothing of ours listens there.
+    let output = signalcraft(&broker, &args, &[("SIGNALCRAFT_KAFKA__BROKERS", "127.0.0.1:9")]);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("no Kafka broker answered at kafka.brokers"), "{stderr}");
+    assert!(stderr.contains("SIGNALCRAFT_KAFKA__BROKERS"), "{stderr}");
+}
