@@ -210,28 +210,19 @@ impl<'a> Running<'a> {
         alerting.restore(rules::load_issued_alerts(&self.pool, max_keys).await.context("loading issued alerts")?);
         tracing::info!(open_alerts = alerting.open_alerts(), "alerting state restored from alert_notifications");
 
-        let context = ProcessorContext {
-            kafka: &self.kafka,
-            producer: &self.producer,
-            group_prefix: &process.group_prefix,
-            session_timeout: Duration::from_millis(self.config.kafka.session_timeout_ms),
-            shutdown: &self.shutdown,
-            history,
-            board: &self.board,
-            health: &self.health,
-        };
-        let tasks = &mut self.consumers;
+        let group_prefix = &process.group_prefix;
+        let history = history.as_ref();
         self.processor_groups = vec![
-            context.spawn(FxToKpi, tasks),
-            context.spawn(WeatherToKpi, tasks),
-            context.spawn(BrandToKpi, tasks),
-            context.spawn(ScoreArticles::new(), tasks),
-            context.spawn(process.sentiment.build(), tasks),
+            self.spawn_processor(FxToKpi, group_prefix, history, None),
+            self.spawn_processor(WeatherToKpi, group_prefix, history, None),
+            self.spawn_processor(BrandToKpi, group_prefix, history, None),
+            self.spawn_processor(ScoreArticles::new(), group_prefix, history, None),
+            self.spawn_processor(process.sentiment.build(), group_prefix, history, None),
             // Second tier: they read kpi.points, which the processors above write.
-            context.spawn(process.anomaly.build(), tasks),
-            context.spawn(process.forecast.build(), tasks),
-            // Third tier: alerts from kpi.anomalies.
-            context.spawn_with(alerting, Some(Arc::new(rule_history)), tasks),
+            self.spawn_processor(process.anomaly.build(), group_prefix, history, None),
+            self.spawn_processor(process.forecast.build(), group_prefix, history, None),
+            // Third tier: alerts from kpi.anomalies, with the rule versions as side input.
+            self.spawn_processor(alerting, group_prefix, history, Some(Arc::new(rule_history))),
         ];
         Ok(())
     }
@@ -280,6 +271,35 @@ impl<'a> Running<'a> {
         Ok(())
     }
 
+    /// Starts `processor` in its own consumer group (`<group_prefix>-<name>`), rebuilding its
+    /// per-series state from `history` when given, and reading `side_input` before each batch;
+    /// returns (group, input topic) for the drain check.
+    fn spawn_processor<P: Processor>(
+        &mut self,
+        processor: P,
+        group_prefix: &str,
+        history: Option<&(Arc<dyn SeriesHistory>, WarmUpSettings)>,
+        side_input: Option<Arc<dyn SideInput>>,
+    ) -> (String, String) {
+        let input = P::Input::TOPIC;
+        let group = format!("{group_prefix}-{}", processor.name());
+        let mut settings = ConsumerSettings::new(processor.name(), group.clone(), vec![input.name().into()]);
+        settings.session_timeout = Duration::from_millis(self.config.kafka.session_timeout_ms);
+        let mut stage =
+            ProcessorStage::new(processor, self.producer.clone()).with_plausibility(self.kafka.plausibility(input));
+        if let Some((history, settings)) = history {
+            stage = stage.with_history(history.clone(), settings.clone()).stop_waiting_on(self.shutdown.clone());
+        }
+        if let Some(&id) = self.kafka.registry_ids.get(&input) {
+            stage = stage.accept_schema_id(id);
+        }
+        if let Some(side_input) = side_input {
+            stage = stage.with_side_input(side_input);
+        }
+        self.spawn_consumer(settings, None, stage);
+        (group, input.name().to_string())
+    }
+
     /// Runs `handler` in the consumer loop of `settings`, watched for stalls and lag.
     fn spawn_consumer<H: BatchHandler + 'static>(
         &mut self,
@@ -299,9 +319,6 @@ impl<'a> Running<'a> {
     /// Waits for shutdown (or, with `exit_when_done`, the end of the input), stops every task,
     /// and for replay runs says what landed where.
     async fn until_done(mut self, options: RunOptions) -> anyhow::Result<Option<progress::RunSummary>> {
-        for (group, topic) in &self.processor_groups {
-            self.lag.watch(group.clone(), vec![topic.clone()]);
-        }
         // Restarted: lag figures are worth having back, and the monitor holds nothing.
         let lag_monitor = {
             let (lag, shutdown) = (self.lag.clone(), self.shutdown.clone());
@@ -376,56 +393,6 @@ impl FailedPolls {
     fn counts(&self) -> Vec<(String, u64)> {
         let counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         counts.iter().map(|(source, failed)| (source.clone(), *failed)).collect()
-    }
-}
-
-/// What every processor stage is started with.
-struct ProcessorContext<'a> {
-    kafka: &'a KafkaSettings,
-    producer: &'a RecordProducer,
-    group_prefix: &'a str,
-    session_timeout: Duration,
-    shutdown: &'a CancellationToken,
-    /// Where stateful processors rebuild per-series state from; `None`: warm-up is off.
-    history: Option<(Arc<dyn SeriesHistory>, WarmUpSettings)>,
-    board: &'a TaskBoard,
-    health: &'a http::Health,
-}
-
-impl ProcessorContext<'_> {
-    /// Starts `processor` in its own consumer group; returns (group, input topic).
-    fn spawn<P: Processor>(&self, processor: P, tasks: &mut RoleTasks) -> (String, String) {
-        self.spawn_with(processor, None, tasks)
-    }
-
-    /// [`Self::spawn`], with the side input the processor evaluates as of each input's time.
-    fn spawn_with<P: Processor>(
-        &self,
-        processor: P,
-        side_input: Option<Arc<dyn SideInput>>,
-        tasks: &mut RoleTasks,
-    ) -> (String, String) {
-        let input = P::Input::TOPIC;
-        let group = format!("{}-{}", self.group_prefix, processor.name());
-        let mut settings = ConsumerSettings::new(processor.name(), group.clone(), vec![input.name().into()]);
-        settings.session_timeout = self.session_timeout;
-        let mut stage =
-            ProcessorStage::new(processor, self.producer.clone()).with_plausibility(self.kafka.plausibility(input));
-        if let Some((history, settings)) = &self.history {
-            stage = stage.with_history(history.clone(), settings.clone()).stop_waiting_on(self.shutdown.clone());
-        }
-        if let Some(&id) = self.kafka.registry_ids.get(&input) {
-            stage = stage.accept_schema_id(id);
-        }
-        if let Some(side_input) = side_input {
-            stage = stage.with_side_input(side_input);
-        }
-        self.health.watch_stage(&settings.stage, settings.health.clone());
-        let (kafka, producer, shutdown) = (self.kafka.clone(), self.producer.clone(), self.shutdown.clone());
-        spawn_role(tasks, self.board, &format!("consumer:{}", settings.stage), async move {
-            run_consumer(&kafka, &settings, None, &producer, stage, shutdown).await.map_err(|e| e.to_string())
-        });
-        (group, input.name().to_string())
     }
 }
 

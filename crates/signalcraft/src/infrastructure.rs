@@ -144,12 +144,8 @@ async fn start_kafka(config: &Config) -> anyhow::Result<(KafkaSettings, String, 
     Ok((kafka, cluster_id, broker))
 }
 
-/// Connects to (or starts) PostgreSQL and applies the migrations.
-pub async fn connect_database(config: &Config) -> anyhow::Result<(PgPool, Option<PrivatePostgres>)> {
-    connect_database_with(config, PrivateServer::Own).await
-}
-
-/// [`connect_database`], saying what to do with a private server that already runs.
+/// Connects to (or starts) PostgreSQL and applies the migrations, saying what to do with a
+/// private server that already runs.
 pub async fn connect_database_with(
     config: &Config,
     private_server: PrivateServer,
