@@ -41,13 +41,7 @@ pub struct LagMonitor {
     /// Timestamps (ms) of records already read, by (topic, partition, offset): while a stage
     /// stalls its oldest record stays the same, and is read once.
     timestamps: HashMap<(String, i32, i64), i64>,
-    /// Rounds in a row whose oldest records could not be read.
-    timestamp_failures: u32,
 }
-
-/// Rounds in a row the oldest records may fail to be read before it is worth a warning: a
-/// round's read competes with the broker's other work, and the next round tries again.
-const TIMESTAMP_FAILURES_BEFORE_WARNING: u32 = 3;
 
 /// What a round measured for one partition of one group.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,7 +65,6 @@ impl Clone for LagMonitor {
             offset_readers: HashMap::new(),
             record_reader: None,
             timestamps: HashMap::new(),
-            timestamp_failures: 0,
         }
     }
 }
@@ -87,7 +80,6 @@ impl LagMonitor {
             offset_readers: HashMap::new(),
             record_reader: None,
             timestamps: HashMap::new(),
-            timestamp_failures: 0,
         }
     }
 
@@ -146,22 +138,10 @@ impl LagMonitor {
         let missing: Vec<(String, i32, i64)> =
             oldest_missing.into_iter().map(|((topic, partition), offset)| (topic, partition, offset)).collect();
         if !missing.is_empty() {
-            match self.read_timestamps(&missing) {
-                Ok(()) => self.timestamp_failures = 0,
-                Err(error) => {
-                    // A fresh client next round, in case this one is left in a bad state.
-                    self.record_reader = None;
-                    self.timestamp_failures = self.timestamp_failures.saturating_add(1);
-                    if self.timestamp_failures >= TIMESTAMP_FAILURES_BEFORE_WARNING {
-                        tracing::warn!(
-                            %error,
-                            rounds = self.timestamp_failures,
-                            "cannot read the oldest unconsumed records; lag in seconds not updated"
-                        );
-                    } else {
-                        tracing::debug!(%error, "cannot read the oldest unconsumed records this round");
-                    }
-                }
+            if let Err(error) = self.read_timestamps(&missing) {
+                // A fresh client next round, in case this one is left in a bad state.
+                self.record_reader = None;
+                tracing::warn!(%error, "cannot read the oldest unconsumed records; lag in seconds not updated");
             }
         }
         let now_ms = chrono_now_ms();
@@ -341,7 +321,6 @@ mod tests {
         for _ in 0..2 {
             monitor.measure_all();
         }
-        assert_eq!(monitor.timestamp_failures, 0);
         assert_eq!(monitor.timestamps.get(&("lag.test".into(), 0, 2)), Some(&1_700_000_002_000));
         assert_eq!(monitor.timestamps.get(&("lag.test".into(), 0, 5)), Some(&1_700_000_005_000));
     }
