@@ -78,11 +78,9 @@ fn utc(y: i32, mo: u32, d: u32, h: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, mo, d, h, 0, 0).single().expect("valid time")
 }
 
-#[test]
-fn the_recorded_archive_day_lands_on_raw_weather_with_progress_lines() {
-    let broker = broker(PARTITIONS);
-    let replay = fixture("replay");
-    let args = [
+/// `backfill weather` of the one recorded archive day, for the watched location `berlin`.
+fn recorded_day_at_berlin(replay: &std::path::Path) -> [&str; 10] {
+    [
         "backfill",
         "weather",
         "--from",
@@ -93,7 +91,14 @@ fn the_recorded_archive_day_lands_on_raw_weather_with_progress_lines() {
         "berlin",
         "--replay",
         replay.to_str().expect("utf-8 path"),
-    ];
+    ]
+}
+
+#[test]
+fn the_recorded_archive_day_lands_on_raw_weather_with_progress_lines() {
+    let broker = broker(PARTITIONS);
+    let replay = fixture("replay");
+    let args = recorded_day_at_berlin(&replay);
 
     let output = signalcraft(&broker, &args, &[]);
 
@@ -238,18 +243,7 @@ fn an_unwatched_location_or_a_reversed_range_is_refused() {
 fn a_broker_that_does_not_answer_ends_the_backfill_naming_the_key() {
     let broker = broker(PARTITIONS);
     let replay = fixture("replay");
-    let args = [
-        "backfill",
-        "weather",
-        "--from",
-        "1953-01-31",
-        "--to",
-        "1953-01-31",
-        "--location",
-        "berlin",
-        "--replay",
-        replay.to_str().expect("utf-8 path"),
-    ];
+    let args = recorded_day_at_berlin(&replay);
     // Port 9 (discard) of this machine: nothing of ours listens there.
     let output = signalcraft(&broker, &args, &[("SIGNALCRAFT_KAFKA__BROKERS", "127.0.0.1:9")]);
     assert!(!output.status.success());
