@@ -7,13 +7,22 @@ use std::process::Output;
 
 use common::unique_name;
 
+/// Runs the binary with `args` and `env`. Inside a `figment::Jail`, though the jail changes
+/// nothing: jails run one at a time, so no jail test of this binary has `SIGNALCRAFT_*`
+/// variables of its own set in the process environment the child inherits.
+#[allow(clippy::result_large_err)] // figment::Jail's closure type, not ours
 fn signalcraft(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_signalcraft"));
-    command.args(args).env_remove("DATABASE_URL");
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    command.output().expect("the signalcraft binary runs")
+    let mut output = None;
+    figment::Jail::expect_with(|_| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_signalcraft"));
+        command.args(args).env_remove("DATABASE_URL");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        output = Some(command.output().expect("the signalcraft binary runs"));
+        Ok(())
+    });
+    output.expect("the jail ran")
 }
 
 fn stderr(output: &Output) -> String {
