@@ -329,9 +329,12 @@ impl Processor for RaiseAlerts {
             hold_for: TimeDelta::zero(),
         };
         self.evaluate(anomaly, &point, &mut out);
-        let rules = self.rules.in_force_at(self.input_appended_at);
+        let known = self.rules.known();
         let mut applying = Vec::new();
-        for rule in rules.iter().filter(|rule| rule.matches(point.tenant_id.as_deref(), &point.series_id)) {
+        for rule in known
+            .in_force_at(self.input_appended_at)
+            .filter(|rule| rule.matches(point.tenant_id.as_deref(), &point.series_id))
+        {
             applying.push(rule.id);
             let condition = Condition {
                 key: format!("rule/{}/{}", rule.id, point.series_id),

@@ -179,8 +179,9 @@ impl RuleVersion {
 }
 
 /// What is known of the rules: every version, and up to which instant the list is complete.
+/// Taken from a [`RuleSet`] as a shared snapshot, never copied.
 #[derive(Debug, Default)]
-struct KnownRules {
+pub struct KnownRules {
     versions: Vec<RuleVersion>,
     /// Every version that came into force at or before this instant is in `versions`; `None`:
     /// the list is fixed (set in code, not read from a store), complete for every instant.
@@ -220,7 +221,8 @@ impl RuleSet {
         *guard = Arc::new(known);
     }
 
-    fn known(&self) -> Arc<KnownRules> {
+    /// The versions as they are now, shared (a reload swaps in new ones beside it).
+    pub fn known(&self) -> Arc<KnownRules> {
         self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
 
@@ -228,23 +230,13 @@ impl RuleSet {
     pub fn complete_at(&self, at: DateTime<Utc>) -> bool {
         self.known().known_through.is_none_or(|through| at <= through)
     }
+}
 
-    /// The rules in force at `at`, by id; `None`: the latest version of each.
-    pub fn in_force_at(&self, at: Option<DateTime<Utc>>) -> Vec<AlertRule> {
-        let known = self.known();
-        let mut rules: Vec<AlertRule> = known
-            .versions
-            .iter()
-            .filter(|version| version.in_force_at(at))
-            .map(|version| version.rule.clone())
-            .collect();
-        rules.sort_by_key(|rule| rule.id);
-        rules
-    }
-
-    /// The rules in force now (the latest version of each).
-    pub fn current(&self) -> Arc<Vec<AlertRule>> {
-        Arc::new(self.in_force_at(None))
+impl KnownRules {
+    /// The rules in force at `at`, in the order they were loaded (by id from the store);
+    /// `None`: the latest version of each.
+    pub fn in_force_at(&self, at: Option<DateTime<Utc>>) -> impl Iterator<Item = &AlertRule> {
+        self.versions.iter().filter(move |version| version.in_force_at(at)).map(|version| &version.rule)
     }
 }
 
