@@ -58,6 +58,23 @@ pub fn tenant_id_problem(id: &str) -> Option<String> {
     })
 }
 
+/// Whether `c` would be interpreted by a terminal rather than shown: C0 and C1 controls and DEL
+/// (escape sequences start with ESC or CSI), and the bidirectional overrides that reorder what
+/// follows them on screen.
+pub fn is_unprintable(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Why `text` cannot be stored where people read it back (names, patterns): longer than
+/// `max_chars` characters, or holding a character a terminal would act on. `None` when it can.
+pub fn text_problem(text: &str, max_chars: usize) -> Option<String> {
+    let chars = text.chars().count();
+    if chars > max_chars {
+        return Some(format!("{chars} characters is more than the {max_chars} allowed"));
+    }
+    text.chars().find(|&c| is_unprintable(c)).map(|c| format!("contains the control character {}", c.escape_unicode()))
+}
+
 /// The timestamps a topic accepts: not before `not_before`, at most `max_ahead` after now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Plausibility {

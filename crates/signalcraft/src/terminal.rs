@@ -4,12 +4,7 @@
 
 use std::borrow::Cow;
 
-/// Whether `c` would be interpreted by a terminal rather than shown: C0 and C1 controls and DEL
-/// (escape sequences start with ESC or CSI), and the bidirectional overrides that reorder what
-/// follows them on screen.
-fn is_unprintable(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-}
+use signalcraft_model::validate::{is_unprintable, text_problem};
 
 /// `text` with every character a terminal would act on written as a Rust escape (`\u{1b}`).
 pub fn printable(text: &str) -> Cow<'_, str> {
@@ -30,14 +25,10 @@ pub fn printable(text: &str) -> Cow<'_, str> {
 /// Refuses `text` given for command-line option `--{option}` when it is longer than
 /// `max_chars` characters or holds a character a terminal would act on.
 pub fn check_text(option: &str, text: &str, max_chars: usize) -> anyhow::Result<()> {
-    let chars = text.chars().count();
-    if chars > max_chars {
-        anyhow::bail!("--{option}: {chars} characters is more than the {max_chars} allowed");
+    match text_problem(text, max_chars) {
+        Some(problem) => anyhow::bail!("--{option}: {problem}"),
+        None => Ok(()),
     }
-    if let Some(c) = text.chars().find(|&c| is_unprintable(c)) {
-        anyhow::bail!("--{option}: contains the control character {}", c.escape_unicode());
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -239,6 +239,113 @@ pub struct NewRule {
     pub tenant_id: Option<String>,
 }
 
+/// Longest rule name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+/// Longest series pattern, in characters (series ids are at most a few hundred).
+pub const MAX_PATTERN_CHARS: usize = 512;
+
+/// A field of a rule, as the command line and the tenant API name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleField {
+    Name,
+    SeriesPattern,
+    Comparison,
+    Threshold,
+    DurationSecs,
+    Severity,
+    TenantId,
+}
+
+impl RuleField {
+    /// The `signalcraft rules add` option.
+    pub fn option(self) -> &'static str {
+        match self {
+            RuleField::Name => "--name",
+            RuleField::SeriesPattern => "--series",
+            RuleField::Comparison => "--comparison",
+            RuleField::Threshold => "--threshold",
+            RuleField::DurationSecs => "--duration-secs",
+            RuleField::Severity => "--severity",
+            RuleField::TenantId => "--tenant-id",
+        }
+    }
+
+    /// The JSON field (and column).
+    pub fn field(self) -> &'static str {
+        match self {
+            RuleField::Name => "name",
+            RuleField::SeriesPattern => "series_pattern",
+            RuleField::Comparison => "comparison",
+            RuleField::Threshold => "threshold",
+            RuleField::DurationSecs => "duration_secs",
+            RuleField::Severity => "severity",
+            RuleField::TenantId => "tenant_id",
+        }
+    }
+}
+
+/// Why a rule cannot be stored: the field, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleProblem {
+    pub field: RuleField,
+    pub problem: String,
+}
+
+/// Checks a rule before it reaches the database, naming the field at fault (the table's CHECKs
+/// would only name a constraint). Returns the rule with its severity in the stored spelling.
+pub fn check(rule: &NewRule) -> Result<NewRule, RuleProblem> {
+    let bad = |field, problem: String| Err(RuleProblem { field, problem });
+    if rule.name.trim().is_empty() {
+        return bad(RuleField::Name, "must not be empty".into());
+    }
+    if let Some(problem) = signalcraft_model::validate::text_problem(&rule.name, MAX_NAME_CHARS) {
+        return bad(RuleField::Name, problem);
+    }
+    if rule.series_pattern.trim().is_empty() {
+        return bad(
+            RuleField::SeriesPattern,
+            "must not be empty (a SQL LIKE pattern on series ids, e.g. `fx:USD:%`)".into(),
+        );
+    }
+    if let Some(problem) = signalcraft_model::validate::text_problem(&rule.series_pattern, MAX_PATTERN_CHARS) {
+        return bad(RuleField::SeriesPattern, problem);
+    }
+    if let Err(problem) = signalcraft_process::alerting::validate_pattern(&rule.series_pattern) {
+        return bad(RuleField::SeriesPattern, problem.to_string());
+    }
+    if Comparison::parse(&rule.comparison).is_none() {
+        return bad(RuleField::Comparison, format!("`{}` is not one of >, >=, <, <=", rule.comparison.escape_debug()));
+    }
+    if !rule.threshold.is_finite() {
+        return bad(RuleField::Threshold, format!("`{}` is not a finite number", rule.threshold));
+    }
+    if rule.duration_secs < 0 {
+        return bad(RuleField::DurationSecs, format!("{} is negative", rule.duration_secs));
+    }
+    if rule.duration_secs > MAX_DURATION_SECS {
+        return bad(
+            RuleField::DurationSecs,
+            format!(
+                "{} is more than {MAX_DURATION_SECS} (366 days), the longest a condition may hold",
+                rule.duration_secs
+            ),
+        );
+    }
+    if let Some(tenant) = &rule.tenant_id {
+        if let Some(problem) = signalcraft_model::validate::tenant_id_problem(tenant) {
+            return bad(RuleField::TenantId, problem);
+        }
+    }
+    let severity = rule.severity.to_ascii_uppercase();
+    if self::severity(&severity).is_none() {
+        return bad(
+            RuleField::Severity,
+            format!("`{}` is not one of INFO, WARNING, CRITICAL", rule.severity.escape_debug()),
+        );
+    }
+    Ok(NewRule { severity, ..rule.clone() })
+}
+
 /// A rule as stored, for `signalcraft rules list`.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize)]
 pub struct StoredRule {
