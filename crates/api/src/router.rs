@@ -1,0 +1,119 @@
+//! The tenant API as one axum router under `/api/v1`: every route, its OpenAPI 3.1 document
+//! (generated from the handlers' annotations, served at `/api/v1/openapi.json`), CORS, and
+//! problem+json answers for unknown routes and methods.
+
+use axum::{
+    http::{header, HeaderName, HeaderValue, Method, StatusCode},
+    Json, Router,
+};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use utoipa::{
+    openapi::{
+        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+        OpenApi as OpenApiDocument,
+    },
+    Modify, OpenApi,
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    problem::Problem,
+    routes::{alerts, events, news, rules, series, token},
+    state::ApiState,
+};
+
+/// Where the API lives.
+pub const BASE: &str = "/api/v1";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "signalcraft tenant API",
+        description = "What a dashboard reads: a tenant's series, points, forecasts, news, alerts and alert \
+                       rules, and live events. Bearer tokens (`POST /token` with an API key); errors are \
+                       RFC 9457 problem details.",
+        version = "1"
+    ),
+    servers((url = "/api/v1")),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "series", description = "KPI series, their points, rollups and forecasts"),
+        (name = "news", description = "Articles and their sentiment"),
+        (name = "alerts", description = "Alerts opened and resolved"),
+        (name = "alert rules", description = "A tenant's threshold rules"),
+        (name = "events", description = "Server-Sent Events"),
+        (name = "auth", description = "Tokens"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, document: &mut OpenApiDocument) {
+        let components = document.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+/// The routes, and the OpenAPI document they describe (paths relative to [`BASE`]).
+fn api_routes() -> (Router<ApiState>, OpenApiDocument) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(token::token))
+        .routes(routes!(series::catalogue))
+        .routes(routes!(series::points))
+        .routes(routes!(series::forecast))
+        .routes(routes!(news::news))
+        .routes(routes!(alerts::alerts))
+        .routes(routes!(rules::list_rules, rules::create_rule))
+        .routes(routes!(rules::get_rule, rules::replace_rule, rules::delete_rule))
+        .routes(routes!(events::events))
+        .split_for_parts()
+}
+
+/// The OpenAPI document, as served.
+pub fn openapi() -> OpenApiDocument {
+    api_routes().1
+}
+
+/// `/api/v1/…`, ready to merge into the process's HTTP server. `cors_allowed_origins` as in
+/// `[api]`.
+pub fn router(state: ApiState, cors_allowed_origins: &[String]) -> Router {
+    let (routes, document) = api_routes();
+    let document = Json(document);
+    let api = routes
+        .route("/openapi.json", axum::routing::get(move || async move { document.clone() }))
+        .fallback(|| async { Problem::not_found("no such route in /api/v1") })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(StatusCode::METHOD_NOT_ALLOWED, "this route does not take that method")
+        })
+        .with_state(state);
+    let api = match cors(cors_allowed_origins) {
+        Some(cors) => api.layer(cors),
+        None => api,
+    };
+    Router::new().nest(BASE, api)
+}
+
+/// The CORS layer for the configured origins; none when none are.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow_origin = if origins.iter().any(|origin| origin == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|origin| HeaderValue::from_str(origin).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow_origin)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("last-event-id")])
+            .expose_headers([header::LOCATION, header::RETRY_AFTER])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
+}

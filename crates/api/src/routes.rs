@@ -1,0 +1,8 @@
+//! The handlers of `/api/v1`, one module per resource.
+
+pub mod alerts;
+pub mod events;
+pub mod news;
+pub mod rules;
+pub mod series;
+pub mod token;
