@@ -56,8 +56,11 @@ async fn a_replay_meets_the_rules_as_they_were_when_each_anomaly_was_appended() 
     // Appended after.
     producer.send_all(&breach("after", 60)).await.expect("produced");
 
-    let live =
-        || RunOptions { roles: Roles { ingest: false, process: true, sink: true }, replay: None, exit_when_done: true };
+    let live = || RunOptions {
+        roles: Roles { ingest: false, process: true, sink: true, serve: false },
+        replay: None,
+        exit_when_done: true,
+    };
     let config = config_for(&broker, &database);
     tokio::time::timeout(Duration::from_secs(120), app::run(config.clone(), live(), CancellationToken::new()))
         .await

@@ -85,8 +85,11 @@ async fn a_spike_opens_one_alert_per_condition_and_the_return_to_normal_resolves
     let broker = broker(1);
     let config = config_for(&broker, &database);
     let shutdown = CancellationToken::new();
-    let options =
-        RunOptions { roles: Roles { ingest: false, process: true, sink: true }, replay: None, exit_when_done: false };
+    let options = RunOptions {
+        roles: Roles { ingest: false, process: true, sink: true, serve: false },
+        replay: None,
+        exit_when_done: false,
+    };
     let pipeline = tokio::spawn(app::run(config, options, shutdown.clone()));
 
     let producer = RecordProducer::new(&kafka_settings(&broker), "test").expect("producer");

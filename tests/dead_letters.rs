@@ -25,8 +25,11 @@ async fn garbage_on_raw_fx_goes_to_the_dlq_with_headers_and_the_pipeline_keeps_g
     let broker = broker(1);
     let config = config_for(&broker, &database);
     let shutdown = CancellationToken::new();
-    let options =
-        RunOptions { roles: Roles { ingest: false, process: true, sink: true }, replay: None, exit_when_done: false };
+    let options = RunOptions {
+        roles: Roles { ingest: false, process: true, sink: true, serve: false },
+        replay: None,
+        exit_when_done: false,
+    };
     let pipeline = tokio::spawn(app::run(config, options, shutdown.clone()));
 
     let garbage: &[u8] = b"not avro at all \xff\xfe";
@@ -124,8 +127,11 @@ async fn a_record_dated_5000_bc_is_dead_lettered_and_the_thousand_around_it_stor
     let config = config_for(&broker, &database);
     let shutdown = CancellationToken::new();
     // The sink alone: the first stage that reads these topics, so each bad record is one letter.
-    let options =
-        RunOptions { roles: Roles { ingest: false, process: false, sink: true }, replay: None, exit_when_done: false };
+    let options = RunOptions {
+        roles: Roles { ingest: false, process: false, sink: true, serve: false },
+        replay: None,
+        exit_when_done: false,
+    };
     let pipeline = tokio::spawn(app::run(config, options, shutdown.clone()));
 
     // Produced as a partner would: raw bytes in our wire format, no producer-side checks.

@@ -98,8 +98,11 @@ async fn each_tenants_rule_fires_on_its_own_series_and_reaches_its_own_endpoint(
     let producer = RecordProducer::new(&kafka_settings(&broker), "test").expect("producer");
     producer.send_all(&[scored("acme", 0), scored("globex", 0)]).await.expect("produced");
     let shutdown = CancellationToken::new();
-    let options =
-        RunOptions { roles: Roles { ingest: false, process: true, sink: true }, replay: None, exit_when_done: false };
+    let options = RunOptions {
+        roles: Roles { ingest: false, process: true, sink: true, serve: false },
+        replay: None,
+        exit_when_done: false,
+    };
     let pipeline = tokio::spawn(app::run(config, options, shutdown.clone()));
 
     let delivered = eventually(Duration::from_secs(60), || async { received.lock().expect("lock").len() >= 4 }).await;

@@ -27,7 +27,7 @@ async fn a_business_added_while_running_is_fetched_on_the_next_cycle() {
     config.ingest.openmeteo.quota_per_day = 86_400_000;
     config.ingest.fx.providers.clear();
     let options = RunOptions {
-        roles: Roles { ingest: true, process: false, sink: true },
+        roles: Roles { ingest: true, process: false, sink: true, serve: false },
         replay: Some(fixture("replay")),
         exit_when_done: false,
     };

@@ -144,8 +144,11 @@ async fn notifications_are_signed_retried_within_bounds_and_every_outcome_is_rec
     producer.send_all(std::slice::from_ref(&first)).await.expect("produced");
 
     let shutdown = CancellationToken::new();
-    let options =
-        RunOptions { roles: Roles { ingest: false, process: false, sink: true }, replay: None, exit_when_done: false };
+    let options = RunOptions {
+        roles: Roles { ingest: false, process: false, sink: true, serve: false },
+        replay: None,
+        exit_when_done: false,
+    };
     let pipeline = tokio::spawn(app::run(config, options, shutdown.clone()));
 
     let settled = eventually(Duration::from_secs(30), || async { outcomes(&database, "n-1").await.len() == 3 }).await;

@@ -44,10 +44,12 @@ pub struct Roles {
     pub ingest: bool,
     pub process: bool,
     pub sink: bool,
+    /// The tenant API, on the operational listener.
+    pub serve: bool,
 }
 
 impl Roles {
-    pub const ALL: Roles = Roles { ingest: true, process: true, sink: true };
+    pub const ALL: Roles = Roles { ingest: true, process: true, sink: true, serve: true };
 }
 
 /// Options of one `run`.
@@ -73,7 +75,10 @@ pub async fn run(
         Some(dir) => Some(replay_upstreams(dir).await?),
         None => None,
     };
-    let mut running = Running::start(&config, &mut infrastructure, shutdown).await?;
+    let mut running = Running::start(&config, &mut infrastructure, options.roles.serve, shutdown).await?;
+    if let (Some(signer), Some(_)) = (&running.api_signer, &options.replay) {
+        crate::serve::print_viewer_tokens(&config, &running.pool, signer, running.http_address).await?;
+    }
     if options.roles.ingest {
         running.start_sources(replay.as_ref(), options.exit_when_done.then_some(1))?;
     }
@@ -112,15 +117,21 @@ struct Running<'a> {
     /// Tasks that run until shutdown: consumers and the HTTP server.
     consumers: RoleTasks,
     failed_polls: FailedPolls,
+    /// Where `/metrics`, `/healthz`, `/readyz` (and the tenant API) answer.
+    http_address: std::net::SocketAddr,
+    /// The tenant API's token signer, when this process serves it.
+    api_signer: Option<signalcraft_api::TokenSigner>,
     /// Every processor's (consumer group, input topic), for the drain check.
     processor_groups: Vec<(String, String)>,
 }
 
 impl<'a> Running<'a> {
-    /// Health checks and the operational endpoints, and the one producer every role shares.
+    /// Health checks and the operational endpoints (with the tenant API when `serve`), and the
+    /// one producer every role shares.
     async fn start(
         config: &'a Config,
         infrastructure: &mut Infrastructure,
+        serve: bool,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Running<'a>> {
         let pool = infrastructure.pool()?.clone();
@@ -135,10 +146,21 @@ impl<'a> Running<'a> {
         let (cache_for, stall_after) =
             (Duration::from_millis(http_config.check_cache_ms), Duration::from_secs(http_config.stall_secs));
         let health = http::Health::new(checks, cache_for, stall_after, board.clone());
-        let listener = infrastructure.listener.take().context("the HTTP listener was not bound")?;
-        let http_server = http::serve_on(listener, health.clone(), shutdown.clone())?;
-        let producer = RecordProducer::new(&kafka, "producer").context("creating the Kafka producer")?;
         let mut consumers = RoleTasks::new();
+        let (api, api_signer) = if serve {
+            let signer = crate::serve::signer(config, true)?;
+            let api = crate::serve::start_api(config, signer.clone(), &pool, &shutdown).await?;
+            for (name, task) in api.tasks {
+                spawn_role(&mut consumers, &board, name, task.map(Ok));
+            }
+            (Some(api.router), Some(signer))
+        } else {
+            (None, None)
+        };
+        let listener = infrastructure.listener.take().context("the HTTP listener was not bound")?;
+        let http_address = listener.local_addr().context("reading the HTTP listener's address")?;
+        let http_server = http::serve_on(listener, health.clone(), api, shutdown.clone())?;
+        let producer = RecordProducer::new(&kafka, "producer").context("creating the Kafka producer")?;
         // Without its endpoints the process cannot be watched: the server ending ends the run.
         spawn_role(&mut consumers, &board, "http", http_server);
         let lag = LagMonitor::new(kafka.clone(), Duration::from_millis(http_config.lag_interval_ms));
@@ -155,6 +177,8 @@ impl<'a> Running<'a> {
             ingestors: RoleTasks::new(),
             consumers,
             failed_polls: FailedPolls::default(),
+            http_address,
+            api_signer,
             processor_groups: Vec::new(),
         })
     }

@@ -18,6 +18,7 @@ use figment::{
     Figment,
 };
 use serde::{Deserialize, Serialize};
+pub use signalcraft_api::ApiConfig;
 use signalcraft_http::HttpPolicyOverrides;
 pub use signalcraft_ingest::IngestConfig;
 use signalcraft_model::{Plausibility, Topic};
@@ -50,6 +51,9 @@ pub struct Config {
     pub retention: RetentionConfig,
     #[serde(default)]
     pub validation: ValidationConfig,
+    /// `[api]`: the tenant API (`serve`, and the `serve` role of `run`).
+    #[serde(default)]
+    pub api: ApiConfig,
 }
 
 /// `[kafka]`
@@ -392,6 +396,16 @@ impl Config {
         }
         self.webhooks.validate("webhooks").map_err(|e| ConfigError::Invalid(e.to_string()))?;
         self.validation.validate()?;
+        self.api.check().map_err(ConfigError::Invalid)?;
+        if let Some(url) = &self.api.database_url {
+            check_database_url(url).map_err(|_| {
+                ConfigError::Invalid(
+                    "api.database_url (SIGNALCRAFT_API__DATABASE_URL): not a PostgreSQL URL; expected \
+                     postgres://user@host:port/database"
+                        .into(),
+                )
+            })?;
+        }
         Ok(())
     }
 }

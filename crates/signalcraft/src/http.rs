@@ -1,5 +1,6 @@
 //! The operational HTTP endpoints: `/metrics` (Prometheus text format), `/healthz` (is the
-//! process making progress?) and `/readyz` (can it do its work right now?).
+//! process making progress?) and `/readyz` (can it do its work right now?); the tenant API's
+//! routes (`signalcraft_api`) are merged in on the same listener when this process serves it.
 //!
 //! - `/readyz` checks the real dependencies on each call — broker metadata and a database
 //!   round trip, each bounded by `http.check_timeout_ms` — and reuses an answer for
@@ -279,23 +280,34 @@ pub async fn serve(
 ) -> std::io::Result<(SocketAddr, impl std::future::Future<Output = Result<(), String>>)> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let address = listener.local_addr()?;
-    Ok((address, serve_on(listener, health, shutdown)?))
+    Ok((address, serve_on(listener, health, None, shutdown)?))
 }
 
-/// [`serve`] on a listener already bound (by [`crate::infrastructure::Infrastructure::start`]).
+/// [`serve`] on a listener already bound (by [`crate::infrastructure::Infrastructure::start`]),
+/// with the tenant API's routes beside the operational ones when `api` is given.
 pub fn serve_on(
     listener: tokio::net::TcpListener,
     health: Health,
+    api: Option<Router>,
     shutdown: CancellationToken,
 ) -> std::io::Result<impl std::future::Future<Output = Result<(), String>>> {
     let address = listener.local_addr()?;
+    let serves_api = api.is_some();
+    let routes = match api {
+        Some(api) => router(health).merge(api),
+        None => router(health),
+    };
     let server = async move {
-        axum::serve(listener, router(health))
+        axum::serve(listener, routes)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await
             .map_err(|error| format!("HTTP server stopped: {error}"))
     };
-    tracing::info!(%address, "serving /metrics, /healthz and /readyz");
+    if serves_api {
+        tracing::info!(%address, "serving /metrics, /healthz, /readyz and the tenant API under /api/v1");
+    } else {
+        tracing::info!(%address, "serving /metrics, /healthz and /readyz");
+    }
     Ok(server)
 }
 

@@ -15,6 +15,8 @@
 //!   checked on each call).
 //! - [`tasks`]: supervision of every spawned task: restarted or ending the run, never silent.
 //! - [`progress`]: "drained" detection for replay runs, and the closing summary.
+//! - [`serve`]: the tenant API in this process: `signalcraft serve`, the `serve` role of `run`,
+//!   the token signer, the quick start's viewer tokens.
 //! - [`secrets`]: every configured secret in one redactor, and the log writer that applies it.
 //! - [`rule_commands`]: `signalcraft rules`: a typed rule checked naming the option, rules printed.
 //! - [`terminal`]: limits on operator-typed text, and escaping it for a terminal.
@@ -31,6 +33,7 @@ pub mod progress;
 pub mod registry;
 pub mod rule_commands;
 pub mod secrets;
+pub mod serve;
 pub mod tasks;
 pub mod terminal;
 pub mod watchlist;

@@ -39,6 +39,8 @@ enum Role {
     Ingest,
     Process,
     Sink,
+    /// The tenant API under /api/v1, on the operational listener.
+    Serve,
 }
 
 #[derive(Subcommand)]
@@ -84,6 +86,20 @@ enum Command {
         #[command(subcommand)]
         action: WebhooksAction,
     },
+    /// Serve the tenant API (/api/v1) and /metrics, /healthz, /readyz on http.listen, reading
+    /// the pipeline's database; needs api.signing_key (SIGNALCRAFT_API__SIGNING_KEY).
+    Serve,
+    /// API keys of the tenant API, for machines: exchanged for short-lived tokens at
+    /// POST /api/v1/token.
+    Apikey {
+        #[command(subcommand)]
+        action: ApikeyAction,
+    },
+    /// Tokens of the tenant API, for operators.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
     /// Apply the database migrations and exit.
     Migrate,
     /// Run only an embedded Kafka-protocol broker (for multi-process local setups and tests).
@@ -91,6 +107,75 @@ enum Command {
         /// Partitions per topic (1–1000).
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=1000))]
         partitions: i32,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ApiRole {
+    /// Reads its tenant's data.
+    Viewer,
+    /// Reads, and manages its tenant's alert rules.
+    Editor,
+    /// Reads any tenant's data.
+    Admin,
+}
+
+impl From<ApiRole> for signalcraft_api::Role {
+    fn from(role: ApiRole) -> Self {
+        match role {
+            ApiRole::Viewer => signalcraft_api::Role::Viewer,
+            ApiRole::Editor => signalcraft_api::Role::Editor,
+            ApiRole::Admin => signalcraft_api::Role::Admin,
+        }
+    }
+}
+
+/// A tenant id given on the command line, checked.
+fn parse_tenant(text: &str) -> Result<signalcraft_api::TenantId, String> {
+    signalcraft_api::TenantId::parse(text)
+}
+
+#[derive(Subcommand)]
+enum ApikeyAction {
+    /// Make a key and print it, once: only its digest is stored.
+    Create {
+        /// The tenant whose data the key reads.
+        #[arg(long, value_parser = parse_tenant)]
+        tenant: signalcraft_api::TenantId,
+        /// What the key may do.
+        #[arg(long, value_enum)]
+        role: ApiRole,
+        /// A note for `apikey list` (which machine holds it).
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// List the keys (never their secrets).
+    List {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key: it exchanges for no more tokens (those issued expire within
+    /// api.token_ttl_secs).
+    Revoke {
+        /// The key's id (the 16 characters after `sck_`; see `apikey list`).
+        key_id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Print a token signed with api.signing_key.
+    Issue {
+        /// The tenant it reads.
+        #[arg(long, value_parser = parse_tenant)]
+        tenant: signalcraft_api::TenantId,
+        /// What it may do.
+        #[arg(long, value_enum)]
+        role: ApiRole,
+        /// Who it is for, recorded in the audit rows of its writes.
+        #[arg(long, default_value = "operator")]
+        subject: String,
     },
 }
 
@@ -231,6 +316,59 @@ async fn edit_rules(config: &Config, action: RulesAction) -> anyhow::Result<()> 
                     anyhow::bail!("no alert rule has id {id}");
                 }
                 println!("removed rule #{id}");
+            }
+        }
+        Ok(())
+    }
+    .await;
+    pool.close().await;
+    outcome
+}
+
+/// Runs an `apikey` action against the configured database.
+async fn api_keys(config: &Config, action: ApikeyAction) -> anyhow::Result<()> {
+    if let ApikeyAction::Create { label, .. } = &action {
+        signalcraft::terminal::check_text("label", label, signalcraft_api::keys::MAX_LABEL_CHARS)?;
+    }
+    let infrastructure = Infrastructure::start(config, Needs::ADMIN).await?;
+    let pool = infrastructure.pool()?.clone();
+    let outcome = async {
+        match action {
+            ApikeyAction::Create { tenant, role, label } => {
+                let role = signalcraft_api::Role::from(role);
+                let key = signalcraft_api::keys::create(&pool, &tenant, role, &label).await?;
+                eprintln!(
+                    "API key {} for tenant {tenant} as {role}; shown once, keep it secret. Exchange it with \
+                     POST /api/v1/token {{\"api_key\": \"…\"}}",
+                    key.key_id
+                );
+                println!("{}", key.key);
+            }
+            ApikeyAction::List { json } => {
+                let keys = signalcraft_api::keys::list(&pool).await?;
+                for key in &keys {
+                    if json {
+                        println!("{}", serde_json::to_string(key)?);
+                    } else {
+                        println!(
+                            "{} {} {} {}{}",
+                            key.key_id,
+                            key.tenant_id,
+                            key.role,
+                            signalcraft::terminal::printable(&key.label),
+                            key.revoked_at.map(|at| format!(" (revoked {at})")).unwrap_or_default()
+                        );
+                    }
+                }
+                if !json {
+                    println!("{} key(s)", keys.len());
+                }
+            }
+            ApikeyAction::Revoke { key_id } => {
+                if !signalcraft_api::keys::revoke(&pool, &key_id).await? {
+                    anyhow::bail!("no unrevoked API key has id `{}`", signalcraft::terminal::printable(&key_id));
+                }
+                println!("revoked {key_id}");
             }
         }
         Ok(())
@@ -409,6 +547,9 @@ fn config_files(cli: &Cli) -> Vec<PathBuf> {
         | Command::Webhooks { .. }
         | Command::Retention { .. }
         | Command::Migrate
+        | Command::Serve
+        | Command::Apikey { .. }
+        | Command::Token { .. }
         | Command::Broker { .. } => None,
     };
     if let Some(dir) = replay {
@@ -442,6 +583,7 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
                     ingest: roles.contains(&Role::Ingest),
                     process: roles.contains(&Role::Process),
                     sink: roles.contains(&Role::Sink),
+                    serve: roles.contains(&Role::Serve),
                 }
             };
             let summary = app::run(config, RunOptions { roles, replay, exit_when_done }, shutdown).await?;
@@ -473,6 +615,17 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             pool.close().await;
             let report = report.context("applying retention")?;
             println!("{}{report}", if dry_run { "would remove (dry run, nothing changed):\n" } else { "removed:\n" });
+        }
+        Command::Serve => signalcraft::serve::serve(&config, shutdown).await?,
+        Command::Apikey { action } => api_keys(&config, action).await?,
+        Command::Token { action: TokenAction::Issue { tenant, role, subject } } => {
+            if subject.is_empty() || subject.len() > 200 || subject.chars().any(char::is_control) {
+                anyhow::bail!("--subject: must be 1–200 bytes without control characters");
+            }
+            let signer = signalcraft::serve::signer(&config, false)?;
+            let token = signer.issue(&subject, &tenant, role.into()).map_err(anyhow::Error::msg)?;
+            // Alone on its line, for scripts: TOKEN=$(signalcraft token issue …).
+            println!("{token}");
         }
         Command::Migrate => {
             let infrastructure = Infrastructure::start(&config, Needs::ADMIN).await?;

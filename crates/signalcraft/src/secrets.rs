@@ -27,7 +27,7 @@ const SECRET_PROPERTIES: &[&str] = &["sasl.oauthbearer.config", "sasl.kerberos.k
 /// Every secret `config` holds or names: the exchangerate.host access key, each webhook
 /// endpoint's URL (path and query are secret) and HMAC key (read from its environment
 /// variable), secret librdkafka properties, and the passwords of the database and schema
-/// registry URLs.
+/// registry URLs, the tenant API's token signing key and its database URL's password.
 pub fn redactor(config: &Config) -> Redactor {
     redactor_with_env(config, |name| std::env::var(name).ok())
 }
@@ -50,8 +50,12 @@ pub fn redactor_with_env(config: &Config, env: impl Fn(&str) -> Option<String>) 
             redactor.add_secret(value);
         }
     }
-    for url in [&config.database.url, &config.kafka.schema_registry_url].into_iter().flatten() {
+    for url in [&config.database.url, &config.kafka.schema_registry_url, &config.api.database_url].into_iter().flatten()
+    {
         redactor.add_url_password(url);
+    }
+    if let Some(key) = &config.api.signing_key {
+        redactor.add_secret(key);
     }
     redactor
 }
