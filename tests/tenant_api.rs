@@ -1105,6 +1105,10 @@ async fn hostile_paths_queries_and_bodies_get_400_problems_never_500() {
         "/tenants/acme/alerts?state=closed".into(),
         "/tenants/acme/alerts?state=open%27".into(),
         "/tenants/acme/alerts?severity=CRITICAL".into(),
+        // Endpoints that take no parameters refuse them rather than ignore them.
+        format!("{series}/forecast?issued_at=2024-05-01T12:00:00Z"),
+        "/tenants/acme/alert-rules?tenant=globex".into(),
+        format!("/tenants/acme/alert-rules/{rule}?enabled=true"),
     ]);
     for path in &gets {
         let answer = api.get(path, &viewer).await;
@@ -1164,8 +1168,17 @@ async fn hostile_paths_queries_and_bodies_get_400_problems_never_500() {
         .expect("answers");
     assert_eq!(untyped.status().as_u16(), 415);
     assert_eq!(untyped.headers().get("content-type").and_then(|c| c.to_str().ok()), Some(PROBLEM_JSON));
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM alert_rules").fetch_one(pool).await.expect("count");
-    assert_eq!(stored, 3, "no hostile body stored a rule");
+    for (method, path, body) in [
+        (Method::POST, "/tenants/acme/alert-rules?tenant_id=globex".to_string(), Some(RULE)),
+        (Method::PUT, format!("{rule_path}?enabled=false"), Some(RULE)),
+        (Method::DELETE, format!("{rule_path}?force=true"), None),
+    ] {
+        api.call(method, &path, Some(&editor), body).await.problem(400);
+    }
+    api.call(Method::POST, "/token?api_key=sck_x", None, Some(r#"{"api_key": "sck_x"}"#)).await.problem(400);
+    let stored: (i64, f64) =
+        sqlx::query_as("SELECT count(*), sum(threshold) FROM alert_rules").fetch_one(pool).await.expect("count");
+    assert_eq!(stored, (3, 3.0), "no hostile request stored, changed or deleted a rule");
 
     // Unknown routes and methods: problems too.
     api.get("/tenants/acme/nothing", &viewer).await.problem(404);

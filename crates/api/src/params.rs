@@ -169,6 +169,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// The query of an endpoint that takes no parameters: any parameter is refused (400) rather
+/// than ignored, so a client that believes it filtered (`?tenant=…`, `?state=open`) learns
+/// that it did not.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoQuery {}
+
 /// `Json<T>` whose rejection is a 400 problem, whether the body is not JSON or not the JSON
 /// asked for (415 without a JSON content type, 413 over the body limit).
 pub struct ApiJson<T>(pub T);
