@@ -1167,6 +1167,12 @@ async fn hostile_paths_queries_and_bodies_get_400_problems_never_500() {
         .await
         .expect("answers");
     assert_eq!(untyped.status().as_u16(), 415);
+    // Over the body limit: 413. The server closes that connection without reading the rest,
+    // so it goes on a connection of its own.
+    let huge = json!({"name": "n".repeat(3 << 20), "series_pattern": "custom:%", "comparison": ">", "threshold": 1});
+    let alone = Server { base: api.base.clone(), http: reqwest::Client::new(), shutdown: CancellationToken::new() };
+    let answer = alone.call(Method::POST, "/tenants/acme/alert-rules", Some(&editor), Some(&huge.to_string())).await;
+    answer.problem(413);
     assert_eq!(untyped.headers().get("content-type").and_then(|c| c.to_str().ok()), Some(PROBLEM_JSON));
     for (method, path, body) in [
         (Method::POST, "/tenants/acme/alert-rules?tenant_id=globex".to_string(), Some(RULE)),
