@@ -1,8 +1,9 @@
 //! The database's own wall between tenants: a session as `signalcraft_reader` with tenant A
 //! set sees A's rows and public rows of every table and view that carries tenant data, none of
-//! tenant B's, and cannot write; with no tenant set it sees public rows only. The tables are
-//! enumerated from the catalog, so a table added without a decision (policy, public, or
-//! operator-only) fails here.
+//! tenant B's, and cannot write; with no tenant set it sees public rows only. Alert rules are
+//! a tenant's own: the reader sees its tenant's rules, never another tenant's nor the
+//! operator's (no tenant). The tables are enumerated from the catalog, so a table added without
+//! a decision (policy, tenant-only, public, or operator-only) fails here.
 
 mod common;
 
@@ -15,7 +16,7 @@ use signalcraft_sink::PostgresSink;
 use sqlx::PgPool;
 
 /// Tables and views of tenant data: readable by the reader under row-level security.
-const TENANT_RELATIONS: [&str; 13] = [
+const TENANT_RELATIONS: [&str; 14] = [
     "kpi_points",
     "kpi_anomalies",
     "kpi_forecasts",
@@ -29,15 +30,20 @@ const TENANT_RELATIONS: [&str; 13] = [
     "kpi_daily",
     "sentiment_daily",
     "alert_states",
+    "tenant_events",
 ];
+/// A tenant's own rows, readable by the reader under row-level security, with no public rows:
+/// rows of no tenant are the operator's.
+const TENANT_ONLY_RELATIONS: [&str; 1] = ["alert_rules"];
 /// Public data: readable by the reader, every row.
 const PUBLIC_RELATIONS: [&str; 1] = ["fx_rates"];
 /// The operator's: not readable by the reader at all.
-const OPERATOR_RELATIONS: [&str; 10] = [
+const OPERATOR_RELATIONS: [&str; 11] = [
     "_sqlx_migrations",
     "sink_offsets",
-    "alert_rules",
     "alert_rule_versions",
+    "api_keys",
+    "api_audit",
     "watched_businesses",
     "watched_dq_projects",
     "webhook_deliveries",
@@ -147,6 +153,14 @@ async fn store_three_tenants(pool: &PgPool) {
     .execute(pool)
     .await
     .expect("a public row");
+    sqlx::query(
+        "INSERT INTO alert_rules (name, series_pattern, comparison, threshold, tenant_id) \
+         VALUES ('acme rule', 'custom:%', '>', 1, 'acme'), ('acme rule 2', 'custom:%', '<', 0, 'acme'), \
+                ('globex rule', 'custom:%', '>', 1, 'globex'), ('operator rule', '%', '>', 1, NULL)",
+    )
+    .execute(pool)
+    .await
+    .expect("a rule of each tenant and of the operator");
 }
 
 /// Rows of `relation` per tenant (`None`: public), as the owner sees them.
@@ -223,6 +237,29 @@ async fn a_reader_sees_its_tenant_and_public_rows_of_every_tenant_relation_and_w
         }
     }
 
+    for relation in TENANT_ONLY_RELATIONS {
+        let owner = rows_by_tenant(pool, relation).await;
+        assert_eq!(
+            owner,
+            vec![(Some("acme".to_string()), 2), (Some("globex".to_string()), 1), (None, 1)],
+            "{relation}: rows of both tenants and of the operator"
+        );
+        let query = format!("SELECT tenant_id, count(*) FROM {relation} GROUP BY 1 ORDER BY 1 NULLS LAST");
+        let seen: Vec<(Option<String>, i64)> =
+            as_reader(pool, Some("acme"), &query).await.unwrap_or_else(|e| panic!("{relation}: {e}"));
+        assert_eq!(seen, vec![(Some("acme".to_string()), 2)], "{relation}: tenant acme sees its own rows only");
+        let anonymous: Vec<(Option<String>, i64)> = as_reader(pool, None, &query).await.expect("reads");
+        assert!(anonymous.is_empty(), "{relation}: no tenant set, nothing: {anonymous:?}");
+        for write in [
+            format!("DELETE FROM {relation}"),
+            format!("UPDATE {relation} SET tenant_id = 'acme'"),
+            format!("INSERT INTO {relation} (tenant_id) SELECT tenant_id FROM {relation} LIMIT 1"),
+        ] {
+            let refused = as_reader::<(i64,)>(pool, Some("acme"), &write).await.expect_err("refused").to_string();
+            assert!(refused.contains("permission denied"), "{relation}: {write}: {refused}");
+        }
+    }
+
     // A partition read directly would bypass its parent's policy: not granted.
     let partitions: Vec<String> = sqlx::query_scalar(
         "SELECT c.relname::text FROM pg_class c WHERE c.relispartition AND c.relkind = 'r' \
@@ -252,10 +289,12 @@ async fn a_reader_sees_its_tenant_and_public_rows_of_every_tenant_relation_and_w
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_relation_in_the_schema_has_a_decision_about_the_reader() {
     let database = TestDatabase::new().await;
-    let relations: Vec<(String, String, bool, bool, bool, bool)> = sqlx::query_as(
+    let relations: Vec<(String, String, bool, bool, bool, bool, bool)> = sqlx::query_as(
         "SELECT c.relname::text, c.relkind::text, c.relrowsecurity, \
                 has_table_privilege('signalcraft_reader', c.oid, 'SELECT'), \
                 EXISTS (SELECT FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = 'tenant_rows'), \
+                EXISTS (SELECT FROM pg_policy p WHERE p.polrelid = c.oid \
+                        AND 'signalcraft_reader'::regrole = ANY (p.polroles) AND p.polcmd IN ('r', '*')), \
                 coalesce('security_invoker=true' = ANY (c.reloptions), false) \
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
          WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition \
@@ -265,21 +304,24 @@ async fn every_relation_in_the_schema_has_a_decision_about_the_reader() {
     .await
     .expect("catalog");
     assert!(relations.len() > 20, "{relations:?}");
-    for (name, kind, row_security, readable, policy, invoker) in relations {
+    for (name, kind, row_security, readable, policy, reader_policy, invoker) in relations {
         if TENANT_RELATIONS.contains(&name.as_str()) {
             assert!(readable, "{name}: tenant data must be readable by the reader");
             match kind.as_str() {
                 "v" => assert!(invoker, "{name}: a view of tenant data must run with the reader's rights"),
                 _ => assert!(row_security && policy, "{name}: tenant data without row-level security"),
             }
+        } else if TENANT_ONLY_RELATIONS.contains(&name.as_str()) {
+            assert!(readable, "{name}: a tenant's own rows must be readable by the reader");
+            assert!(row_security && reader_policy, "{name}: a tenant's own rows without a policy for the reader");
         } else if PUBLIC_RELATIONS.contains(&name.as_str()) {
             assert!(readable, "{name}: public data must be readable");
         } else if OPERATOR_RELATIONS.contains(&name.as_str()) {
             assert!(!readable, "{name}: operator data must not be readable by the reader");
         } else {
             panic!(
-                "{name} has no decision: add it to TENANT_RELATIONS (with a policy), PUBLIC_RELATIONS or \
-                 OPERATOR_RELATIONS, and grant accordingly in a migration"
+                "{name} has no decision: add it to TENANT_RELATIONS (with a policy), TENANT_ONLY_RELATIONS, \
+                 PUBLIC_RELATIONS or OPERATOR_RELATIONS, and grant accordingly in a migration"
             );
         }
     }

@@ -6,7 +6,7 @@ use std::fmt;
 
 use axum::{
     extract::{FromRequest, FromRequestParts, Request},
-    http::request::Parts,
+    http::{request::Parts, StatusCode},
 };
 use base64::Engine;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -169,7 +169,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-/// `Json<T>` whose rejection is a 400 problem (415 without a JSON content type).
+/// The query of an endpoint that takes no parameters: any parameter is refused (400) rather
+/// than ignored, so a client that believes it filtered (`?tenant=…`, `?state=open`) learns
+/// that it did not.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoQuery {}
+
+/// `Json<T>` whose rejection is a 400 problem, whether the body is not JSON or not the JSON
+/// asked for (415 without a JSON content type, 413 over the body limit).
 pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
@@ -179,7 +187,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         match axum::Json::<T>::from_request(request, state).await {
             Ok(axum::Json(value)) => Ok(ApiJson(value)),
             Err(rejection) => {
-                let status = rejection.status();
+                // axum answers a body of the wrong shape (a missing field, a string for a
+                // number) 422 and a syntax error 400; to a client both are a body it must fix,
+                // 400 as documented. A missing JSON content type (415) and a body over the
+                // limit (413) keep their own statuses.
+                let status = match rejection.status() {
+                    status @ (StatusCode::UNSUPPORTED_MEDIA_TYPE | StatusCode::PAYLOAD_TOO_LARGE) => status,
+                    _ => StatusCode::BAD_REQUEST,
+                };
                 Err(Problem::new(status, format!("body: {}", rejection.body_text())))
             }
         }

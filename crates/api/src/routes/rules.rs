@@ -18,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::{
     access::{self, DbRole},
     auth::{Caller, Scope},
-    params::{ApiJson, ApiPath, TenantId},
+    params::{ApiJson, ApiPath, ApiQuery, NoQuery, TenantId},
     problem::Problem,
     routes::series::TenantPath,
     state::ApiState,
@@ -150,6 +150,7 @@ pub async fn list_rules(
     State(state): State<ApiState>,
     caller: Caller,
     ApiPath(path): ApiPath<TenantPath>,
+    _: ApiQuery<NoQuery>,
 ) -> Result<Json<RuleList>, Problem> {
     let scope = caller.read_scope(&state, &path.tenant)?;
     let mut transaction = access::begin(state.pool(), &scope, DbRole::Reader).await?;
@@ -180,6 +181,7 @@ pub async fn get_rule(
     State(state): State<ApiState>,
     caller: Caller,
     ApiPath(path): ApiPath<RulePath>,
+    _: ApiQuery<NoQuery>,
 ) -> Result<Json<RuleOut>, Problem> {
     let scope = caller.read_scope(&state, &path.tenant)?;
     let mut transaction = access::begin(state.pool(), &scope, DbRole::Reader).await?;
@@ -215,6 +217,7 @@ pub async fn create_rule(
     State(state): State<ApiState>,
     caller: Caller,
     ApiPath(path): ApiPath<TenantPath>,
+    _: ApiQuery<NoQuery>,
     ApiJson(body): ApiJson<RuleIn>,
 ) -> Result<Response, Problem> {
     let scope = caller.write_scope(&state, &path.tenant)?;
@@ -261,6 +264,7 @@ pub async fn replace_rule(
     State(state): State<ApiState>,
     caller: Caller,
     ApiPath(path): ApiPath<RulePath>,
+    _: ApiQuery<NoQuery>,
     ApiJson(body): ApiJson<RuleIn>,
 ) -> Result<Json<RuleOut>, Problem> {
     let scope = caller.write_scope(&state, &path.tenant)?;
@@ -308,6 +312,7 @@ pub async fn delete_rule(
     State(state): State<ApiState>,
     caller: Caller,
     ApiPath(path): ApiPath<RulePath>,
+    _: ApiQuery<NoQuery>,
 ) -> Result<StatusCode, Problem> {
     let scope = caller.write_scope(&state, &path.tenant)?;
     let mut transaction = access::begin(state.pool(), &scope, DbRole::Editor).await?;

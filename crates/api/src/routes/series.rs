@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::{
     access::{self, DbRole},
     auth::Caller,
-    params::{ApiPath, ApiQuery, Limit, SeriesId, TenantId},
+    params::{ApiPath, ApiQuery, Limit, NoQuery, SeriesId, TenantId},
     problem::Problem,
     state::ApiState,
 };
@@ -303,6 +303,7 @@ pub async fn forecast(
     State(state): State<ApiState>,
     caller: Caller,
     ApiPath(path): ApiPath<SeriesPath>,
+    _: ApiQuery<NoQuery>,
 ) -> Result<Json<ForecastOut>, Problem> {
     let scope = caller.read_scope(&state, &path.tenant)?;
     let mut transaction = access::begin(state.pool(), &scope, DbRole::Reader).await?;

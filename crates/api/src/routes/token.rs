@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use crate::{
     auth::Role,
     keys,
-    params::{ApiJson, TenantId},
+    params::{ApiJson, ApiQuery, NoQuery, TenantId},
     problem::Problem,
     state::ApiState,
 };
@@ -46,6 +46,7 @@ pub struct TokenResponse {
 )]
 pub async fn token(
     State(state): State<ApiState>,
+    _: ApiQuery<NoQuery>,
     ApiJson(request): ApiJson<TokenRequest>,
 ) -> Result<Json<TokenResponse>, Problem> {
     // Limited per key id, so one machine guessing cannot lock others out; keys of the wrong
