@@ -117,3 +117,26 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
             .max_age(std::time::Duration::from_secs(600)),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_documents_its_refusals_as_problem_json() {
+        let document = serde_json::to_value(openapi()).expect("serializes");
+        let paths = document["paths"].as_object().expect("paths");
+        assert!(paths.len() >= 9, "{paths:?}");
+        for (path, item) in paths {
+            for (method, operation) in item.as_object().expect("a path item") {
+                let responses = &operation["responses"];
+                let refusals: &[&str] =
+                    if path == "/token" { &["400", "401", "429"] } else { &["400", "401", "403", "429"] };
+                for status in refusals {
+                    let content = &responses[status]["content"]["application/problem+json"];
+                    assert!(content.is_object(), "{method} {path} documents no {status} problem: {responses}");
+                }
+            }
+        }
+    }
+}

@@ -10,7 +10,7 @@ use crate::{
     access::{self, DbRole},
     auth::Caller,
     params::{ApiPath, ApiQuery, Limit},
-    problem::Problem,
+    problem::{Problem, Refusals},
     routes::series::TenantPath,
     state::ApiState,
 };
@@ -65,10 +65,7 @@ pub struct AlertList {
     params(TenantPath, AlertsQuery),
     responses(
         (status = 200, body = AlertList),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = Problem, content_type = "application/problem+json"),
+        Refusals,
     ),
     security(("bearer" = []))
 )]

@@ -19,7 +19,7 @@ use crate::{
     access::{self, DbRole},
     auth::{Caller, Scope},
     params::{ApiJson, ApiPath, ApiQuery, NoQuery, TenantId},
-    problem::Problem,
+    problem::{ItemRefusals, Problem, Refusals},
     routes::series::TenantPath,
     state::ApiState,
 };
@@ -139,10 +139,7 @@ fn rule_detail(rule: &NewRule, enabled: bool) -> serde_json::Value {
     params(TenantPath),
     responses(
         (status = 200, body = RuleList),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = Problem, content_type = "application/problem+json"),
+        Refusals,
     ),
     security(("bearer" = []))
 )]
@@ -169,11 +166,7 @@ pub async fn list_rules(
     params(RulePath),
     responses(
         (status = 200, body = RuleOut),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = Problem, content_type = "application/problem+json"),
+        ItemRefusals,
     ),
     security(("bearer" = []))
 )]
@@ -206,10 +199,7 @@ fn no_rule(scope: &Scope, id: i64) -> Problem {
     request_body = RuleIn,
     responses(
         (status = 201, body = RuleOut, headers(("Location" = String, description = "the rule's URL"))),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = Problem, content_type = "application/problem+json"),
+        Refusals,
     ),
     security(("bearer" = []))
 )]
@@ -252,11 +242,7 @@ pub async fn create_rule(
     request_body = RuleIn,
     responses(
         (status = 200, body = RuleOut),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = Problem, content_type = "application/problem+json"),
+        ItemRefusals,
     ),
     security(("bearer" = []))
 )]
@@ -300,11 +286,7 @@ pub async fn replace_rule(
     params(RulePath),
     responses(
         (status = 204, description = "deleted"),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = Problem, content_type = "application/problem+json"),
+        ItemRefusals,
     ),
     security(("bearer" = []))
 )]

@@ -11,7 +11,7 @@ use crate::{
     access::{self, DbRole},
     auth::Caller,
     params::{ApiPath, ApiQuery, Limit, NoQuery, SeriesId, TenantId},
-    problem::Problem,
+    problem::{ItemRefusals, Problem, Refusals},
     state::ApiState,
 };
 
@@ -68,10 +68,7 @@ pub struct SeriesList {
     params(TenantPath, CatalogueQuery),
     responses(
         (status = 200, body = SeriesList),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = Problem, content_type = "application/problem+json"),
+        Refusals,
     ),
     security(("bearer" = []))
 )]
@@ -169,11 +166,7 @@ struct SeriesMeta {
     params(SeriesPath, PointsQuery),
     responses(
         (status = 200, body = PointsPage),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = Problem, content_type = "application/problem+json"),
+        ItemRefusals,
     ),
     security(("bearer" = []))
 )]
@@ -291,11 +284,7 @@ struct ForecastRow {
     params(SeriesPath),
     responses(
         (status = 200, body = ForecastOut),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 429, body = Problem, content_type = "application/problem+json"),
+        ItemRefusals,
     ),
     security(("bearer" = []))
 )]
