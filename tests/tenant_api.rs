@@ -7,7 +7,7 @@ mod common;
 
 use std::{collections::BTreeSet, time::Duration};
 
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -16,9 +16,7 @@ use signalcraft_api::{
     auth::Claims, keys, problem::PROBLEM_JSON, routes::series::ForecastStep, ApiConfig, ApiState, Role, TenantApi,
     TenantId, TokenSigner,
 };
-use signalcraft_model::{
-    AlertNotification, AlertTransition, ForecastPoint, KpiForecast, KpiPoint, NewsArticle, ScoredArticle, Severity,
-};
+use signalcraft_model::{AlertNotification, AlertTransition, Severity};
 use signalcraft_sink::PostgresSink;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -731,112 +729,6 @@ async fn api_keys(api: &Server, pool: &PgPool) {
 
 // ── tokens and roles ───────────────────────────────────────────────────────────────────────
 
-/// Points, a forecast, an article, an alert of `acme`, `globex` and (points) no tenant, and a
-/// rule of each tenant, as the pipeline stores them.
-async fn store_two_tenants(pool: &PgPool) {
-    let mut sink = PostgresSink::new(pool.clone(), "tenant-api-test");
-    let at = Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 0).single().expect("instant");
-    let tenants = [Some("acme"), Some("globex"), None];
-    let label = |tenant: Option<&str>| tenant.unwrap_or("public").to_string();
-    let points: Vec<KpiPoint> = tenants
-        .iter()
-        .flat_map(|&tenant| {
-            (0..3).map(move |hour| KpiPoint {
-                series_id: format!("custom:{}:sales", label(tenant)),
-                tenant_id: tenant.map(str::to_string),
-                metric: "sales".into(),
-                unit: "count".into(),
-                ts: at + TimeDelta::hours(hour),
-                value: hour as f64,
-                source: "test".into(),
-            })
-        })
-        .collect();
-    let anomalies = unremarkable_scores(&points);
-    let tenants = [Some("acme"), Some("globex")];
-    let forecasts: Vec<KpiForecast> = tenants
-        .iter()
-        .map(|&tenant| KpiForecast {
-            series_id: format!("custom:{}:sales", label(tenant)),
-            tenant_id: tenant.map(str::to_string),
-            issued_at: at,
-            model: "test".into(),
-            step_seconds: 3600,
-            points: vec![ForecastPoint {
-                ts: at + TimeDelta::hours(4),
-                mean: 1.0,
-                lower_80: 0.5,
-                upper_80: 1.5,
-                lower_95: 0.0,
-                upper_95: 2.0,
-            }],
-        })
-        .collect();
-    let articles: Vec<NewsArticle> = tenants
-        .iter()
-        .map(|&tenant| NewsArticle {
-            url: format!("https://news.example/{}", label(tenant)),
-            title: "a title".into(),
-            seen_at: at,
-            domain: None,
-            language: None,
-            source_country: None,
-            social_image: None,
-            tenant_id: tenant.map(str::to_string),
-            query: "q".into(),
-            fetched_at: at,
-        })
-        .collect();
-    let scored: Vec<ScoredArticle> = articles
-        .iter()
-        .map(|a| ScoredArticle {
-            url: a.url.clone(),
-            tenant_id: a.tenant_id.clone(),
-            title: a.title.clone(),
-            seen_at: a.seen_at,
-            neg: 0.0,
-            neu: 1.0,
-            pos: 0.0,
-            compound: -0.3,
-        })
-        .collect();
-    let notifications: Vec<AlertNotification> = tenants
-        .iter()
-        .map(|&tenant| AlertNotification {
-            notification_id: format!("n-{}", label(tenant)),
-            alert_id: format!("a-{}", label(tenant)),
-            dedupe_key: format!("k-{}", label(tenant)),
-            rule_id: None,
-            series_id: format!("custom:{}:sales", label(tenant)),
-            tenant_id: tenant.map(str::to_string),
-            transition: AlertTransition::Opened,
-            severity: Severity::Warning,
-            message: "m".into(),
-            value: 1.0,
-            score: Some(0.99),
-            occurred_at: at,
-        })
-        .collect();
-    for batch in [
-        consumed(&points, 0),
-        consumed(&anomalies, 0),
-        consumed(&forecasts, 0),
-        consumed(&articles, 0),
-        consumed(&scored, 0),
-        consumed(&notifications, 0),
-    ] {
-        assert!(sink.write_batch(&batch).await.expect("written").is_empty());
-    }
-    sqlx::query(
-        "INSERT INTO alert_rules (name, series_pattern, comparison, threshold, tenant_id) \
-         VALUES ('acme rule', 'custom:%', '>', 1, 'acme'), ('globex rule', 'custom:%', '>', 1, 'globex'), \
-                ('operator rule', '%', '>', 1, NULL)",
-    )
-    .execute(pool)
-    .await
-    .expect("rules stored");
-}
-
 async fn rule_id(pool: &PgPool, name: &str) -> i64 {
     sqlx::query_scalar("SELECT id FROM alert_rules WHERE name = $1").bind(name).fetch_one(pool).await.expect("a rule")
 }
@@ -845,7 +737,7 @@ async fn rule_id(pool: &PgPool, name: &str) -> i64 {
 async fn tokens_not_ours_get_401_and_roles_are_enforced() {
     let database = TestDatabase::new().await;
     let pool = &database.pool;
-    store_two_tenants(pool).await;
+    store_tenant_rows(pool).await;
     let api = Server::start(pool, roomy()).await;
     let path = "/tenants/acme/series";
     let good = token("acme", Role::Viewer);
@@ -936,7 +828,7 @@ async fn tokens_not_ours_get_401_and_roles_are_enforced() {
             .fetch_one(pool)
             .await
             .expect("owner counts");
-    assert_eq!(unchanged, (3, 0), "no refused write left a row");
+    assert_eq!(unchanged, (4, 0), "no refused write left a row");
 
     // An admin reads any tenant, and sees that tenant's rows only.
     let admin = token("acme", Role::Admin);
@@ -957,7 +849,7 @@ async fn tokens_not_ours_get_401_and_roles_are_enforced() {
 async fn row_level_security_walls_tenants_apart_without_the_handlers_check() {
     let database = TestDatabase::new().await;
     let pool = &database.pool;
-    store_two_tenants(pool).await;
+    store_tenant_rows(pool).await;
     let api = Server::start_without_handler_tenant_check(pool).await;
     let viewer = token("acme", Role::Viewer);
     let editor = token("acme", Role::Editor);
@@ -969,7 +861,7 @@ async fn row_level_security_walls_tenants_apart_without_the_handlers_check() {
     assert_eq!(api.get("/tenants/acme/series", &viewer).await.list("series").len(), 1);
     assert_eq!(api.get("/tenants/acme/news", &viewer).await.list("articles").len(), 1);
     assert_eq!(api.get("/tenants/acme/alerts", &viewer).await.list("alerts").len(), 1);
-    assert_eq!(api.get("/tenants/acme/alert-rules", &viewer).await.list("rules").len(), 1);
+    assert_eq!(api.get("/tenants/acme/alert-rules", &viewer).await.list("rules").len(), 2);
     api.get("/tenants/acme/series/custom:acme:sales/forecast", &viewer).await.ok(200);
 
     for token in [&viewer, &editor] {
@@ -1023,6 +915,7 @@ async fn row_level_security_walls_tenants_apart_without_the_handlers_check() {
         rules,
         vec![
             (acme_rule, Some("acme".into()), "acme rule".into(), 1.0),
+            (acme_rule + 1, Some("acme".into()), "acme rule 2".into(), 0.0),
             (globex_rule, Some("globex".into()), "globex rule".into(), 1.0),
             (operator_rule, None, "operator rule".into(), 1.0),
         ],
@@ -1040,7 +933,7 @@ async fn row_level_security_walls_tenants_apart_without_the_handlers_check() {
 async fn hostile_paths_queries_and_bodies_get_400_problems_never_500() {
     let database = TestDatabase::new().await;
     let pool = &database.pool;
-    store_two_tenants(pool).await;
+    store_tenant_rows(pool).await;
     let api = Server::start(pool, roomy()).await;
     let viewer = token("acme", Role::Viewer);
     let editor = token("acme", Role::Editor);
@@ -1184,7 +1077,7 @@ async fn hostile_paths_queries_and_bodies_get_400_problems_never_500() {
     api.call(Method::POST, "/token?api_key=sck_x", None, Some(r#"{"api_key": "sck_x"}"#)).await.problem(400);
     let stored: (i64, f64) =
         sqlx::query_as("SELECT count(*), sum(threshold) FROM alert_rules").fetch_one(pool).await.expect("count");
-    assert_eq!(stored, (3, 3.0), "no hostile request stored, changed or deleted a rule");
+    assert_eq!(stored, (4, 3.0), "no hostile request stored, changed or deleted a rule");
 
     // Unknown routes and methods: problems too.
     api.get("/tenants/acme/nothing", &viewer).await.problem(404);

@@ -7,12 +7,7 @@
 
 mod common;
 
-use chrono::{TimeDelta, TimeZone, Utc};
 use common::*;
-use signalcraft_model::{
-    AlertNotification, AlertTransition, ForecastPoint, KpiForecast, KpiPoint, NewsArticle, ScoredArticle, Severity,
-};
-use signalcraft_sink::PostgresSink;
 use sqlx::PgPool;
 
 /// Tables and views of tenant data: readable by the reader under row-level security.
@@ -52,117 +47,6 @@ const OPERATOR_RELATIONS: [&str; 11] = [
     "brand_metrics",
 ];
 
-/// Rows of every tenant table for tenants `acme` and `globex` and for no tenant, written by the sink.
-async fn store_three_tenants(pool: &PgPool) {
-    let mut sink = PostgresSink::new(pool.clone(), "test-sink");
-    let at = Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 0).single().expect("instant");
-    let tenants = [Some("acme"), Some("globex"), None];
-    let label = |tenant: Option<&str>| tenant.unwrap_or("public").to_string();
-    let points: Vec<KpiPoint> = tenants
-        .iter()
-        .flat_map(|&tenant| {
-            (0..3).map(move |hour| KpiPoint {
-                series_id: format!("custom:{}:sales", label(tenant)),
-                tenant_id: tenant.map(str::to_string),
-                metric: "sales".into(),
-                unit: "count".into(),
-                ts: at + TimeDelta::hours(hour),
-                value: hour as f64,
-                source: "test".into(),
-            })
-        })
-        .collect();
-    let anomalies = unremarkable_scores(&points);
-    let forecasts: Vec<KpiForecast> = tenants
-        .iter()
-        .map(|&tenant| KpiForecast {
-            series_id: format!("custom:{}:sales", label(tenant)),
-            tenant_id: tenant.map(str::to_string),
-            issued_at: at,
-            model: "test".into(),
-            step_seconds: 3600,
-            points: vec![ForecastPoint {
-                ts: at + TimeDelta::hours(4),
-                mean: 1.0,
-                lower_80: 0.5,
-                upper_80: 1.5,
-                lower_95: 0.0,
-                upper_95: 2.0,
-            }],
-        })
-        .collect();
-    let articles: Vec<NewsArticle> = tenants
-        .iter()
-        .map(|&tenant| NewsArticle {
-            url: format!("https://news.example/{}", label(tenant)),
-            title: "a title".into(),
-            seen_at: at,
-            domain: None,
-            language: None,
-            source_country: None,
-            social_image: None,
-            tenant_id: tenant.map(str::to_string),
-            query: "q".into(),
-            fetched_at: at,
-        })
-        .collect();
-    let scored: Vec<ScoredArticle> = articles
-        .iter()
-        .map(|a| ScoredArticle {
-            url: a.url.clone(),
-            tenant_id: a.tenant_id.clone(),
-            title: a.title.clone(),
-            seen_at: a.seen_at,
-            neg: 0.0,
-            neu: 1.0,
-            pos: 0.0,
-            compound: -0.3,
-        })
-        .collect();
-    let notifications: Vec<AlertNotification> = tenants
-        .iter()
-        .map(|&tenant| AlertNotification {
-            notification_id: format!("n-{}", label(tenant)),
-            alert_id: format!("a-{}", label(tenant)),
-            dedupe_key: format!("k-{}", label(tenant)),
-            rule_id: None,
-            series_id: format!("custom:{}:sales", label(tenant)),
-            tenant_id: tenant.map(str::to_string),
-            transition: AlertTransition::Opened,
-            severity: Severity::Warning,
-            message: "m".into(),
-            value: 1.0,
-            score: Some(0.99),
-            occurred_at: at,
-        })
-        .collect();
-    for batch in [
-        consumed(&points, 0),
-        consumed(&anomalies, 0),
-        consumed(&forecasts, 0),
-        consumed(&articles, 0),
-        consumed(&scored, 0),
-        consumed(&notifications, 0),
-    ] {
-        assert!(sink.write_batch(&batch).await.expect("written").is_empty());
-    }
-    sqlx::query(
-        "INSERT INTO fx_rates (base, quote, rate_date, rate, provider, fetched_at) \
-         VALUES ('USD', 'EUR', '2024-05-01', 0.93, 'test', now())",
-    )
-    .execute(pool)
-    .await
-    .expect("a public row");
-    sqlx::query(
-        "INSERT INTO alert_rules (name, series_pattern, comparison, threshold, tenant_id) \
-         VALUES ('acme rule', 'custom:%', '>', 1, 'acme'), ('acme rule 2', 'custom:%', '<', 0, 'acme'), \
-                ('globex rule', 'custom:%', '>', 1, 'globex'), ('operator rule', '%', '>', 1, NULL)",
-    )
-    .execute(pool)
-    .await
-    .expect("a rule of each tenant and of the operator");
-}
-
 /// Rows of `relation` per tenant (`None`: public), as the owner sees them.
 async fn rows_by_tenant(pool: &PgPool, relation: &str) -> Vec<(Option<String>, i64)> {
     // Relation names come from the constant lists above, never from input.
@@ -196,7 +80,7 @@ async fn as_reader<T: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::postgres::P
 async fn a_reader_sees_its_tenant_and_public_rows_of_every_tenant_relation_and_writes_nothing() {
     let database = TestDatabase::new().await;
     let pool = &database.pool;
-    store_three_tenants(pool).await;
+    store_tenant_rows(pool).await;
 
     for relation in TENANT_RELATIONS {
         let owner = rows_by_tenant(pool, relation).await;
