@@ -35,6 +35,10 @@ pub struct ApiConfig {
     /// Connections of the API's pool.
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
+    /// Largest KPI upload (`POST …/kpis`), in bytes: CSV is read as it streams in and refused
+    /// with 413 past this; JSON is read whole, up to this.
+    #[serde(default = "default_max_upload_bytes")]
+    pub max_upload_bytes: u64,
     /// How long live events (`/events`) are kept for clients resuming with `Last-Event-ID`.
     #[serde(default = "default_events_retention_hours")]
     pub events_retention_hours: u32,
@@ -57,6 +61,9 @@ fn default_burst() -> u32 {
 fn default_max_connections() -> u32 {
     10
 }
+fn default_max_upload_bytes() -> u64 {
+    32 * 1024 * 1024
+}
 fn default_events_retention_hours() -> u32 {
     24
 }
@@ -74,6 +81,7 @@ impl Default for ApiConfig {
             cors_allowed_origins: Vec::new(),
             database_url: None,
             max_connections: default_max_connections(),
+            max_upload_bytes: default_max_upload_bytes(),
             events_retention_hours: default_events_retention_hours(),
             events_poll_ms: default_events_poll_ms(),
         }
@@ -91,6 +99,7 @@ impl std::fmt::Debug for ApiConfig {
             .field("cors_allowed_origins", &self.cors_allowed_origins)
             .field("database_url", &self.database_url.as_ref().map(|_| "<redacted>"))
             .field("max_connections", &self.max_connections)
+            .field("max_upload_bytes", &self.max_upload_bytes)
             .field("events_retention_hours", &self.events_retention_hours)
             .field("events_poll_ms", &self.events_poll_ms)
             .finish()
@@ -119,6 +128,9 @@ impl ApiConfig {
         }
         if self.max_connections == 0 {
             return Err("api.max_connections: must be at least 1".into());
+        }
+        if !(1024..=(1u64 << 34)).contains(&self.max_upload_bytes) {
+            return Err(format!("api.max_upload_bytes: {} is not between 1024 and 16 GiB", self.max_upload_bytes));
         }
         if !(100..=60_000).contains(&self.events_poll_ms) {
             return Err(format!("api.events_poll_ms: {} is not between 100 and 60000", self.events_poll_ms));

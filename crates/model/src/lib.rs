@@ -23,7 +23,7 @@ pub mod validate;
 
 pub use codec::{DecodeError, EncodeError, RecordCodec, WireFormat};
 pub use records::{
-    AlertNotification, AlertTransition, BrandMetric, ForecastPoint, FxRate, KpiAnomaly, KpiForecast, KpiPoint,
+    AlertNotification, AlertTransition, BrandMetric, ForecastPoint, FxRate, KpiAnomaly, KpiForecast, KpiObservation, KpiPoint,
     NewsArticle, Record, ScoredArticle, Severity, WeatherKind, WeatherObservation,
 };
 pub use redact::Redactor;

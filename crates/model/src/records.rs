@@ -101,6 +101,52 @@ impl Record for NewsArticle {
     }
 }
 
+/// One value of a business's own KPI (topic raw.kpi). See `schemas/kpi_observation.avsc`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KpiObservation {
+    pub tenant_id: String,
+    pub metric: String,
+    /// Breakdowns such as store or channel; ordered by key, as the series id names them.
+    #[serde(default)]
+    pub dimensions: BTreeMap<String, String>,
+    pub unit: Option<String>,
+    #[serde(with = "time::micros")]
+    pub ts: DateTime<Utc>,
+    pub value: f64,
+    pub source: String,
+    pub idempotency_key: Option<String>,
+}
+
+impl KpiObservation {
+    /// The kpi.points series it belongs to: `custom:<tenant>:<metric>`, then `:<key>.<value>`
+    /// per dimension in key order. Keys hold no '.', so the series id names one set of
+    /// dimensions only.
+    pub fn series_id(&self) -> String {
+        let mut id = format!("custom:{}:{}", self.tenant_id, self.metric);
+        for (key, value) in &self.dimensions {
+            id.push(':');
+            id.push_str(key);
+            id.push('.');
+            id.push_str(value);
+        }
+        id
+    }
+}
+
+impl Record for KpiObservation {
+    const TOPIC: Topic = Topic::RawKpi;
+    fn schema() -> &'static Schema {
+        &schema::KPI_OBSERVATION
+    }
+    fn natural_key(&self) -> String {
+        format!("{}@{}", self.series_id(), rfc3339(&self.ts))
+    }
+    /// The series: its values stay in time order on one partition.
+    fn kafka_key(&self) -> String {
+        self.series_id()
+    }
+}
+
 /// Which Open-Meteo product a weather observation came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

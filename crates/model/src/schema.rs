@@ -25,6 +25,8 @@ embedded_schema!(/// raw.weather
     WEATHER_OBSERVATION, WEATHER_OBSERVATION_JSON, "weather_observation.avsc");
 embedded_schema!(/// raw.brand_metrics
     BRAND_METRIC, BRAND_METRIC_JSON, "brand_metric.avsc");
+embedded_schema!(/// raw.kpi
+    KPI_OBSERVATION, KPI_OBSERVATION_JSON, "kpi_observation.avsc");
 embedded_schema!(/// news.scored
     SCORED_ARTICLE, SCORED_ARTICLE_JSON, "scored_article.avsc");
 embedded_schema!(/// kpi.points

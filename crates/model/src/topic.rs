@@ -9,6 +9,8 @@ pub enum Topic {
     RawWeather,
     RawFx,
     RawBrandMetrics,
+    /// A business's own KPI values (pushed, imported, or produced by partners).
+    RawKpi,
     NewsScored,
     KpiPoints,
     KpiAnomalies,
@@ -20,11 +22,12 @@ pub enum Topic {
 
 impl Topic {
     /// All topics, in data-path order.
-    pub const ALL: [Topic; 10] = [
+    pub const ALL: [Topic; 11] = [
         Topic::RawNews,
         Topic::RawWeather,
         Topic::RawFx,
         Topic::RawBrandMetrics,
+        Topic::RawKpi,
         Topic::NewsScored,
         Topic::KpiPoints,
         Topic::KpiAnomalies,
@@ -40,6 +43,7 @@ impl Topic {
             Topic::RawWeather => "raw.weather",
             Topic::RawFx => "raw.fx",
             Topic::RawBrandMetrics => "raw.brand_metrics",
+            Topic::RawKpi => "raw.kpi",
             Topic::NewsScored => "news.scored",
             Topic::KpiPoints => "kpi.points",
             Topic::KpiAnomalies => "kpi.anomalies",

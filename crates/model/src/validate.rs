@@ -20,7 +20,7 @@ use std::fmt;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 
 use crate::{
-    AlertNotification, BrandMetric, FxRate, KpiAnomaly, KpiForecast, KpiPoint, NewsArticle, ScoredArticle, Topic,
+    AlertNotification, BrandMetric, FxRate, KpiAnomaly, KpiForecast, KpiObservation, KpiPoint, NewsArticle, ScoredArticle, Topic,
     WeatherObservation,
 };
 
@@ -343,6 +343,67 @@ impl Validate for ScoredArticle {
         between("neu", self.neu, 0.0, 1.0)?;
         between("pos", self.pos, 0.0, 1.0)?;
         between("compound", self.compound, -1.0, 1.0)
+    }
+}
+
+/// Most dimensions one KPI observation may carry.
+pub const MAX_DIMENSIONS: usize = 8;
+
+/// Why `text` cannot be a KPI metric, dimension key or source: 1–`max` characters of a–z, 0–9
+/// and '_', starting with a letter. `None` when it can.
+pub fn kpi_word_problem(text: &str, max: usize) -> Option<String> {
+    let ok = (1..=max).contains(&text.len())
+        && text.starts_with(|c: char| c.is_ascii_lowercase())
+        && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    (!ok).then(|| format!("`{}` is not 1–{max} characters of a–z, 0–9 and '_' starting with a letter", shown(text)))
+}
+
+/// Why `text` cannot be a KPI dimension value: 1–64 characters of letters, digits, '.', '_'
+/// and '-'. `None` when it can.
+pub fn kpi_dimension_value_problem(text: &str) -> Option<String> {
+    let ok = (1..=64).contains(&text.len())
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    (!ok).then(|| format!("`{}` is not 1–64 characters of letters, digits, '.', '_' and '-'", shown(text)))
+}
+
+impl Validate for KpiObservation {
+    fn validate_at(&self, window: &Plausibility, now: DateTime<Utc>) -> Result<(), Invalid> {
+        let checks = Checks::new(window, now);
+        if let Some(problem) = tenant_id_problem(&self.tenant_id) {
+            return Err(invalid("tenant_id", problem));
+        }
+        if let Some(problem) = kpi_word_problem(&self.metric, 64) {
+            return Err(invalid("metric", problem));
+        }
+        if self.dimensions.len() > MAX_DIMENSIONS {
+            return Err(invalid(
+                "dimensions",
+                format!("{} dimensions is more than {MAX_DIMENSIONS}", self.dimensions.len()),
+            ));
+        }
+        for (key, value) in &self.dimensions {
+            if let Some(problem) = kpi_word_problem(key, 32) {
+                return Err(invalid("dimensions", format!("key {problem}")));
+            }
+            if let Some(problem) = kpi_dimension_value_problem(value) {
+                return Err(invalid(format!("dimensions.{key}"), problem));
+            }
+        }
+        if let Some(unit) = &self.unit {
+            if let Some(problem) = text_problem(unit, 64) {
+                return Err(invalid("unit", problem));
+            }
+            text(|| "unit".to_string(), unit, 256)?;
+        }
+        checks.ts("ts", self.ts)?;
+        number("value", self.value)?;
+        if let Some(problem) = kpi_word_problem(&self.source, 64) {
+            return Err(invalid("source", problem));
+        }
+        if let Some(key) = &self.idempotency_key {
+            text(|| "idempotency_key".to_string(), key, 128)?;
+        }
+        Ok(())
     }
 }
 

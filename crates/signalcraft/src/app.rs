@@ -20,7 +20,7 @@ use signalcraft_kafka::{
 use signalcraft_model::{Record, Topic};
 use signalcraft_process::{
     alerting::RuleSet,
-    kpi::{BrandToKpi, FxToKpi, WeatherToKpi},
+    kpi::{BrandToKpi, FxToKpi, ObservationToKpi, WeatherToKpi},
     sentiment::ScoreArticles,
     Processor, ProcessorStage, SeriesHistory, SideInput, WarmUpSettings,
 };
@@ -240,6 +240,7 @@ impl<'a> Running<'a> {
             self.spawn_processor(FxToKpi, group_prefix, history, None),
             self.spawn_processor(WeatherToKpi, group_prefix, history, None),
             self.spawn_processor(BrandToKpi, group_prefix, history, None),
+            self.spawn_processor(ObservationToKpi, group_prefix, history, None),
             self.spawn_processor(ScoreArticles::new(), group_prefix, history, None),
             self.spawn_processor(process.sentiment.build(), group_prefix, history, None),
             // Second tier: they read kpi.points, which the processors above write.

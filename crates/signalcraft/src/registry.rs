@@ -18,6 +18,7 @@ fn schema_json(topic: Topic) -> Option<&'static str> {
         Topic::RawWeather => schema::WEATHER_OBSERVATION_JSON,
         Topic::RawFx => schema::FX_RATE_JSON,
         Topic::RawBrandMetrics => schema::BRAND_METRIC_JSON,
+        Topic::RawKpi => schema::KPI_OBSERVATION_JSON,
         Topic::NewsScored => schema::SCORED_ARTICLE_JSON,
         Topic::KpiPoints => schema::KPI_POINT_JSON,
         Topic::KpiAnomalies => schema::KPI_ANOMALY_JSON,

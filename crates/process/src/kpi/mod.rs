@@ -2,12 +2,14 @@
 //! id, a unit and a tenant. One module per input topic; `calendar` places daily values.
 
 pub mod brand;
+pub mod custom;
 mod calendar;
 pub mod fx;
 pub mod sentiment;
 pub mod weather;
 
 pub use brand::BrandToKpi;
+pub use custom::ObservationToKpi;
 pub use fx::FxToKpi;
 pub use sentiment::SentimentToKpi;
 pub use weather::WeatherToKpi;
