@@ -408,7 +408,7 @@ async fn a_transaction_held_open_in_another_database_does_not_stall_the_stream()
 async fn a_last_event_id_the_api_never_sent_is_a_bad_request() {
     let database = TestDatabase::new().await;
     let api = Api::start(&database.pool).await;
-    for id in ["", "abc", "12", "12-", "-3", "12-x", "1.5-2", "18446744073709551616-1"] {
+    for id in ["", "abc", "12", "12-", "-3", "12-x", "1.5-2", "18446744073709551616-1", "9223372036854775807-1"] {
         let response = api.get_events("acme", false, Some(id)).await;
         assert_eq!(response.status(), 400, "Last-Event-ID `{id}`");
         let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();

@@ -119,7 +119,12 @@ pub async fn events(
     let scope = caller.read_scope(&state, &path.tenant)?;
     let include_public = query.include_public.unwrap_or(false);
     let position = match headers.get("last-event-id") {
-        Some(value) => Position::parse(value.to_str().map_err(|_| Problem::bad_request("Last-Event-ID: not text"))?)?,
+        Some(value) => {
+            let position =
+                Position::parse(value.to_str().map_err(|_| Problem::bad_request("Last-Event-ID: not text"))?)?;
+            check_sent(&state, &scope, &position).await?;
+            position
+        }
         None => present(&state, &scope).await?,
     };
     let reader = EventReader { state: state.clone(), scope, include_public, wake: state.events(), position };
@@ -141,6 +146,23 @@ async fn present(state: &ApiState, scope: &Scope) -> Result<Position, Problem> {
     let xid = horizon.parse().map_err(|_| Problem::bad_request("the database gave an unreadable transaction id"))?;
     // (horizon, 0): events of the horizon itself and every later transaction are still to come.
     Ok(Position { xid, id: 0 })
+}
+
+/// 400 for a position no stream of this database could have sent: one of a transaction not yet
+/// begun (from another database, or made up), which would silently hold back every event until
+/// the server's transactions caught up with it.
+async fn check_sent(state: &ApiState, scope: &Scope, position: &Position) -> Result<(), Problem> {
+    let mut transaction = access::begin(state.pool(), scope, DbRole::Reader).await?;
+    let sent: bool = sqlx::query_scalar("SELECT $1::text::xid8 < pg_snapshot_xmax(pg_current_snapshot())")
+        .bind(position.xid.to_string())
+        .fetch_one(&mut *transaction)
+        .await
+        .map_err(|error| Problem::database(error, "checking Last-Event-ID"))?;
+    if sent {
+        Ok(())
+    } else {
+        Err(Problem::bad_request("Last-Event-ID: not an event id this API sent (its transaction has not begun)"))
+    }
 }
 
 /// One stream's reading side.
