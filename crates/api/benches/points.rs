@@ -36,7 +36,10 @@ const DEFAULT_RATES: [u32; 6] = [25, 50, 100, 200, 400, 800];
 
 /// Where the bench's database lives; dropped at the end.
 enum Database {
-    Shared { admin_url: String, name: String },
+    Shared {
+        admin_url: String,
+        name: String,
+    },
     /// Held until the end: the server stops when it is dropped.
     Private(#[allow(dead_code)] PrivatePostgres),
 }
@@ -83,7 +86,7 @@ fn series_id(n: usize) -> String {
 async fn load(pool: &PgPool) -> Result<(), sqlx::Error> {
     for table in ["kpi_points", "kpi_anomalies"] {
         sqlx::query(
-            "SELECT signalcraft_ensure_month_partition($1, m) \
+            "SELECT signalcraft_ensure_month_partition($1, m::date) \
              FROM generate_series(date_trunc('month', now() - make_interval(days => $2 + 1)), now(), '1 month') AS m",
         )
         .bind(table)
