@@ -80,9 +80,10 @@ GRANT INSERT ON api_audit TO signalcraft_editor;
 -- ── events for live dashboards ──────────────────────────────────────────────────────────────
 -- Written by triggers in the sink's transaction, so an event exists exactly when its rows
 -- committed. A stream reads them in (xid, id) order and only from transactions older than every
--- transaction still running (xid < the snapshot's xmin): an event committed later can never
--- sort before one already delivered, so `Last-Event-ID` = (xid, id) resumes without a gap.
--- One NOTIFY per statement wakes the streams; the payload is empty, the rows are the truth.
+-- transaction of this database still running (xid < signalcraft_events_horizon()): an event
+-- committed later can never sort before one already delivered, so `Last-Event-ID` = (xid, id)
+-- resumes without a gap. One NOTIFY per statement wakes the streams; the payload is empty, the
+-- rows are the truth.
 CREATE TABLE tenant_events (
     xid       xid8        NOT NULL DEFAULT pg_current_xact_id(),
     id        bigint      GENERATED ALWAYS AS IDENTITY,
@@ -99,6 +100,25 @@ ALTER TABLE tenant_events ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_rows ON tenant_events FOR SELECT TO signalcraft_reader
     USING (tenant_id IS NULL OR tenant_id = current_setting('signalcraft.tenant_id', true));
 GRANT SELECT ON tenant_events TO signalcraft_reader;
+
+-- Below which xid every transaction that could still write events has ended, as of the calling
+-- statement's snapshot: the oldest xid the snapshot counts as running, unless a backend of
+-- another database holds it (xids are server-wide, so the snapshot's own xmin would let a long
+-- transaction anywhere on the server stall every stream), else the snapshot's xmax. A running
+-- xid not positively another database's (its lock already released, a prepared transaction, a
+-- backend without a database) counts as this database's: it holds events back for one read at
+-- most, never lets one be skipped. pg_locks and pg_stat_activity's datid and pid are readable by
+-- every role. Call it once per statement (`(SELECT signalcraft_events_horizon())`), not per row.
+CREATE FUNCTION signalcraft_events_horizon() RETURNS xid8
+    LANGUAGE sql STABLE AS $$
+    SELECT coalesce(min(running), pg_snapshot_xmax(pg_current_snapshot()))
+    FROM pg_snapshot_xip(pg_current_snapshot()) AS running
+    WHERE NOT EXISTS (
+        SELECT FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted
+          AND l.transactionid = xid(running)
+          AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database()))
+$$;
 
 -- New points: one event per series and statement (a batch), with the newest point.
 CREATE FUNCTION kpi_points_events() RETURNS trigger

@@ -4,8 +4,9 @@
 //! Triggers write each event into `tenant_events` in the sink's own transaction and NOTIFY
 //! `signalcraft_events`; one listener per process ([`listen`]) wakes every stream, and each
 //! stream reads the events after its position in its own tenant-walled transaction. Positions
-//! are `(xid, id)`, read only below the oldest transaction still running, so an event that
-//! commits late can never sort before one already sent: a client that reconnects with
+//! are `(xid, id)`, read only below the oldest transaction of this database still running
+//! (`signalcraft_events_horizon()`, migration 19), so an event that commits late can never
+//! sort before one already sent: a client that reconnects with
 //! `Last-Event-ID` misses nothing still kept (`api.events_retention_hours`). Without it, a
 //! stream starts at the present.
 
@@ -118,7 +119,12 @@ pub async fn events(
     let scope = caller.read_scope(&state, &path.tenant)?;
     let include_public = query.include_public.unwrap_or(false);
     let position = match headers.get("last-event-id") {
-        Some(value) => Position::parse(value.to_str().map_err(|_| Problem::bad_request("Last-Event-ID: not text"))?)?,
+        Some(value) => {
+            let position =
+                Position::parse(value.to_str().map_err(|_| Problem::bad_request("Last-Event-ID: not text"))?)?;
+            check_sent(&state, &scope, &position).await?;
+            position
+        }
         None => present(&state, &scope).await?,
     };
     let reader = EventReader { state: state.clone(), scope, include_public, wake: state.events(), position };
@@ -133,13 +139,30 @@ pub async fn events(
 /// Where a new stream starts: every transaction that could still add events is at or after it.
 async fn present(state: &ApiState, scope: &Scope) -> Result<Position, Problem> {
     let mut transaction = access::begin(state.pool(), scope, DbRole::Reader).await?;
-    let xmin: String = sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+    let horizon: String = sqlx::query_scalar("SELECT signalcraft_events_horizon()::text")
         .fetch_one(&mut *transaction)
         .await
         .map_err(|error| Problem::database(error, "reading the present position"))?;
-    let xid = xmin.parse().map_err(|_| Problem::bad_request("the database gave an unreadable transaction id"))?;
-    // (xmin, 0): events of xmin itself and every later transaction are still to come.
+    let xid = horizon.parse().map_err(|_| Problem::bad_request("the database gave an unreadable transaction id"))?;
+    // (horizon, 0): events of the horizon itself and every later transaction are still to come.
     Ok(Position { xid, id: 0 })
+}
+
+/// 400 for a position no stream of this database could have sent: one of a transaction not yet
+/// begun (from another database, or made up), which would silently hold back every event until
+/// the server's transactions caught up with it.
+async fn check_sent(state: &ApiState, scope: &Scope, position: &Position) -> Result<(), Problem> {
+    let mut transaction = access::begin(state.pool(), scope, DbRole::Reader).await?;
+    let sent: bool = sqlx::query_scalar("SELECT $1::text::xid8 < pg_snapshot_xmax(pg_current_snapshot())")
+        .bind(position.xid.to_string())
+        .fetch_one(&mut *transaction)
+        .await
+        .map_err(|error| Problem::database(error, "checking Last-Event-ID"))?;
+    if sent {
+        Ok(())
+    } else {
+        Err(Problem::bad_request("Last-Event-ID: not an event id this API sent (its transaction has not begun)"))
+    }
 }
 
 /// One stream's reading side.
@@ -166,7 +189,11 @@ impl EventReader {
                 }
             }
             let poll = self.state.events_poll();
-            let _ = tokio::time::timeout(poll, self.wake.changed()).await;
+            // Once the listener has stopped (shutdown), `changed` fails at once: wait out the
+            // poll interval instead of reading in a tight loop.
+            if let Ok(Err(_)) = tokio::time::timeout(poll, self.wake.changed()).await {
+                tokio::time::sleep(poll).await;
+            }
         }
     }
 
@@ -176,7 +203,7 @@ impl EventReader {
             "SELECT xid::text AS xid, id, kind, series_id, tenant_id, at, data FROM tenant_events \
              WHERE (tenant_id = $1 OR ($2 AND tenant_id IS NULL)) \
                AND (xid, id) > ($3::text::xid8, $4) \
-               AND xid < pg_snapshot_xmin(pg_current_snapshot()) \
+               AND xid < (SELECT signalcraft_events_horizon()) \
              ORDER BY xid, id LIMIT $5",
         )
         .bind(self.scope.tenant.as_str())
