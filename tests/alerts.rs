@@ -40,15 +40,6 @@ fn series() -> Vec<KpiPoint> {
         .collect()
 }
 
-/// Uniform in [0, 1), from a splitmix64-style hash of `i`.
-fn noise(i: u64) -> f64 {
-    let mut x = i.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(0x6a09_e667_f3bc_c909);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^= x >> 31;
-    (x >> 11) as f64 / (1u64 << 53) as f64
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spike_opens_one_alert_per_condition_and_the_return_to_normal_resolves_it() {
     let database = TestDatabase::new().await;

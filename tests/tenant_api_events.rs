@@ -223,8 +223,11 @@ async fn a_point_produced_after_a_client_connected_reaches_its_stream_within_two
     let broker = broker(1);
     let producer = RecordProducer::new(&kafka_settings(&broker), "test").expect("producer");
     let shutdown = CancellationToken::new();
-    let options =
-        RunOptions { roles: Roles { ingest: false, process: false, sink: true }, replay: None, exit_when_done: false };
+    let options = RunOptions {
+        roles: Roles { ingest: false, process: false, sink: true, serve: false },
+        replay: None,
+        exit_when_done: false,
+    };
     let pipeline = tokio::spawn(app::run(config_for(&broker, &database), options, shutdown.clone()));
 
     // The sink's consumer has joined its group and stores what arrives: a first point is in.

@@ -396,3 +396,12 @@ pub async fn store_tenant_rows(pool: &PgPool) {
     .await
     .expect("a rule of each tenant and of the operator");
 }
+
+/// Uniform in [0, 1), from a splitmix64-style hash of `i`: noise that is the same on every run.
+pub fn noise(i: u64) -> f64 {
+    let mut x = i.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(0x6a09_e667_f3bc_c909);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}

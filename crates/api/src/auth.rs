@@ -213,6 +213,20 @@ impl Caller {
     }
 }
 
+impl Caller {
+    /// May this caller push KPI values for `tenant`? 403 if not. Always checked here: what is
+    /// pushed goes to the broker, where no database policy stands behind the handler.
+    pub fn intake_scope(&self, tenant: &TenantId) -> Result<Scope, Problem> {
+        if self.role == Role::Viewer {
+            return Err(Problem::forbidden("a viewer token may not push KPI values; it needs role editor or admin"));
+        }
+        if self.role != Role::Admin && &self.tenant != tenant {
+            return Err(Problem::forbidden(format!("this token is for tenant `{}`, not `{}`", self.tenant, tenant)));
+        }
+        Ok(Scope { tenant: tenant.clone(), session_tenant: tenant.clone() })
+    }
+}
+
 impl FromRequestParts<ApiState> for Caller {
     type Rejection = Problem;
 

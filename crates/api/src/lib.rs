@@ -6,7 +6,7 @@
 //!   `signalcraft_editor`) with the tenant set, so row-level security walls tenants apart
 //!   behind the handlers' own check.
 //! - [`routes`]: the handlers — series, points, forecasts, news, alerts, alert rules, token,
-//!   events (Server-Sent Events from the sink's commits).
+//!   events (Server-Sent Events from the sink's commits), KPI pushes onto raw.kpi.
 //! - [`router`]: the routes as one router with its generated OpenAPI 3.1 document and CORS.
 //! - [`params`], [`problem`]: checked inputs, and RFC 9457 problem bodies for every refusal.
 //! - [`state`], [`config`]: what handlers share, and `[api]`.
@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 pub use auth::{Role, TokenSigner};
 pub use config::ApiConfig;
 pub use params::TenantId;
-pub use state::ApiState;
+pub use state::{ApiState, Intake};
 
 /// A task the API needs running beside its router, for the caller to supervise.
 pub type ApiTask = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -56,6 +56,17 @@ impl TenantApi {
         owner: &PgPool,
         shutdown: CancellationToken,
     ) -> Result<TenantApi, String> {
+        TenantApi::start_with_intake(config, signer, owner, None, shutdown).await
+    }
+
+    /// [`TenantApi::start`], with pushed KPI values (`POST …/kpis`) going to `intake`.
+    pub async fn start_with_intake(
+        config: &ApiConfig,
+        signer: TokenSigner,
+        owner: &PgPool,
+        intake: Option<state::Intake>,
+        shutdown: CancellationToken,
+    ) -> Result<TenantApi, String> {
         config.check()?;
         let options = match &config.database_url {
             Some(url) => url.parse().map_err(|error| format!("api.database_url: {error}"))?,
@@ -67,7 +78,7 @@ impl TenantApi {
             .connect_lazy_with(options);
         access::check_roles(&pool).await?;
         let (wake, events) = watch::channel(0u64);
-        let state = ApiState::new(pool.clone(), signer, config, events);
+        let state = ApiState::with_intake(pool.clone(), signer, config, events, intake);
         let router = router::router(state.clone(), &config.cors_allowed_origins);
         let tasks: Vec<(&'static str, ApiTask)> = vec![
             ("api-events-listener", Box::pin(routes::events::listen(pool, wake, shutdown.clone()))),

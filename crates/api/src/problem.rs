@@ -30,8 +30,21 @@ pub struct Problem {
     /// Set on 429: seconds until a request will be accepted (also in `Retry-After`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after_secs: Option<u64>,
+    /// Set when items of the request were refused one by one: which, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<RowError>>,
     #[serde(skip)]
     pub www_authenticate: bool,
+}
+
+/// One refused item of a request (a row of an upload).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
+pub struct RowError {
+    /// CSV: the line (the header is line 1); JSON: the item's position, from 1.
+    pub line: u64,
+    /// The column or field at fault, when one is.
+    pub column: Option<String>,
+    pub reason: String,
 }
 
 impl Problem {
@@ -43,6 +56,7 @@ impl Problem {
             status: status.as_u16(),
             detail: Some(detail.into()),
             retry_after_secs: None,
+            errors: None,
             www_authenticate: false,
         }
     }

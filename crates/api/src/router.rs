@@ -18,7 +18,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     problem::Problem,
-    routes::{alerts, events, news, rules, series, token},
+    routes::{alerts, events, kpis, news, rules, series, token},
     state::ApiState,
 };
 
@@ -42,6 +42,7 @@ pub const BASE: &str = "/api/v1";
         (name = "alerts", description = "Alerts opened and resolved"),
         (name = "alert rules", description = "A tenant's threshold rules"),
         (name = "events", description = "Server-Sent Events"),
+        (name = "kpis", description = "A business's own KPI values, pushed"),
         (name = "auth", description = "Tokens"),
     )
 )]
@@ -71,6 +72,7 @@ fn api_routes() -> (Router<ApiState>, OpenApiDocument) {
         .routes(routes!(rules::list_rules, rules::create_rule))
         .routes(routes!(rules::get_rule, rules::replace_rule, rules::delete_rule))
         .routes(routes!(events::events))
+        .routes(routes!(kpis::push))
         .split_for_parts()
 }
 

@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod events;
+pub mod kpis;
 pub mod news;
 pub mod rules;
 pub mod series;

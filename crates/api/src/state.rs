@@ -4,6 +4,8 @@
 use std::{num::NonZeroU32, sync::Arc, time::Duration};
 
 use governor::{clock::Clock, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use signalcraft_kafka::RecordProducer;
+use signalcraft_model::Plausibility;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
@@ -13,6 +15,14 @@ use crate::{auth::TokenSigner, config::ApiConfig, problem::Problem};
 #[derive(Clone)]
 pub struct ApiState(Arc<Inner>);
 
+/// Where pushed KPI values go: raw.kpi, through the process's producer, checked against that
+/// topic's plausibility window first.
+#[derive(Clone)]
+pub struct Intake {
+    pub producer: RecordProducer,
+    pub window: Plausibility,
+}
+
 struct Inner {
     pool: PgPool,
     signer: TokenSigner,
@@ -21,12 +31,25 @@ struct Inner {
     events: watch::Receiver<u64>,
     events_poll: Duration,
     check_tenant_in_handler: bool,
+    intake: Option<Intake>,
+    max_upload_bytes: u64,
 }
 
 impl ApiState {
     /// State over `pool` (a login granted `signalcraft_reader` and `signalcraft_editor`), with
     /// `signer`, limits from `config`, and `events` bumped on every notification.
     pub fn new(pool: PgPool, signer: TokenSigner, config: &ApiConfig, events: watch::Receiver<u64>) -> ApiState {
+        ApiState::with_intake(pool, signer, config, events, None)
+    }
+
+    /// [`ApiState::new`], taking pushed KPI values to `intake` (without one, pushes get 503).
+    pub fn with_intake(
+        pool: PgPool,
+        signer: TokenSigner,
+        config: &ApiConfig,
+        events: watch::Receiver<u64>,
+        intake: Option<Intake>,
+    ) -> ApiState {
         let per_minute = NonZeroU32::new(config.requests_per_minute).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(config.burst).unwrap_or(NonZeroU32::MIN);
         ApiState(Arc::new(Inner {
@@ -36,6 +59,8 @@ impl ApiState {
             events,
             events_poll: Duration::from_millis(config.events_poll_ms),
             check_tenant_in_handler: true,
+            intake,
+            max_upload_bytes: config.max_upload_bytes,
         }))
     }
 
@@ -60,6 +85,16 @@ impl ApiState {
 
     pub fn checks_tenant_in_handler(&self) -> bool {
         self.0.check_tenant_in_handler
+    }
+
+    /// Where pushed KPI values go, if this process has a producer.
+    pub fn intake(&self) -> Option<&Intake> {
+        self.0.intake.as_ref()
+    }
+
+    /// Largest upload, in bytes.
+    pub fn max_upload_bytes(&self) -> u64 {
+        self.0.max_upload_bytes
     }
 
     /// A receiver of the events wake-up signal.

@@ -23,8 +23,8 @@ pub mod validate;
 
 pub use codec::{DecodeError, EncodeError, RecordCodec, WireFormat};
 pub use records::{
-    AlertNotification, AlertTransition, BrandMetric, ForecastPoint, FxRate, KpiAnomaly, KpiForecast, KpiObservation, KpiPoint,
-    NewsArticle, Record, ScoredArticle, Severity, WeatherKind, WeatherObservation,
+    AlertNotification, AlertTransition, BrandMetric, ForecastPoint, FxRate, KpiAnomaly, KpiForecast, KpiObservation,
+    KpiPoint, NewsArticle, Record, ScoredArticle, Severity, WeatherKind, WeatherObservation,
 };
 pub use redact::Redactor;
 pub use topic::Topic;

@@ -20,8 +20,8 @@ use std::fmt;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 
 use crate::{
-    AlertNotification, BrandMetric, FxRate, KpiAnomaly, KpiForecast, KpiObservation, KpiPoint, NewsArticle, ScoredArticle, Topic,
-    WeatherObservation,
+    AlertNotification, BrandMetric, FxRate, KpiAnomaly, KpiForecast, KpiObservation, KpiPoint, NewsArticle,
+    ScoredArticle, Topic, WeatherObservation,
 };
 
 /// Longest identifier or name, in bytes.

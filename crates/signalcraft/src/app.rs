@@ -146,10 +146,13 @@ impl<'a> Running<'a> {
         let (cache_for, stall_after) =
             (Duration::from_millis(http_config.check_cache_ms), Duration::from_secs(http_config.stall_secs));
         let health = http::Health::new(checks, cache_for, stall_after, board.clone());
+        let producer = RecordProducer::new(&kafka, "producer").context("creating the Kafka producer")?;
         let mut consumers = RoleTasks::new();
         let (api, api_signer) = if serve {
             let signer = crate::serve::signer(config, true)?;
-            let api = crate::serve::start_api(config, signer.clone(), &pool, &shutdown).await?;
+            let intake =
+                signalcraft_api::Intake { producer: producer.clone(), window: kafka.plausibility(Topic::RawKpi) };
+            let api = crate::serve::start_api(config, signer.clone(), &pool, Some(intake), &shutdown).await?;
             for (name, task) in api.tasks {
                 spawn_role(&mut consumers, &board, name, task.map(Ok));
             }
@@ -160,7 +163,6 @@ impl<'a> Running<'a> {
         let listener = infrastructure.listener.take().context("the HTTP listener was not bound")?;
         let http_address = listener.local_addr().context("reading the HTTP listener's address")?;
         let http_server = http::serve_on(listener, health.clone(), api, shutdown.clone())?;
-        let producer = RecordProducer::new(&kafka, "producer").context("creating the Kafka producer")?;
         // Without its endpoints the process cannot be watched: the server ending ends the run.
         spawn_role(&mut consumers, &board, "http", http_server);
         let lag = LagMonitor::new(kafka.clone(), Duration::from_millis(http_config.lag_interval_ms));

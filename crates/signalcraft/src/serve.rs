@@ -5,7 +5,9 @@
 use std::{collections::BTreeSet, net::SocketAddr, time::Duration};
 
 use anyhow::Context;
-use signalcraft_api::{Role, TenantApi, TenantId, TokenSigner};
+use signalcraft_api::{Intake, Role, TenantApi, TenantId, TokenSigner};
+use signalcraft_kafka::RecordProducer;
+use signalcraft_model::Topic;
 use signalcraft_store::PgWatchList;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -18,8 +20,11 @@ use crate::{
 };
 
 /// What `serve` stands on: the database (shared with a pipeline that may run on the private
-/// server) and the HTTP listener; no Kafka.
-const SERVE: Needs = Needs { kafka: false, database: Some(PrivateServer::Share), http: true };
+/// server), the HTTP listener, and the cluster of `kafka.brokers` when one is configured (for
+/// pushed KPI values; without it, pushes are answered 503).
+fn serve_needs(config: &Config) -> Needs {
+    Needs { kafka: config.kafka.brokers.is_some(), database: Some(PrivateServer::Share), http: true }
+}
 
 /// The signer of `[api]`: its `signing_key`, or, where `random_allowed` (a `run`, whose tokens
 /// may end with it), a key of this process's own.
@@ -41,14 +46,15 @@ pub fn signer(config: &Config, random_allowed: bool) -> anyhow::Result<TokenSign
     }
 }
 
-/// Brings the API up over `pool` and hands its background tasks to `spawn`.
+/// Brings the API up over `pool`, pushed KPI values going to `intake`.
 pub async fn start_api(
     config: &Config,
     signer: TokenSigner,
     pool: &PgPool,
+    intake: Option<Intake>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<TenantApi> {
-    TenantApi::start(&config.api, signer, pool, shutdown.clone()).await.map_err(anyhow::Error::msg)
+    TenantApi::start_with_intake(&config.api, signer, pool, intake, shutdown.clone()).await.map_err(anyhow::Error::msg)
 }
 
 /// Prints, on standard output, a viewer token for every tenant the configuration and the watch
@@ -90,8 +96,16 @@ pub async fn print_viewer_tokens(
 /// until `shutdown`.
 pub async fn serve(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let signer = signer(config, false)?;
-    let mut infrastructure = Infrastructure::start(config, SERVE).await?;
+    let mut infrastructure = Infrastructure::start(config, serve_needs(config)).await?;
     let pool = infrastructure.pool()?.clone();
+    let intake = match &config.kafka.brokers {
+        Some(_) => {
+            let kafka = &infrastructure.kafka;
+            let producer = RecordProducer::new(kafka, "serve").context("creating the Kafka producer")?;
+            Some(Intake { producer, window: kafka.plausibility(Topic::RawKpi) })
+        }
+        None => None,
+    };
     let board = TaskBoard::default();
     let timeout = Duration::from_millis(config.http.check_timeout_ms);
     let checks: Vec<Box<dyn http::Check>> = vec![Box::new(http::PostgresCheck::new(&pool, timeout))];
@@ -101,7 +115,7 @@ pub async fn serve(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
         Duration::from_secs(config.http.stall_secs),
         board.clone(),
     );
-    let api = start_api(config, signer, &pool, &shutdown).await?;
+    let api = start_api(config, signer, &pool, intake, &shutdown).await?;
     let listener = infrastructure.listener.take().context("the HTTP listener was not bound")?;
     let server = http::serve_on(listener, health.clone(), Some(api.router), shutdown.clone())?;
     let mut tasks = tokio::task::JoinSet::new();

@@ -2,8 +2,8 @@
 //! id, a unit and a tenant. One module per input topic; `calendar` places daily values.
 
 pub mod brand;
-pub mod custom;
 mod calendar;
+pub mod custom;
 pub mod fx;
 pub mod sentiment;
 pub mod weather;
