@@ -1089,7 +1089,7 @@ async fn hostile_paths_queries_and_bodies_get_400_problems_never_500() {
 // ── the OpenAPI document ───────────────────────────────────────────────────────────────────
 
 /// Every route the router serves, with its methods.
-const ROUTES: [(&str, &[&str]); 9] = [
+const ROUTES: [(&str, &[&str]); 10] = [
     ("/tenants/{tenant}/series", &["get"]),
     ("/tenants/{tenant}/series/{series}/points", &["get"]),
     ("/tenants/{tenant}/series/{series}/forecast", &["get"]),
@@ -1098,6 +1098,7 @@ const ROUTES: [(&str, &[&str]); 9] = [
     ("/tenants/{tenant}/alert-rules", &["get", "post"]),
     ("/tenants/{tenant}/alert-rules/{id}", &["get", "put", "delete"]),
     ("/tenants/{tenant}/events", &["get"]),
+    ("/tenants/{tenant}/kpis", &["post"]),
     ("/token", &["post"]),
 ];
 
