@@ -2,6 +2,7 @@
 //!
 //! - [`auth`]: bearer JWTs (`sub`, `tenant`, `role`), and what viewers, editors and admins may do.
 //! - [`keys`]: API keys for machines, stored as digests, exchanged for tokens.
+//! - [`kpi_csv`]: KPI rows (CSV columns, JSON items) made into observations, for pushes and imports.
 //! - [`access`]: every request's queries in one transaction as `signalcraft_reader` (or
 //!   `signalcraft_editor`) with the tenant set, so row-level security walls tenants apart
 //!   behind the handlers' own check.
@@ -17,6 +18,7 @@ pub mod access;
 pub mod auth;
 pub mod config;
 pub mod keys;
+pub mod kpi_csv;
 pub mod params;
 pub mod problem;
 pub mod router;

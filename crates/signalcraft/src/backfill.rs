@@ -322,7 +322,7 @@ impl ProgressLines {
 /// The bar being drawn, if any: log lines are written around it.
 static ACTIVE_BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
 
-fn set_active_bar(bar: Option<ProgressBar>) {
+pub(crate) fn set_active_bar(bar: Option<ProgressBar>) {
     *ACTIVE_BAR.lock().unwrap_or_else(PoisonError::into_inner) = bar;
 }
 

@@ -11,6 +11,8 @@
 //! - [`app`]: `run`: the roles as supervised tasks, started from plain lists of upstreams,
 //!   processors and sinks; shutdown; the replay run's summary.
 //! - [`backfill`]: `backfill weather`: the Open-Meteo archive onto raw.weather, with a progress bar.
+//! - [`import`]: `import kpi`: a tenant's KPI history from CSV onto raw.kpi, chunk by
+//!   acknowledged chunk, resumable.
 //! - [`http`]: `/metrics`, `/healthz` (stuck stages, dead tasks), `/readyz` (broker and database
 //!   checked on each call).
 //! - [`tasks`]: supervision of every spawned task: restarted or ending the run, never silent.
@@ -28,6 +30,7 @@ pub mod app;
 pub mod backfill;
 pub mod config;
 pub mod http;
+pub mod import;
 pub mod infrastructure;
 pub mod progress;
 pub mod registry;

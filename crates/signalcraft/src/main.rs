@@ -100,6 +100,11 @@ enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// Import a tenant's own KPI history onto raw.kpi, and exit.
+    Import {
+        #[command(subcommand)]
+        what: ImportWhat,
+    },
     /// Apply the database migrations and exit.
     Migrate,
     /// Run only an embedded Kafka-protocol broker (for multi-process local setups and tests).
@@ -177,6 +182,32 @@ enum TokenAction {
         #[arg(long, default_value = "operator")]
         subject: String,
     },
+}
+
+#[derive(Subcommand)]
+enum ImportWhat {
+    /// A CSV file with the header ts,metric,value[,unit][,dim=<key>…] (as POST …/kpis takes),
+    /// sent in chunks, each acknowledged by the broker before the next; resumable: run the same
+    /// command again after an interruption.
+    Kpi {
+        /// The CSV file.
+        file: PathBuf,
+        /// The tenant whose KPIs they are.
+        #[arg(long, value_parser = parse_tenant)]
+        tenant: signalcraft_api::TenantId,
+        /// reject: one bad row stops the import before anything is sent; skip: send the valid rows.
+        #[arg(long, value_enum, default_value = "reject")]
+        on_error: OnError,
+        /// Rows per chunk.
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        chunk_rows: u64,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OnError {
+    Reject,
+    Skip,
 }
 
 #[derive(Subcommand)]
@@ -550,6 +581,7 @@ fn config_files(cli: &Cli) -> Vec<PathBuf> {
         | Command::Serve
         | Command::Apikey { .. }
         | Command::Token { .. }
+        | Command::Import { .. }
         | Command::Broker { .. } => None,
     };
     if let Some(dir) = replay {
@@ -617,6 +649,16 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             println!("{}{report}", if dry_run { "would remove (dry run, nothing changed):\n" } else { "removed:\n" });
         }
         Command::Serve => signalcraft::serve::serve(&config, shutdown).await?,
+        Command::Import { what: ImportWhat::Kpi { file, tenant, on_error, chunk_rows } } => {
+            let request = signalcraft::import::KpiImport {
+                file,
+                tenant,
+                skip_bad_rows: on_error == OnError::Skip,
+                chunk_rows: usize::try_from(chunk_rows).unwrap_or(10_000),
+            };
+            let summary = signalcraft::import::import_kpi(&config, request, shutdown).await?;
+            println!("{summary}");
+        }
         Command::Apikey { action } => api_keys(&config, action).await?,
         Command::Token { action: TokenAction::Issue { tenant, role, subject } } => {
             if subject.is_empty() || subject.len() > 200 || subject.chars().any(char::is_control) {

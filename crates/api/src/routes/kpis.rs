@@ -16,7 +16,7 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use signalcraft_model::{KpiObservation, Validate};
@@ -25,6 +25,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::{
     access::{self, DbRole},
     auth::Caller,
+    kpi_csv::{self, CsvColumns, ObservationFields},
     params::{ApiPath, ApiQuery, TenantId},
     problem::{Problem, Refusals, RowError},
     routes::series::TenantPath,
@@ -35,8 +36,6 @@ use crate::{
 const SEND_BATCH: usize = 5_000;
 /// Bad rows listed in an answer; the count says how many there were in all.
 const MAX_LISTED_ERRORS: usize = 100;
-/// Longest CSV field, in bytes.
-const MAX_FIELD_BYTES: usize = 1024;
 
 /// What to do with bad rows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
@@ -199,34 +198,6 @@ pub async fn push(
     Ok((StatusCode::ACCEPTED, Json(report)).into_response())
 }
 
-/// An observation of `tenant` from the API, or the reason it cannot be one.
-fn observation(tenant: &TenantId, ts: &str, fields: ObservationFields) -> Result<KpiObservation, (String, String)> {
-    let ts = DateTime::parse_from_rfc3339(ts.trim()).map_err(|error| {
-        (
-            "ts".to_string(),
-            format!("`{}` is not RFC 3339 with a zone (2024-03-01T00:00:00Z): {error}", ts.escape_debug()),
-        )
-    })?;
-    Ok(KpiObservation {
-        tenant_id: tenant.as_str().to_string(),
-        metric: fields.metric,
-        dimensions: fields.dimensions,
-        unit: fields.unit.filter(|unit| !unit.is_empty()),
-        ts: ts.with_timezone(&Utc),
-        value: fields.value,
-        source: "api".into(),
-        idempotency_key: fields.idempotency_key,
-    })
-}
-
-struct ObservationFields {
-    metric: String,
-    value: f64,
-    unit: Option<String>,
-    dimensions: BTreeMap<String, String>,
-    idempotency_key: Option<String>,
-}
-
 type Read = (Vec<KpiObservation>, RowErrors);
 
 async fn read_json(
@@ -259,12 +230,12 @@ async fn read_json(
             dimensions: item.dimensions,
             idempotency_key: item.idempotency_key,
         };
-        match observation(tenant, &item.ts, fields) {
+        match kpi_csv::observation(tenant, &item.ts, fields, "api") {
             Ok(observation) => match check(&observation) {
                 Ok(()) => observations.push(observation),
                 Err(invalid) => errors.push(position, Some(&invalid.field), invalid.problem),
             },
-            Err((column, reason)) => errors.push(position, Some(&column), reason),
+            Err(bad) => errors.push(position, bad.column.as_deref(), bad.reason),
         }
     }
     Ok((observations, errors))
@@ -275,64 +246,6 @@ fn too_large(limit: u64) -> Problem {
         StatusCode::PAYLOAD_TOO_LARGE,
         format!("the upload is larger than api.max_upload_bytes ({limit} bytes)"),
     )
-}
-
-/// Where each column of a CSV upload goes.
-struct CsvColumns {
-    ts: usize,
-    metric: usize,
-    value: usize,
-    unit: Option<usize>,
-    /// (column, dimension key)
-    dimensions: Vec<(usize, String)>,
-    names: Vec<String>,
-}
-
-impl CsvColumns {
-    fn from_header(header: &csv_async::StringRecord) -> Result<CsvColumns, Problem> {
-        let bad = |reason: String| Problem::bad_request(format!("CSV header (line 1): {reason}"));
-        let names: Vec<String> = header.iter().map(|name| name.trim().to_string()).collect();
-        let (mut ts, mut metric, mut value, mut unit, mut dimensions) = (None, None, None, None, Vec::new());
-        for (column, name) in names.iter().enumerate() {
-            let slot = match name.as_str() {
-                "ts" => &mut ts,
-                "metric" => &mut metric,
-                "value" => &mut value,
-                "unit" => &mut unit,
-                other => match other.strip_prefix("dim=") {
-                    Some(key) => {
-                        if let Some(problem) = signalcraft_model::validate::kpi_word_problem(key, 32) {
-                            return Err(bad(format!("column {}: dimension key {problem}", column + 1)));
-                        }
-                        if dimensions.iter().any(|(_, known): &(usize, String)| known == key) {
-                            return Err(bad(format!("column {}: dimension `{key}` appears twice", column + 1)));
-                        }
-                        dimensions.push((column, key.to_string()));
-                        continue;
-                    }
-                    None => {
-                        return Err(bad(format!(
-                            "column {} is `{}`; columns are ts, metric, value, unit and dim=<key>",
-                            column + 1,
-                            other.escape_debug()
-                        )))
-                    }
-                },
-            };
-            if slot.replace(column).is_some() {
-                return Err(bad(format!("column `{name}` appears twice")));
-            }
-        }
-        let missing = |what: &str| bad(format!("no `{what}` column (expected ts,metric,value[,unit][,dim=<key>…])"));
-        Ok(CsvColumns {
-            ts: ts.ok_or_else(|| missing("ts"))?,
-            metric: metric.ok_or_else(|| missing("metric"))?,
-            value: value.ok_or_else(|| missing("value"))?,
-            unit,
-            dimensions,
-            names,
-        })
-    }
 }
 
 async fn read_csv(
@@ -354,45 +267,19 @@ async fn read_csv(
     let reader = tokio_util::io::StreamReader::new(stream);
     let mut csv = csv_async::AsyncReaderBuilder::new().flexible(true).create_reader(reader);
     let header = csv.headers().await.map_err(|error| csv_problem(error, limit))?.clone();
-    let columns = CsvColumns::from_header(&header)?;
+    let columns = CsvColumns::from_header(&header)
+        .map_err(|problem| Problem::bad_request(format!("CSV header (line 1): {problem}")))?;
     let mut records = csv.into_records();
     let mut observations = Vec::new();
     let mut errors = RowErrors::default();
     while let Some(record) = records.try_next().await.map_err(|error| csv_problem(error, limit))? {
         let line = record.position().map_or(0, |position| position.line());
-        if record.len() != columns.names.len() {
-            errors.push(line, None, format!("{} fields where the header has {}", record.len(), columns.names.len()));
-            continue;
-        }
-        if let Some((column, _)) = record.iter().enumerate().find(|(_, field)| field.len() > MAX_FIELD_BYTES) {
-            errors.push(line, Some(&columns.names[column]), format!("longer than {MAX_FIELD_BYTES} bytes"));
-            continue;
-        }
-        let field = |column: usize| record.get(column).unwrap_or("").trim();
-        let value = match field(columns.value).parse::<f64>() {
-            Ok(value) => value,
-            Err(_) => {
-                errors.push(line, Some("value"), format!("`{}` is not a number", field(columns.value).escape_debug()));
-                continue;
-            }
-        };
-        let fields = ObservationFields {
-            metric: field(columns.metric).to_string(),
-            value,
-            unit: columns.unit.map(|column| field(column).to_string()),
-            dimensions: columns
-                .dimensions
-                .iter()
-                .map(|(column, key)| (key.clone(), field(*column).to_string()))
-                .collect(),
-            idempotency_key: None,
-        };
-        match observation(tenant, field(columns.ts), fields) {
+        match columns.observation(tenant, &record, "api") {
             Ok(observation) => match check(&observation) {
                 Ok(()) => observations.push(observation),
                 Err(invalid) => errors.push(line, Some(&invalid.field), invalid.problem),
             },
-            Err((column, reason)) => errors.push(line, Some(&column), reason),
+            Err(bad) => errors.push(line, bad.column.as_deref(), bad.reason),
         }
     }
     Ok((observations, errors))
