@@ -141,4 +141,43 @@ mod tests {
             }
         }
     }
+
+    /// The router with `origins` allowed, on 127.0.0.1; its database is never reached.
+    async fn serve_with_cors(origins: &[String]) -> String {
+        let pool =
+            sqlx::postgres::PgPoolOptions::new().connect_lazy("postgres://nobody@127.0.0.1:1/none").expect("lazy");
+        let signer = crate::TokenSigner::new(b"cors test key of at least 32 bytes", std::time::Duration::from_secs(60));
+        let (_, events) = tokio::sync::watch::channel(0);
+        let state = ApiState::new(pool, signer, &crate::ApiConfig::default(), events);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+        let address = listener.local_addr().expect("address");
+        let app = router(state, origins);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{address}/api/v1/tenants/acme/series")
+    }
+
+    async fn preflight(url: &str, origin: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .request(reqwest::Method::OPTIONS, url)
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+            .await
+            .expect("answers")
+    }
+
+    #[tokio::test]
+    async fn only_configured_origins_get_cors_headers() {
+        let url = serve_with_cors(&["https://dash.example.com".to_string()]).await;
+        let allowed = preflight(&url, "https://dash.example.com").await;
+        assert_eq!(allowed.headers()["access-control-allow-origin"], "https://dash.example.com");
+        assert!(allowed.headers()["access-control-allow-headers"].to_str().is_ok_and(|h| h.contains("authorization")));
+        let other = preflight(&url, "https://evil.example").await;
+        assert!(other.headers().get("access-control-allow-origin").is_none(), "{:?}", other.headers());
+
+        let url = serve_with_cors(&[]).await;
+        let none = preflight(&url, "https://dash.example.com").await;
+        assert!(none.headers().get("access-control-allow-origin").is_none(), "no CORS unless configured");
+    }
 }
