@@ -1,11 +1,64 @@
-//! Weather observations → KPI points: one point per numeric variable. Observed values (current
-//! conditions and the archive) form the series `weather:{location}:{variable}`; forecasts form
-//! `weather-forecast:{location}:{variable}`, so predictions never mix with what happened. A
-//! variable the model has no value for (null) yields no point.
+//! Weather observations → KPI points. Observed values (current conditions and the archive) form
+//! the series `weather:{location}:{variable}`; forecasts form
+//! `weather-forecast:{location}:{variable}`, so predictions never mix with what happened. With
+//! `[ingest.openmeteo] models`, the source names each variable `{variable}:{model}` and the
+//! series gets the model as a last part: `weather:{location}:{variable}:{model}`. A variable
+//! the model has no value for (null) yields no point.
+//!
+//! # Variable semantics
+//! Not every number Open-Meteo sends is a measurement on a line; [`semantics`] says which kind
+//! each variable is (a small table: `weather_code`, `is_day` and `*_code` are categorical,
+//! `*direction*` circular, the rest continuous):
+//! - **Continuous**: one point with the value, as before.
+//! - **Categorical** (a WMO weather code is a label: 61 is not "more" than 3): **decision** —
+//!   kept on kpi.points as a *state series* (same series id, the upstream unit, the metric
+//!   prefixed [`STATE_METRIC_PREFIX`]), which the anomaly and forecast processors skip
+//!   ([`is_state_point`]). Kept rather than dropped because the current state is worth showing
+//!   (the tenant API lists it, a threshold rule such as "code ≥ 95, thunderstorm" still means
+//!   something), while a score or a forecast of the number never does: a replayed forecast
+//!   had opened and resolved an alert on `weather_code` from a code change alone.
+//! - **Circular** (degrees, 359° and 1° are neighbours): **decision** — emitted as two series,
+//!   `{variable}_sin` and `{variable}_cos` (unitless, in [-1, 1]), instead of the angle. Both
+//!   components are continuous across north, so the anomaly and forecast processors work on
+//!   them unchanged and a forecast angle is `atan2(sin, cos)`; a circular distance inside the
+//!   detectors would have had to reach every one of their windows and predictors.
 
 use signalcraft_model::{KpiPoint, Topic, WeatherKind, WeatherObservation};
 
 use crate::{ProcessError, Processor};
+
+/// Prefix of the `metric` of a state point: a category, not a quantity.
+pub const STATE_METRIC_PREFIX: &str = "state:";
+
+/// Whether `point` is a state (categorical) point, which is neither scored nor forecast.
+pub fn is_state_point(point: &KpiPoint) -> bool {
+    point.metric.starts_with(STATE_METRIC_PREFIX)
+}
+
+/// How the values of a weather variable are to be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Semantics {
+    /// A quantity on a line (temperature, precipitation, speed, ...).
+    Continuous,
+    /// A label from a code table (WMO weather code, day/night flag).
+    Categorical,
+    /// An angle in degrees (wind direction).
+    Circular,
+}
+
+/// Variables that are categories although their names do not end in `_code`.
+const CATEGORICAL: &[&str] = &["weather_code", "is_day"];
+
+/// The semantics of the Open-Meteo variable `variable` (without a model part).
+pub fn semantics(variable: &str) -> Semantics {
+    if CATEGORICAL.contains(&variable) || variable.ends_with("_code") {
+        Semantics::Categorical
+    } else if variable.contains("direction") {
+        Semantics::Circular
+    } else {
+        Semantics::Continuous
+    }
+}
 
 /// Stateless: the same observation always gives the same points.
 #[derive(Debug, Default)]
@@ -24,21 +77,42 @@ impl Processor for WeatherToKpi {
             WeatherKind::Forecast => "weather-forecast",
             WeatherKind::Current | WeatherKind::Archive => "weather",
         };
-        let points = observation
-            .variables
-            .iter()
-            .filter_map(|(variable, value)| Some((variable, (*value)?)))
-            .filter(|(_, value)| value.is_finite())
-            .map(|(variable, value)| KpiPoint {
-                series_id: format!("{family}:{}:{variable}", observation.location_id),
-                tenant_id: Some(observation.location_id.clone()),
-                metric: variable.clone(),
-                unit: observation.units.get(variable).cloned().unwrap_or_default(),
-                ts: observation.hour,
-                value,
-                source: format!("{}/open-meteo", Topic::RawWeather),
-            })
-            .collect();
+        let location = &observation.location_id;
+        let point = |metric: String, name: &str, model: Option<&str>, unit: String, value: f64| KpiPoint {
+            series_id: match model {
+                Some(model) => format!("{family}:{location}:{name}:{model}"),
+                None => format!("{family}:{location}:{name}"),
+            },
+            tenant_id: Some(location.clone()),
+            metric,
+            unit,
+            ts: observation.hour,
+            value,
+            source: format!("{}/open-meteo", Topic::RawWeather),
+        };
+        let mut points = Vec::new();
+        for (key, value) in &observation.variables {
+            let Some(value) = value.filter(|value| value.is_finite()) else { continue };
+            // `{variable}:{model}` when models were asked for (see the module docs).
+            let (variable, model) = match key.split_once(':') {
+                Some((variable, model)) => (variable, Some(model)),
+                None => (key.as_str(), None),
+            };
+            let unit = observation.units.get(key).cloned().unwrap_or_default();
+            match semantics(variable) {
+                Semantics::Continuous => points.push(point(variable.to_string(), variable, model, unit, value)),
+                Semantics::Categorical => {
+                    points.push(point(format!("{STATE_METRIC_PREFIX}{variable}"), variable, model, unit, value));
+                }
+                Semantics::Circular => {
+                    let radians = value.to_radians();
+                    for (suffix, component) in [("sin", radians.sin()), ("cos", radians.cos())] {
+                        let name = format!("{variable}_{suffix}");
+                        points.push(point(name.clone(), &name, model, String::new(), component));
+                    }
+                }
+            }
+        }
         Ok(points)
     }
 }
@@ -79,6 +153,87 @@ mod tests {
         assert_eq!(points[1].unit, "°C");
         assert_eq!(points[1].value, 21.5);
         assert_eq!(points[1].tenant_id.as_deref(), Some("berlin"));
+    }
+
+    fn with(variables: &[(&str, Option<f64>)], units: &[(&str, &str)]) -> WeatherObservation {
+        WeatherObservation {
+            variables: variables.iter().map(|(name, value)| (name.to_string(), *value)).collect(),
+            units: units.iter().map(|(name, unit)| (name.to_string(), unit.to_string())).collect(),
+            ..observation(WeatherKind::Forecast)
+        }
+    }
+
+    #[test]
+    fn the_semantics_table() {
+        assert_eq!(semantics("weather_code"), Semantics::Categorical);
+        assert_eq!(semantics("is_day"), Semantics::Categorical);
+        assert_eq!(semantics("some_future_code"), Semantics::Categorical);
+        assert_eq!(semantics("wind_direction_10m"), Semantics::Circular);
+        assert_eq!(semantics("wind_direction_80m"), Semantics::Circular);
+        assert_eq!(semantics("temperature_2m"), Semantics::Continuous);
+        assert_eq!(semantics("wind_speed_10m"), Semantics::Continuous);
+    }
+
+    #[test]
+    fn a_weather_code_is_a_state_point_the_processors_skip() {
+        let points = WeatherToKpi
+            .process(with(
+                &[("weather_code", Some(61.0)), ("temperature_2m", Some(4.0))],
+                &[("weather_code", "wmo code")],
+            ))
+            .expect("processes");
+        let code = points.iter().find(|p| p.series_id == "weather-forecast:berlin:weather_code").expect("a point");
+        assert_eq!((code.metric.as_str(), code.unit.as_str(), code.value), ("state:weather_code", "wmo code", 61.0));
+        assert!(is_state_point(code));
+        let temperature = points.iter().find(|p| p.metric == "temperature_2m").expect("a point");
+        assert!(!is_state_point(temperature));
+    }
+
+    #[test]
+    fn a_direction_becomes_sine_and_cosine_so_north_is_one_place() {
+        let components = |degrees: f64| {
+            let points = WeatherToKpi.process(with(&[("wind_direction_10m", Some(degrees))], &[])).expect("processes");
+            let ids: Vec<&str> = points.iter().map(|p| p.series_id.as_str()).collect();
+            assert_eq!(
+                ids,
+                ["weather-forecast:berlin:wind_direction_10m_sin", "weather-forecast:berlin:wind_direction_10m_cos"]
+            );
+            assert!(points.iter().all(|p| p.unit.is_empty() && !is_state_point(p)));
+            (points[0].value, points[1].value)
+        };
+        let (sin_359, cos_359) = components(359.0);
+        let (sin_1, cos_1) = components(1.0);
+        // 359° and 1° are 2° apart: both components differ by at most sin(2°) ≈ 0.035, where the
+        // raw angles differed by 358.
+        assert!((sin_359 - sin_1).abs() < 0.035 && (cos_359 - cos_1).abs() < 0.001, "{sin_359} {sin_1}");
+        let (sin_90, cos_90) = components(90.0);
+        assert!((sin_90 - 1.0).abs() < 1e-12 && cos_90.abs() < 1e-12);
+    }
+
+    #[test]
+    fn with_models_each_model_is_a_series_of_its_own() {
+        let points = WeatherToKpi
+            .process(with(
+                &[
+                    ("weather_code:best_match", Some(2.0)),
+                    ("temperature_2m:gfs_seamless", Some(3.5)),
+                    ("wind_direction_10m:gfs_seamless", Some(180.0)),
+                ],
+                &[("temperature_2m:gfs_seamless", "°C")],
+            ))
+            .expect("processes");
+        let ids: Vec<&str> = points.iter().map(|p| p.series_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "weather-forecast:berlin:temperature_2m:gfs_seamless",
+                "weather-forecast:berlin:weather_code:best_match",
+                "weather-forecast:berlin:wind_direction_10m_sin:gfs_seamless",
+                "weather-forecast:berlin:wind_direction_10m_cos:gfs_seamless",
+            ]
+        );
+        assert_eq!((points[0].metric.as_str(), points[0].unit.as_str()), ("temperature_2m", "°C"));
+        assert_eq!(points[1].metric, "state:weather_code");
     }
 
     #[test]
