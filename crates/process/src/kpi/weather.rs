@@ -14,9 +14,11 @@
 //!   kept on kpi.points as a *state series* (same series id, the upstream unit, the metric
 //!   prefixed [`STATE_METRIC_PREFIX`]), which the anomaly and forecast processors skip
 //!   ([`is_state_point`]). Kept rather than dropped because the current state is worth showing
-//!   (the tenant API lists it, a threshold rule such as "code ≥ 95, thunderstorm" still means
-//!   something), while a score or a forecast of the number never does: a replayed forecast
-//!   had opened and resolved an alert on `weather_code` from a code change alone.
+//!   (the tenant API's catalogue, latest value and points keep it; the raw value also stays in
+//!   `weather_observations`), while a score or a forecast of the number never means anything:
+//!   a replayed forecast had opened and resolved an alert on `weather_code` from a code change
+//!   alone. Alerts (anomaly- and rule-driven alike) are fed by kpi.anomalies, so a state series
+//!   raises none.
 //! - **Circular** (degrees, 359° and 1° are neighbours): **decision** — emitted as two series,
 //!   `{variable}_sin` and `{variable}_cos` (unitless, in [-1, 1]), instead of the angle. Both
 //!   components are continuous across north, so the anomaly and forecast processors work on
