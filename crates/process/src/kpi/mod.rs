@@ -10,4 +10,4 @@ pub mod weather;
 pub use brand::BrandToKpi;
 pub use fx::FxToKpi;
 pub use sentiment::SentimentToKpi;
-pub use weather::{is_state_point, WeatherToKpi};
+pub use weather::{is_state_point, WeatherSemanticsConfig, WeatherToKpi};

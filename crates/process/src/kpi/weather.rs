@@ -8,7 +8,8 @@
 //! # Variable semantics
 //! Not every number Open-Meteo sends is a measurement on a line; [`semantics`] says which kind
 //! each variable is (a small table: `weather_code`, `is_day` and `*_code` are categorical,
-//! `*direction*` circular, the rest continuous):
+//! `*direction*` circular, the rest continuous), and `[process.weather]`
+//! ([`WeatherSemanticsConfig`]) declares more by exact name, over the table:
 //! - **Continuous**: one point with the value, as before.
 //! - **Categorical** (a WMO weather code is a label: 61 is not "more" than 3): **decision** —
 //!   kept on kpi.points as a *state series* (same series id, the upstream unit, the metric
@@ -25,9 +26,10 @@
 //!   them unchanged and a forecast angle is `atan2(sin, cos)`; a circular distance inside the
 //!   detectors would have had to reach every one of their windows and predictors.
 
+use serde::{Deserialize, Serialize};
 use signalcraft_model::{KpiPoint, Topic, WeatherKind, WeatherObservation};
 
-use crate::{ProcessError, Processor};
+use crate::{InvalidConfig, ProcessError, Processor};
 
 /// Prefix of the `metric` of a state point: a category, not a quantity.
 pub const STATE_METRIC_PREFIX: &str = "state:";
@@ -62,9 +64,71 @@ pub fn semantics(variable: &str) -> Semantics {
     }
 }
 
+/// `[process.weather]`: variables declared by exact name, over the built-in table of
+/// [`semantics`] (e.g. a new code-like variable Open-Meteo adds, or a direction not named so).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeatherSemanticsConfig {
+    /// Variables that are categories: state series, neither scored nor forecast.
+    #[serde(default)]
+    pub categorical: Vec<String>,
+    /// Variables that are angles in degrees: emitted as `_sin`/`_cos` components.
+    #[serde(default)]
+    pub circular: Vec<String>,
+    /// Variables that are quantities, whatever the table says.
+    #[serde(default)]
+    pub continuous: Vec<String>,
+}
+
+impl WeatherSemanticsConfig {
+    /// The declared semantics of `variable`, else the table's.
+    pub fn semantics(&self, variable: &str) -> Semantics {
+        let listed = |names: &[String]| names.iter().any(|name| name == variable);
+        if listed(&self.categorical) {
+            Semantics::Categorical
+        } else if listed(&self.circular) {
+            Semantics::Circular
+        } else if listed(&self.continuous) {
+            Semantics::Continuous
+        } else {
+            semantics(variable)
+        }
+    }
+
+    /// Names must be Open-Meteo variable names, each declared once; `prefix` is where the
+    /// table sits (`process.weather`).
+    pub fn validate(&self, prefix: &str) -> Result<(), InvalidConfig> {
+        let mut seen = std::collections::BTreeSet::new();
+        for (field, names) in
+            [("categorical", &self.categorical), ("circular", &self.circular), ("continuous", &self.continuous)]
+        {
+            for (index, name) in names.iter().enumerate() {
+                let key = format!("{prefix}.{field}[{index}]");
+                if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+                    let message = format!("`{name}` is not an Open-Meteo variable name (a-z, 0-9, _)");
+                    return Err(InvalidConfig { key, message });
+                }
+                if !seen.insert(name.as_str()) {
+                    return Err(InvalidConfig { key, message: format!("`{name}` is declared twice") });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Stateless: the same observation always gives the same points.
 #[derive(Debug, Default)]
-pub struct WeatherToKpi;
+pub struct WeatherToKpi {
+    declared: WeatherSemanticsConfig,
+}
+
+impl WeatherToKpi {
+    /// A normaliser reading variables as `declared` says, then as the built-in table does.
+    pub fn new(declared: WeatherSemanticsConfig) -> Self {
+        WeatherToKpi { declared }
+    }
+}
 
 impl Processor for WeatherToKpi {
     type Input = WeatherObservation;
@@ -101,7 +165,7 @@ impl Processor for WeatherToKpi {
                 None => (key.as_str(), None),
             };
             let unit = observation.units.get(key).cloned().unwrap_or_default();
-            match semantics(variable) {
+            match self.declared.semantics(variable) {
                 Semantics::Continuous => points.push(point(variable.to_string(), variable, model, unit, value)),
                 Semantics::Categorical => {
                     points.push(point(format!("{STATE_METRIC_PREFIX}{variable}"), variable, model, unit, value));
@@ -149,7 +213,7 @@ mod tests {
 
     #[test]
     fn each_numeric_variable_becomes_a_point_and_nulls_none() {
-        let points = WeatherToKpi.process(observation(WeatherKind::Current)).expect("processes");
+        let points = WeatherToKpi::default().process(observation(WeatherKind::Current)).expect("processes");
         let ids: Vec<&str> = points.iter().map(|p| p.series_id.as_str()).collect();
         assert_eq!(ids, ["weather:berlin:rain", "weather:berlin:temperature_2m"]);
         assert_eq!(points[1].unit, "°C");
@@ -178,7 +242,7 @@ mod tests {
 
     #[test]
     fn a_weather_code_is_a_state_point_the_processors_skip() {
-        let points = WeatherToKpi
+        let points = WeatherToKpi::default()
             .process(with(
                 &[("weather_code", Some(61.0)), ("temperature_2m", Some(4.0))],
                 &[("weather_code", "wmo code")],
@@ -194,7 +258,9 @@ mod tests {
     #[test]
     fn a_direction_becomes_sine_and_cosine_so_north_is_one_place() {
         let components = |degrees: f64| {
-            let points = WeatherToKpi.process(with(&[("wind_direction_10m", Some(degrees))], &[])).expect("processes");
+            let points = WeatherToKpi::default()
+                .process(with(&[("wind_direction_10m", Some(degrees))], &[]))
+                .expect("processes");
             let ids: Vec<&str> = points.iter().map(|p| p.series_id.as_str()).collect();
             assert_eq!(
                 ids,
@@ -214,7 +280,7 @@ mod tests {
 
     #[test]
     fn with_models_each_model_is_a_series_of_its_own() {
-        let points = WeatherToKpi
+        let points = WeatherToKpi::default()
             .process(with(
                 &[
                     ("weather_code:best_match", Some(2.0)),
@@ -239,8 +305,44 @@ mod tests {
     }
 
     #[test]
+    fn declared_semantics_win_over_the_table_and_are_validated() {
+        let declared = WeatherSemanticsConfig {
+            categorical: vec!["precipitation_type".into()],
+            circular: vec!["wave_heading".into()],
+            continuous: vec!["weather_code".into()],
+        };
+        declared.validate("process.weather").expect("valid");
+        let mut normaliser = WeatherToKpi::new(declared);
+        let points = normaliser
+            .process(with(
+                &[("precipitation_type", Some(2.0)), ("wave_heading", Some(0.0)), ("weather_code", Some(3.0))],
+                &[],
+            ))
+            .expect("processes");
+        let kinds: Vec<(&str, &str)> = points.iter().map(|p| (p.series_id.as_str(), p.metric.as_str())).collect();
+        assert_eq!(
+            kinds,
+            [
+                ("weather-forecast:berlin:precipitation_type", "state:precipitation_type"),
+                ("weather-forecast:berlin:wave_heading_sin", "wave_heading_sin"),
+                ("weather-forecast:berlin:wave_heading_cos", "wave_heading_cos"),
+                ("weather-forecast:berlin:weather_code", "weather_code"),
+            ]
+        );
+        let twice = WeatherSemanticsConfig {
+            categorical: vec!["a".into()],
+            circular: vec!["a".into()],
+            ..WeatherSemanticsConfig::default()
+        };
+        let error = twice.validate("process.weather").expect_err("invalid");
+        assert_eq!(error.key, "process.weather.circular[0]");
+        let odd = WeatherSemanticsConfig { continuous: vec!["Wind&x".into()], ..WeatherSemanticsConfig::default() };
+        assert_eq!(odd.validate("process.weather").expect_err("invalid").key, "process.weather.continuous[0]");
+    }
+
+    #[test]
     fn forecasts_are_a_series_of_their_own() {
-        let points = WeatherToKpi.process(observation(WeatherKind::Forecast)).expect("processes");
+        let points = WeatherToKpi::default().process(observation(WeatherKind::Forecast)).expect("processes");
         assert!(points.iter().all(|p| p.series_id.starts_with("weather-forecast:berlin:")));
     }
 }
