@@ -68,13 +68,33 @@ async fn replayed_payloads_of_every_upstream_land_in_postgres_exactly_once() {
     ] {
         assert_eq!(database.count(table).await, rows, "{table}");
     }
-    // Every point is scored against its own series' past. A point older than its series' latest
-    // is not scored: only FX series can see that here (two providers, one pair, racing).
+    // Every point is scored against its own series' past, except a state series': the replayed
+    // weather is all `weather_code`, a WMO category, so none of its 169 points is scored. A point
+    // older than its series' latest is not scored: only FX series can see that here (two
+    // providers, one pair, racing).
     let scored_points: i64 = sqlx::query_scalar("SELECT count(*) FROM kpi_anomalies WHERE series_id NOT LIKE 'fx:%'")
         .fetch_one(&database.pool)
         .await
         .expect("count");
-    assert_eq!(scored_points, 169 + 1998 + 9, "{summary}");
+    assert_eq!(scored_points, 1998 + 9, "{summary}");
+    let (state_points, metric): (i64, Option<String>) = sqlx::query_as(
+        "SELECT count(*), max(metric) FROM kpi_points WHERE series_id LIKE 'weather%:berlin:weather_code'",
+    )
+    .fetch_one(&database.pool)
+    .await
+    .expect("count");
+    assert_eq!((state_points, metric.as_deref()), (169, Some("state:weather_code")), "kept as a state series");
+    let weather_scored: i64 = sqlx::query_scalar("SELECT count(*) FROM kpi_anomalies WHERE series_id LIKE 'weather%'")
+        .fetch_one(&database.pool)
+        .await
+        .expect("count");
+    assert_eq!(weather_scored, 0, "a weather code is not scored as a number");
+    let weather_alerts: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM alert_notifications WHERE series_id LIKE '%weather_code%'")
+            .fetch_one(&database.pool)
+            .await
+            .expect("count");
+    assert_eq!(weather_alerts, 0, "the replayed forecast opens no alert on weather_code");
     let volume: f64 =
         sqlx::query_scalar("SELECT sum(value) FROM kpi_points WHERE series_id = 'sentiment:vizhinjam-port:volume'")
             .fetch_one(&database.pool)
@@ -91,18 +111,16 @@ async fn replayed_payloads_of_every_upstream_land_in_postgres_exactly_once() {
         .await
         .expect("count");
     assert_eq!(bad_scores, 0);
-    // The hourly forecast series (168 points) is refitted every 24 points: 7 forecasts, each with
-    // nested 80% and 95% intervals around its mean. The other series are too short to forecast.
-    assert_eq!(summary.records(Topic::KpiForecasts), 7, "{summary}");
-    let (steps, nested): (i64, bool) = sqlx::query_as(
-        "SELECT count(*), bool_and(lower_95 <= lower_80 AND lower_80 <= mean AND mean <= upper_80 \
-         AND upper_80 <= upper_95) FROM kpi_forecast_latest WHERE series_id = 'weather-forecast:berlin:weather_code'",
+    // The only series long enough to forecast, the hourly `weather_code` (168 points), is a
+    // category: it is not forecast as a number. The other series are too short to forecast.
+    assert_eq!(summary.records(Topic::KpiForecasts), 0, "{summary}");
+    let steps: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM kpi_forecast_latest WHERE series_id = 'weather-forecast:berlin:weather_code'",
     )
     .fetch_one(&database.pool)
     .await
-    .expect("the latest forecast's points");
-    assert_eq!(steps, 30 * 24, "30 days ahead in the series' own hourly step");
-    assert!(nested);
+    .expect("count");
+    assert_eq!(steps, 0, "no forecast of weather_code");
 
     let fx_series: i64 = sqlx::query_scalar("SELECT count(*) FROM kpi_latest WHERE series_id LIKE 'fx:%'")
         .fetch_one(&database.pool)
@@ -198,7 +216,7 @@ async fn replayed_payloads_of_every_upstream_land_in_postgres_exactly_once() {
         ("weather_observations", 169),
         ("brand_metrics", 2030),
         ("kpi_points", 2367),
-        ("kpi_forecasts", 7),
+        ("kpi_forecasts", 0),
     ] {
         assert_eq!(database.count(table).await, rows, "{table} after the second replay");
     }
@@ -227,7 +245,7 @@ async fn replayed_payloads_land_exactly_once_through_a_second_broker_too() {
         ("weather_observations", 169),
         ("brand_metrics", 2030),
         ("kpi_points", 191 + 169 + 1998 + 9),
-        ("kpi_forecasts", 7),
+        ("kpi_forecasts", 0),
     ];
     let scored = |pattern: &'static str| {
         let pool = database.pool.clone();
@@ -249,8 +267,9 @@ async fn replayed_payloads_land_exactly_once_through_a_second_broker_too() {
                 all &= database.count(table).await == rows;
             }
             // Two FX providers race for one pair at two dates: the point that arrives second
-            // is late when it is the older, and not scored (as on the mock cluster).
-            all && database.count("kpi_anomalies").await - scored("fx:%").await == 169 + 1998 + 9
+            // is late when it is the older, and not scored (as on the mock cluster). The weather
+            // code is a state series, not scored.
+            all && database.count("kpi_anomalies").await - scored("fx:%").await == 1998 + 9
                 && scored("fx:%").await >= 161
         })
         .await;

@@ -228,6 +228,7 @@ async fn the_replay_reads_back_through_every_endpoint() {
 
     catalogue(&api, pool, &viewer).await;
     points(&api, pool, &viewer).await;
+    synthetic_forecasts(&mut sink, pool).await;
     forecast(&api, pool, &viewer).await;
     news(&api, pool).await;
     alerts(&api, &viewer).await;
@@ -317,7 +318,7 @@ async fn points(api: &Server, pool: &PgPool, viewer: &str) {
     assert_eq!(only.len(), 1, "{only:?}");
     assert_eq!((at(&only[0]["ts"]), &only[0]["value"]), (instant("2023-11-13T10:45:00Z"), &json!(3.0)));
 
-    // The hourly forecast series: 168 points, one of them flagged.
+    // The hourly forecast series: 168 points of a WMO code, a category, so none is scored.
     let series = "weather-forecast:berlin:weather_code";
     let expected: Vec<RawPoint> = sqlx::query_as(
         "SELECT p.ts, p.value, a.score, coalesce(a.is_anomaly, false) FROM kpi_points p \
@@ -328,7 +329,7 @@ async fn points(api: &Server, pool: &PgPool, viewer: &str) {
     .await
     .expect("owner reads");
     assert_eq!(expected.len(), 168);
-    assert_eq!(expected.iter().filter(|p| p.3).count(), 1, "one flagged anomaly");
+    assert!(expected.iter().all(|p| p.2.is_none() && !p.3), "a category is not scored");
 
     let answer = api.get(&format!("/tenants/berlin/series/{series}/points"), viewer).await;
     let page = answer.ok(200);
@@ -391,7 +392,7 @@ async fn points(api: &Server, pool: &PgPool, viewer: &str) {
         .await
         .expect("owner reads");
         assert!(expected.len() > 1, "{table}");
-        assert_eq!(expected.iter().filter(|b| b.6).count(), 1, "{table}: one bucket holds the anomaly");
+        assert!(expected.iter().all(|b| b.5.is_none() && !b.6), "{table}: no score on a category");
         let answer = api.get(&format!("/tenants/berlin/series/{series}/points?resolution={resolution}"), viewer).await;
         assert_eq!(answer.ok(200)["resolution"], json!(resolution));
         let got: Vec<_> = answer
@@ -432,8 +433,47 @@ async fn points(api: &Server, pool: &PgPool, viewer: &str) {
     other.problem(404);
 }
 
+/// The series [`synthetic_forecasts`] writes.
+const FORECAST_SERIES: &str = "weather-forecast:berlin:temperature_2m";
+
+/// The replay forecasts nothing: its only series long enough, the hourly weather code, is a
+/// category. So the forecast route is read back from a SYNTHETIC (not recorded) hourly series of
+/// berlin, 168 points of a smooth daily cycle over the replayed week, forecast by the real
+/// forecast processor with its defaults, points and forecasts stored by the sink as a run would.
+async fn synthetic_forecasts(sink: &mut PostgresSink, pool: &PgPool) {
+    use signalcraft_model::KpiPoint;
+    use signalcraft_process::{
+        forecast::{ForecastSeries, ForecastSeriesConfig},
+        Processor,
+    };
+    let points: Vec<KpiPoint> = (0..168)
+        .map(|hour| KpiPoint {
+            series_id: FORECAST_SERIES.into(),
+            tenant_id: Some("berlin".into()),
+            metric: "temperature_2m".into(),
+            unit: "°C".into(),
+            ts: instant("2023-11-13T00:00:00Z") + chrono::TimeDelta::hours(hour),
+            value: 6.0 + 3.0 * (std::f64::consts::TAU * hour as f64 / 24.0).sin() + (hour % 5) as f64 * 0.1,
+            source: "raw.weather/open-meteo".into(),
+        })
+        .collect();
+    let mut processor = ForecastSeries::new(ForecastSeriesConfig::default());
+    let mut forecasts = Vec::new();
+    for point in &points {
+        forecasts.extend(processor.process(point.clone()).expect("forecasts"));
+    }
+    assert!(sink.write_batch(&consumed(&points, 0)).await.expect("written").is_empty());
+    assert!(sink.write_batch(&consumed(&forecasts, 0)).await.expect("written").is_empty());
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM kpi_points WHERE series_id = $1")
+        .bind(FORECAST_SERIES)
+        .fetch_one(pool)
+        .await
+        .expect("count");
+    assert_eq!(stored, 168);
+}
+
 async fn forecast(api: &Server, pool: &PgPool, viewer: &str) {
-    let series = "weather-forecast:berlin:weather_code";
+    let series = FORECAST_SERIES;
     let (count, issued, model, step, stored): (i64, DateTime<Utc>, String, i64, sqlx::types::Json<Vec<ForecastStep>>) =
         sqlx::query_as(
             "SELECT (SELECT count(*) FROM kpi_forecasts WHERE series_id = $1), issued_at, model, step_seconds, points \
@@ -467,6 +507,8 @@ async fn forecast(api: &Server, pool: &PgPool, viewer: &str) {
         assert!(!body["points"][0][key].is_null(), "{key}");
     }
     api.get("/tenants/berlin/series/weather:berlin:weather_code/forecast", viewer).await.problem(404);
+    // The replayed forecast of the weather code is a category: never forecast as a number.
+    api.get("/tenants/berlin/series/weather-forecast:berlin:weather_code/forecast", viewer).await.problem(404);
 }
 
 async fn news(api: &Server, pool: &PgPool) {

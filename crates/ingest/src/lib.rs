@@ -45,6 +45,7 @@ pub use sources::gdelt::{
     HighWaterMarks, InMemoryHighWaterMarks, MarkStoreError,
 };
 pub use sources::openmeteo::{
-    parse_weather, ArchiveBackfill, BackfillProgress, OpenMeteoConfig, OpenMeteoSource, WeatherLocationConfig,
+    haversine_km, parse_weather, ArchiveBackfill, BackfillProgress, OpenMeteoConfig, OpenMeteoSource,
+    WeatherLocationConfig, WeatherRequest,
 };
 pub use watch::{GeoPoint, NoWatchList, WatchListError, WatchListReader, WatchListStore, WatchedBusiness};

@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    alerting::AlertingConfig, anomaly::AnomalyConfig, forecast::ForecastConfig, sentiment::SentimentConfig,
-    InvalidConfig, WarmUpConfig,
+    alerting::AlertingConfig, anomaly::AnomalyConfig, forecast::ForecastConfig, kpi::WeatherSemanticsConfig,
+    sentiment::SentimentConfig, InvalidConfig, WarmUpConfig,
 };
 
 /// `[process]`: the processors' shared settings, and one table per processor, each defined next
@@ -32,6 +32,9 @@ pub struct ProcessConfig {
     /// `[process.warmup]`: rebuilding processor state from what the sink stored.
     #[serde(default)]
     pub warmup: WarmUpConfig,
+    /// `[process.weather]`: weather variables declared categorical, circular or continuous.
+    #[serde(default)]
+    pub weather: WeatherSemanticsConfig,
 }
 
 fn default_group_prefix() -> String {
@@ -47,6 +50,7 @@ impl Default for ProcessConfig {
             alerting: AlertingConfig::default(),
             sentiment: SentimentConfig::default(),
             warmup: WarmUpConfig::default(),
+            weather: WeatherSemanticsConfig::default(),
         }
     }
 }
@@ -58,6 +62,7 @@ impl ProcessConfig {
         self.forecast.validate("process.forecast")?;
         self.alerting.validate("process.alerting")?;
         self.sentiment.validate("process.sentiment")?;
+        self.weather.validate("process.weather")?;
         self.warmup.validate("process.warmup")
     }
 }

@@ -240,7 +240,7 @@ impl<'a> Running<'a> {
         let history = history.as_ref();
         self.processor_groups = vec![
             self.spawn_processor(FxToKpi, group_prefix, history, None),
-            self.spawn_processor(WeatherToKpi, group_prefix, history, None),
+            self.spawn_processor(WeatherToKpi::new(process.weather.clone()), group_prefix, history, None),
             self.spawn_processor(BrandToKpi, group_prefix, history, None),
             self.spawn_processor(ObservationToKpi, group_prefix, history, None),
             self.spawn_processor(ScoreArticles::new(), group_prefix, history, None),

@@ -13,7 +13,7 @@ use signalcraft_model::{KpiAnomaly, KpiPoint};
 
 use super::detector::{AnomalyDetector, DetectorParams};
 use crate::history::{HistoryDepth, HistoryKind, RebuildableState, SeriesPast};
-use crate::{ProcessError, Processor};
+use crate::{kpi::is_state_point, ProcessError, Processor};
 
 /// What [`DetectAnomalies`] is built from.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,6 +116,10 @@ impl Processor for DetectAnomalies {
                 point.value, point.series_id, point.ts
             )));
         }
+        // A category (a weather code) has no distance between its values to score.
+        if is_state_point(&point) {
+            return Ok(Vec::new());
+        }
         let threshold = self.config.threshold;
         let series = self.insert_series(&point.series_id);
         // Past data only: a point not after the series' last one is a redelivery or arrived out
@@ -143,7 +147,7 @@ impl Processor for DetectAnomalies {
 
 impl RebuildableState<KpiPoint> for DetectAnomalies {
     fn series_of<'a>(&self, point: &'a KpiPoint) -> Option<(&'a str, DateTime<Utc>)> {
-        Some((&point.series_id, point.ts))
+        (!is_state_point(point)).then_some((&point.series_id, point.ts))
     }
 
     fn holds(&self, series_id: &str) -> bool {

@@ -22,6 +22,19 @@ fn noisy(n: usize, seed: u64) -> Vec<f64> {
         .collect()
 }
 
+#[test]
+fn a_state_series_is_never_scored() {
+    let mut processor = DetectAnomalies::new(DetectAnomaliesConfig::default());
+    let state = |i, value| KpiPoint { metric: "state:weather_code".into(), ..point("code", i, value) };
+    // A code jumping between clear sky and thunderstorm: as numbers, a spike to score.
+    for i in 0..300 {
+        let value = if i % 100 == 99 { 95.0 } else { 0.0 };
+        assert_eq!(processor.process(state(i, value)).expect("processes"), []);
+    }
+    assert_eq!(processor.series_of(&state(0, 0.0)), None, "no state to rebuild either");
+    assert_eq!(processor.process(point("code", 0, 0.0)).expect("processes").len(), 1, "a quantity is scored");
+}
+
 fn point(series: &str, i: i64, value: f64) -> KpiPoint {
     KpiPoint {
         series_id: series.into(),

@@ -17,7 +17,7 @@ use signalcraft_model::{KpiForecast, KpiPoint};
 use super::error::ForecastError;
 use super::model::{Forecaster, ForecasterConfig};
 use crate::history::{HistoryDepth, HistoryKind, RebuildableState, SeriesPast};
-use crate::{ProcessError, Processor};
+use crate::{kpi::is_state_point, ProcessError, Processor};
 
 /// Settings of [`ForecastSeries`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,6 +145,10 @@ impl Processor for ForecastSeries {
                 point.value, point.series_id, point.ts
             )));
         }
+        // A category (a weather code) has no mean or interval to forecast.
+        if is_state_point(&point) {
+            return Ok(Vec::new());
+        }
         let cap = self.config.history_cap.max(1);
         let previous = self.series.get(&point.series_id).and_then(|s| s.points.back().map(|(ts, _)| *ts));
         let new_interval = self.enters_new_interval(previous, point.ts);
@@ -203,7 +207,7 @@ impl Processor for ForecastSeries {
 
 impl RebuildableState<KpiPoint> for ForecastSeries {
     fn series_of<'a>(&self, point: &'a KpiPoint) -> Option<(&'a str, DateTime<Utc>)> {
-        Some((&point.series_id, point.ts))
+        (!is_state_point(point)).then_some((&point.series_id, point.ts))
     }
 
     fn holds(&self, series_id: &str) -> bool {

@@ -139,6 +139,21 @@ fn processor_refits_every_n_points_with_bounded_history() {
 }
 
 #[test]
+fn a_state_series_is_never_forecast() {
+    use crate::history::RebuildableState;
+    let mut processor = ForecastSeries::new(small_config());
+    let state = |i| KpiPoint { metric: "state:weather_code".into(), ..point("code", i) };
+    for i in 0..500 {
+        assert_eq!(processor.process(state(i)).expect("processes"), []);
+    }
+    assert_eq!(processor.history_len("code"), 0, "nothing learnt");
+    assert_eq!(processor.series_of(&state(0)), None, "no state to rebuild either");
+    // The same values as a quantity are forecast (the skip is the metric's, not the values').
+    let forecasts: usize = (0..500).map(|i| processor.process(point("code", i)).expect("processes").len()).sum();
+    assert_eq!(forecasts, 10);
+}
+
+#[test]
 fn processor_is_deterministic_and_ignores_repeats() {
     let run = || {
         let mut processor = ForecastSeries::new(small_config());

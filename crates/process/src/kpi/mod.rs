@@ -12,4 +12,4 @@ pub use brand::BrandToKpi;
 pub use custom::ObservationToKpi;
 pub use fx::FxToKpi;
 pub use sentiment::SentimentToKpi;
-pub use weather::WeatherToKpi;
+pub use weather::{is_state_point, WeatherSemanticsConfig, WeatherToKpi};

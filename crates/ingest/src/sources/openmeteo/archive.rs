@@ -17,7 +17,7 @@ use std::{
 
 use async_trait::async_trait;
 use chrono::{DateTime, Days, NaiveDate, Utc};
-use signalcraft_model::{WeatherKind, WeatherObservation};
+use signalcraft_model::WeatherObservation;
 
 use super::{client, config::OpenMeteoConfig, parse, SOURCE_NAME};
 use crate::{source::Source, telemetry};
@@ -168,7 +168,7 @@ impl Source for ArchiveBackfill {
         let url = client::archive_url(&self.config, locations, chunk.start, chunk.end);
         let records = self
             .fetcher
-            .get_with(&url, |body| parse::parse_weather(body, locations, WeatherKind::Archive, now))
+            .get_with(&url, |body| parse::parse_weather(body, locations, &self.config.archive_request(), now))
             .await?;
         // Only the poll that fetched chunk `index` moves the walk on.
         let _ = self.next.compare_exchange(index, index + 1, Ordering::SeqCst, Ordering::SeqCst);

@@ -1,6 +1,6 @@
 //! Open-Meteo request URLs. Several locations go into one request as comma-separated
 //! `latitude`/`longitude` lists; every time is asked for in GMT. Variable names are validated
-//! to `[a-z0-9_]` and coordinates are numbers, so nothing here needs escaping.
+//! (and model names) to `[a-z0-9_]` and coordinates are numbers, so nothing here needs escaping.
 
 use chrono::NaiveDate;
 
@@ -24,6 +24,10 @@ pub(super) fn forecast_url(config: &OpenMeteoConfig, locations: &[WeatherLocatio
     if !config.current.is_empty() {
         url.push_str("&current=");
         url.push_str(&config.current.join(","));
+    }
+    if !config.models.is_empty() {
+        url.push_str("&models=");
+        url.push_str(&config.models.join(","));
     }
     url.push_str(&format!("&forecast_days={}&timezone=GMT", config.forecast_days));
     url

@@ -12,7 +12,9 @@
 //! `86 400 s × max_request_weight / quota_per_day`. No request weighs more, so no 24 hours can
 //! hold more than `quota_per_day` calls, whatever the upstream answers.
 
+use super::parse::WeatherRequest;
 use crate::InvalidConfig;
+use signalcraft_model::WeatherKind;
 use std::{collections::BTreeSet, time::Duration};
 
 use serde::{Deserialize, Serialize};
@@ -55,6 +57,20 @@ pub struct OpenMeteoConfig {
     /// and weather code.
     #[serde(default = "default_current")]
     pub current: Vec<String>,
+
+    /// Weather models asked for (Open-Meteo names, e.g. `best_match`, `gfs_seamless`), sent as
+    /// `models=`. Empty (the default): the API picks, and series are named as before. With
+    /// models, every hourly series is named per model (`weather:{location}:{variable}:{model}`)
+    /// — see [`super::parse`] for how the suffixed answer is mapped back. The forecast only; the
+    /// archive has models of its own.
+    #[serde(default)]
+    pub models: Vec<String>,
+
+    /// Kilometres an answer's coordinates may lie from the location asked for. Open-Meteo snaps
+    /// to its model grid (a few km, up to ~20 km on the coarsest), so more than this means the
+    /// answer is not for that place and the whole request is refused. Default 25.
+    #[serde(default = "default_max_distance_km")]
+    pub max_distance_km: f64,
 
     /// Days of hourly forecast asked for (1..=16). Default 7, the API's own default.
     #[serde(default = "default_forecast_days")]
@@ -106,6 +122,8 @@ impl Default for OpenMeteoConfig {
             interval_secs: default_interval_secs(),
             hourly: default_hourly(),
             current: default_current(),
+            models: Vec::new(),
+            max_distance_km: default_max_distance_km(),
             forecast_days: default_forecast_days(),
             max_locations_per_request: default_max_locations_per_request(),
             quota_per_day: default_quota_per_day(),
@@ -136,6 +154,10 @@ fn default_hourly() -> Vec<String> {
 
 fn default_current() -> Vec<String> {
     ["temperature_2m", "weather_code"].map(String::from).to_vec()
+}
+
+fn default_max_distance_km() -> f64 {
+    25.0
 }
 
 fn default_forecast_days() -> u32 {
@@ -170,10 +192,34 @@ impl OpenMeteoConfig {
         self.archive_base_url.trim().trim_end_matches('/')
     }
 
-    /// Calls one forecast request for `locations` locations counts as.
+    /// Calls one forecast request for `locations` locations counts as. Every model answers every
+    /// hourly variable, so the hourly variables count once per model.
     pub fn forecast_weight(&self, locations: usize) -> f64 {
-        let variables = (self.hourly.len() + self.current.len()) as f64;
+        let models = self.models.len().max(1);
+        let variables = (self.hourly.len().saturating_mul(models).saturating_add(self.current.len())) as f64;
         call_weight(locations, variables, f64::from(self.forecast_days))
+    }
+
+    /// What a forecast request asks for, to read its answer against.
+    pub fn forecast_request(&self) -> WeatherRequest<'_> {
+        WeatherRequest {
+            kind: WeatherKind::Forecast,
+            hourly: &self.hourly,
+            current: &self.current,
+            models: &self.models,
+            max_distance_km: self.max_distance_km,
+        }
+    }
+
+    /// What an archive request asks for (hourly only, no models), to read its answer against.
+    pub fn archive_request(&self) -> WeatherRequest<'_> {
+        WeatherRequest {
+            kind: WeatherKind::Archive,
+            hourly: &self.hourly,
+            current: &[],
+            models: &[],
+            max_distance_km: self.max_distance_km,
+        }
     }
 
     /// Calls one archive request for `locations` locations over `days` days counts as.
@@ -232,17 +278,21 @@ impl OpenMeteoConfig {
         if self.hourly.is_empty() && self.current.is_empty() {
             return bad("hourly", "`hourly` and `current` cannot both be empty".into());
         }
-        for (field, names) in [("hourly", &self.hourly), ("current", &self.current)] {
+        for (field, names) in [("hourly", &self.hourly), ("current", &self.current), ("models", &self.models)] {
+            let what = if field == "models" { "model" } else { "variable" };
             for (index, name) in names.iter().enumerate() {
                 let key = format!("{field}[{index}]");
                 // Names go into the URL as they are, so only Open-Meteo's own alphabet is allowed.
                 if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
-                    return bad(&key, format!("`{name}` is not an Open-Meteo variable name (a-z, 0-9, _)"));
+                    return bad(&key, format!("`{name}` is not an Open-Meteo {what} name (a-z, 0-9, _)"));
                 }
                 if names[..index].contains(name) {
                     return bad(&key, format!("`{name}` is listed twice"));
                 }
             }
+        }
+        if !(self.max_distance_km.is_finite() && self.max_distance_km > 0.0) {
+            return bad("max_distance_km", format!("{} is not a positive number of km", self.max_distance_km));
         }
         if !(1..=MAX_FORECAST_DAYS).contains(&self.forecast_days) {
             return bad("forecast_days", format!("{} is not between 1 and {MAX_FORECAST_DAYS}", self.forecast_days));

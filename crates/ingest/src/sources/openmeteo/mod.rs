@@ -21,6 +21,6 @@ pub use self::source::{OpenMeteoSource, SOURCE_NAME};
 pub use self::{
     archive::{ArchiveBackfill, BackfillProgress},
     config::{OpenMeteoConfig, WeatherLocationConfig},
-    parse::parse_weather,
+    parse::{haversine_km, parse_weather, WeatherRequest},
     watch_list::weather_locations,
 };

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use signalcraft_model::{WeatherKind, WeatherObservation};
+use signalcraft_model::WeatherObservation;
 
 use crate::{
     source::{partial_poll, Source},
@@ -78,7 +78,7 @@ impl OpenMeteoSource {
         now: DateTime<Utc>,
     ) -> Result<Vec<WeatherObservation>, FetchError> {
         let url = client::forecast_url(&self.config, locations);
-        self.fetcher.get_with(&url, |body| parse_weather(body, locations, WeatherKind::Forecast, now)).await
+        self.fetcher.get_with(&url, |body| parse_weather(body, locations, &self.config.forecast_request(), now)).await
     }
 }
 

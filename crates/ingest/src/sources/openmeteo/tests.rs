@@ -24,6 +24,9 @@ use signalcraft_model::WeatherObservation;
 
 const GENERAL: &str = include_str!("../../../../../tests/fixtures/openmeteo/forecast__general.body.json");
 const ONE_MODEL: &str = include_str!("../../../../../tests/fixtures/openmeteo/forecast__general_one_model.body.json");
+/// Recorded with `models=best_match,gfs_seamless` (see SOURCE.txt): hourly keys suffixed per model.
+const MORE_MODELS: &str =
+    include_str!("../../../../../tests/fixtures/openmeteo/forecast__general_more_models.body.json");
 const API_KEY: &str = include_str!("../../../../../tests/fixtures/openmeteo/forecast__api_key.body.json");
 const MINIMAL: &str = include_str!("../../../../../tests/fixtures/openmeteo/frenck_forecast_minimal.json");
 const NOT_COVERED: &str =
@@ -60,9 +63,13 @@ fn attempts(max_attempts: u32, mut config: OpenMeteoConfig) -> OpenMeteoConfig {
     config
 }
 
+/// Most tests serve one recorded Berlin (or Twente) body for locations anywhere, to test
+/// batching and faults; they lift the distance check (20,100 km is more than half the
+/// equator). The distance tests set `max_distance_km` themselves.
 fn config(base_url: &str, locations: Vec<WeatherLocationConfig>) -> OpenMeteoConfig {
     OpenMeteoConfig {
         base_url: base_url.into(),
+        max_distance_km: 20_100.0,
         archive_base_url: base_url.into(),
         max_locations_per_request: 2,
         quota_per_day: TEST_QUOTA,
@@ -241,6 +248,120 @@ async fn an_uncovered_location_is_skipped_and_its_batch_neighbours_kept() {
     assert!(records.iter().all(|r| r.location_id == "inside"));
 }
 
+#[tokio::test]
+async fn the_recorded_two_model_answer_is_named_per_model() {
+    let server = TestServer::start(serve(MORE_MODELS)).await;
+    let mut asked = config(&server.base_url, vec![berlin("berlin")]);
+    asked.hourly = vec!["weather_code".into()];
+    asked.current = vec!["weather_code".into()];
+    asked.models = vec!["best_match".into(), "gfs_seamless".into()];
+    asked.max_distance_km = 25.0;
+
+    let records = source(asked).poll(now()).await.expect("poll succeeds");
+
+    assert_eq!(
+        server.uris(),
+        ["/v1/forecast?latitude=52.52&longitude=13.41&hourly=weather_code&current=weather_code\
+          &models=best_match,gfs_seamless&forecast_days=7&timezone=GMT"]
+    );
+    let hourly = of_kind(&records, WeatherKind::Forecast);
+    assert_eq!(hourly.len(), 168);
+    // The recorded first hour: best_match says 2 (partly cloudy), gfs_seamless 0 (clear sky).
+    assert_eq!(
+        hourly[0].variables,
+        [("weather_code:best_match".to_string(), Some(2.0)), ("weather_code:gfs_seamless".to_string(), Some(0.0))]
+            .into()
+    );
+    assert_eq!(
+        hourly[0].units,
+        units(&[("weather_code:best_match", "wmo code"), ("weather_code:gfs_seamless", "wmo code")])
+    );
+    assert_eq!(hourly[167].variables.get("weather_code:gfs_seamless"), Some(&Some(3.0)));
+    // The current block is not suffixed in the recording: it is nobody's model in particular.
+    let current = of_kind(&records, WeatherKind::Current);
+    assert_eq!(current[0].variables, [("weather_code".to_string(), Some(3.0))].into());
+}
+
+#[test]
+fn suffixed_keys_map_back_and_anything_else_is_reported() {
+    let names = |list: &[&str]| list.iter().map(|name| name.to_string()).collect::<Vec<_>>();
+    let asked = names(&["temperature_2m", "weather_code"]);
+    let models = names(&["best_match", "gfs_seamless"]);
+    // HAND-MADE columns (not a recording): one per kind of key a two-model answer can hold.
+    let columns: std::collections::BTreeMap<String, u8> = [
+        ("temperature_2m_gfs_seamless", 1),
+        ("temperature_2m_icon_seamless", 2),
+        ("weather_code_best_match", 3),
+        ("weather_codex", 4),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_string(), value))
+    .collect();
+
+    let (mapped, problems) = parse::map_columns(columns, &asked, &models);
+
+    assert_eq!(
+        mapped,
+        [("temperature_2m:gfs_seamless".to_string(), 1), ("weather_code:best_match".to_string(), 3)].into()
+    );
+    assert_eq!(
+        problems,
+        [
+            "unexpected key `temperature_2m_icon_seamless`: not `<variable>_<model>` for a variable of \
+             [temperature_2m, weather_code] and a model of [best_match, gfs_seamless]; dropped",
+            "unexpected key `weather_codex`: not `<variable>_<model>` for a variable of \
+             [temperature_2m, weather_code] and a model of [best_match, gfs_seamless]; dropped",
+            "`temperature_2m` was asked for with model `best_match` and is missing from the answer",
+            "`weather_code` was asked for with model `gfs_seamless` and is missing from the answer",
+        ]
+    );
+
+    // One model: Open-Meteo does not suffix (the recorded one-model answer), the model is named anyway.
+    let one = names(&["best_match"]);
+    assert_eq!(parse::column_name("weather_code", &asked, &one).as_deref(), Some("weather_code:best_match"));
+    // No models: keys are kept as they come; an absent variable is still reported.
+    let plain: std::collections::BTreeMap<String, u8> = [("weather_code".to_string(), 1)].into();
+    let (mapped, problems) = parse::map_columns(plain, &asked, &[]);
+    assert_eq!(mapped, [("weather_code".to_string(), 1)].into());
+    assert_eq!(problems, ["`temperature_2m` was asked for and is missing from the answer"]);
+}
+
+#[test]
+fn the_one_model_recording_is_named_after_its_model() {
+    let mut asked = OpenMeteoConfig { hourly: vec!["weather_code".into()], ..OpenMeteoConfig::default() };
+    asked.models = vec!["best_match".into()];
+    let records =
+        parse_weather(ONE_MODEL.as_bytes(), &[berlin("b")], &asked.forecast_request(), now()).expect("parsed");
+    let hourly = of_kind(&records, WeatherKind::Forecast);
+    assert_eq!(hourly.len(), 168);
+    assert_eq!(hourly[0].variables, [("weather_code:best_match".to_string(), Some(2.0))].into());
+}
+
+#[test]
+fn an_answer_far_from_its_location_is_refused_naming_both_places() {
+    let defaults = OpenMeteoConfig::default();
+    let request = defaults.forecast_request();
+    assert_eq!(request.max_distance_km, 25.0, "the default");
+    // The recorded Berlin answer (52.52, 13.419998) is 0.7 km from the grid point asked for.
+    assert!(parse_weather(GENERAL.as_bytes(), &[berlin("b")], &request, now()).is_ok());
+    assert!((haversine_km((52.52, 13.41), (52.52, 13.419998)) - 0.68).abs() < 0.01);
+    // Paris asked, Berlin answered: ~880 km.
+    let error =
+        parse_weather(GENERAL.as_bytes(), &[location("paris", 48.85, 2.35)], &request, now()).expect_err("refused");
+    let FetchCause::Parse(message) = error else { panic!("{error:?}") };
+    assert!(
+        message.starts_with("location `paris`: asked for (48.85, 2.35), the answer is for (52.52, 13.419998), 87"),
+        "{message}"
+    );
+    assert!(message.ends_with("km away (more than max_distance_km = 25)"), "{message}");
+    // Across the antimeridian: 179.9 E and 179.9 W are 22 km apart at the equator, not 40,000.
+    assert!(haversine_km((0.0, 179.9), (0.0, -179.9)) < 23.0);
+    // In a batch, one answer out of place refuses the request.
+    let body = format!("[{GENERAL},{API_KEY}]");
+    let batch = parse_weather(body.as_bytes(), &[berlin("a"), location("madrid", 40.42, -3.7)], &request, now());
+    assert!(matches!(batch, Err(FetchCause::Parse(message)) if message.contains("`madrid`")));
+}
+
 // ---- batching, pacing and faults ----
 
 /// Found with the `openmeteo` fuzz target (crates/ingest/fuzz): an offset beyond what a
@@ -248,16 +369,17 @@ async fn an_uncovered_location_is_skipped_and_its_batch_neighbours_kept() {
 /// and its neighbours in the same answer keep their records.
 #[test]
 fn an_out_of_range_utc_offset_skips_its_location_instead_of_panicking() {
-    let reproducer = br#"{"latitude":1,"longitude":2,"utc_offset_seconds":9223372036854775807}"#;
-    let records = parse_weather(reproducer, &[berlin("x")], WeatherKind::Forecast, now()).expect("parsed");
+    let reproducer = br#"{"latitude":52.5,"longitude":13.4,"utc_offset_seconds":9223372036854775807}"#;
+    let defaults = OpenMeteoConfig::default();
+    let request = defaults.forecast_request();
+    let records = parse_weather(reproducer, &[berlin("x")], &request, now()).expect("parsed");
     assert!(records.is_empty());
 
     let body = concat!(
-        r#"[{"latitude":1,"longitude":2,"utc_offset_seconds":-9223372036854775808,"current":{"time":0}},"#,
-        r#"{"latitude":1,"longitude":2,"utc_offset_seconds":0,"current":{"time":"2024-01-01T00:00","x":1.5}}]"#
+        r#"[{"latitude":52.5,"longitude":13.4,"utc_offset_seconds":-9223372036854775808,"current":{"time":0}},"#,
+        r#"{"latitude":52.5,"longitude":13.4,"utc_offset_seconds":0,"current":{"time":"2024-01-01T00:00","x":1.5}}]"#
     );
-    let records =
-        parse_weather(body.as_bytes(), &[berlin("bad"), berlin("good")], WeatherKind::Forecast, now()).expect("parsed");
+    let records = parse_weather(body.as_bytes(), &[berlin("bad"), berlin("good")], &request, now()).expect("parsed");
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].location_id, "good");
     assert_eq!(records[0].hour, utc(2024, 1, 1, 0, 0));
@@ -526,6 +648,9 @@ async fn forecast_and_archive_poll_through_the_replay_fixtures() {
         locations: vec![berlin("berlin")],
         // The free tier's spacing (86.4 s) would make the second request wait; a replay has no quota.
         quota_per_day: TEST_QUOTA,
+        // The recorded archive is Twente's (52.27 N, 6.82 E), ~450 km from Berlin, as in the
+        // replay's own configuration.
+        max_distance_km: 500.0,
         ..OpenMeteoConfig::default()
     };
     config.validate("ingest.openmeteo").expect("a replay config is valid");
@@ -568,6 +693,9 @@ fn defaults_and_the_quota_derived_spacing() {
     assert!((heavy.forecast_weight(1) - 1.2 * 16.0 / 14.0).abs() < 1e-9);
     assert!((heavy.archive_weight(1, 21) - 1.5).abs() < 1e-9);
     assert!((heavy.max_request_weight() - 1.5).abs() < 1e-9);
+    // Every model answers every hourly variable: 5 hourly × 2 models + 2 current = 12 variables.
+    let two_models = OpenMeteoConfig { models: vec!["a".into(), "b".into()], ..OpenMeteoConfig::default() };
+    assert!((two_models.forecast_weight(1) - 1.2).abs() < 1e-9);
 
     let written = toml::to_string(&config).expect("serializes");
     assert_eq!(toml::from_str::<OpenMeteoConfig>(&written).expect("reads back"), config);
@@ -594,6 +722,18 @@ fn unknown_keys_are_rejected_and_validation_names_the_bad_key() {
         "ingest.openmeteo.hourly[5]: `Temp&x=1` is not an Open-Meteo variable name (a-z, 0-9, _)"
     );
     assert_eq!(error_of(&|c| c.forecast_days = 17), "ingest.openmeteo.forecast_days: 17 is not between 1 and 16");
+    assert_eq!(
+        error_of(&|c| c.models = vec!["best_match".into(), "best_match".into()]),
+        "ingest.openmeteo.models[1]: `best_match` is listed twice"
+    );
+    assert_eq!(
+        error_of(&|c| c.models = vec!["gfs,icon".into()]),
+        "ingest.openmeteo.models[0]: `gfs,icon` is not an Open-Meteo model name (a-z, 0-9, _)"
+    );
+    assert_eq!(
+        error_of(&|c| c.max_distance_km = f64::NAN),
+        "ingest.openmeteo.max_distance_km: NaN is not a positive number of km"
+    );
     assert_eq!(error_of(&|c| c.quota_per_day = 0), "ingest.openmeteo.quota_per_day: must be at least 1 call");
     assert_eq!(
         error_of(&|c| c.quota_per_day = 5),
