@@ -10,23 +10,12 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use common::*;
-use signalcraft::{app, Config, Roles, RunOptions};
+use signalcraft::{app, Roles, RunOptions};
 use signalcraft_model::Topic;
 use tokio_util::sync::CancellationToken;
 
 fn replay_run() -> RunOptions {
     RunOptions { roles: Roles::ALL, replay: Some(fixture("replay")), exit_when_done: true }
-}
-
-/// The replay directory's own configuration, pointed at the broker at `bootstrap` and `database`.
-fn replay_config(bootstrap: &str, database: &TestDatabase) -> Config {
-    let recorded = Config::load_files(&[fixture("replay/signalcraft.toml").as_path()]).expect("replay config loads");
-    let mut config = Config { ingest: recorded.ingest, ..Config::default() };
-    config.kafka.brokers = Some(bootstrap.to_string());
-    config.kafka.session_timeout_ms = 3_000;
-    config.database.url = Some(database.url.clone());
-    config.http.listen = "127.0.0.1:0".parse().expect("address");
-    config
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

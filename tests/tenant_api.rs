@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
-use signalcraft::{app, Config, Roles, RunOptions};
+use signalcraft::{app, Roles, RunOptions};
 use signalcraft_api::{
     auth::Claims, keys, problem::PROBLEM_JSON, routes::series::ForecastStep, ApiConfig, ApiState, Role, TenantApi,
     TenantId, TokenSigner,
@@ -176,17 +176,6 @@ impl Server {
 }
 
 // ── the replay, read back through the API ──────────────────────────────────────────────────
-
-/// The replay directory's own configuration, pointed at the broker at `bootstrap` and `database`.
-fn replay_config(bootstrap: &str, database: &TestDatabase) -> Config {
-    let recorded = Config::load_files(&[fixture("replay/signalcraft.toml").as_path()]).expect("replay config loads");
-    let mut config = Config { ingest: recorded.ingest, ..Config::default() };
-    config.kafka.brokers = Some(bootstrap.to_string());
-    config.kafka.session_timeout_ms = 3_000;
-    config.database.url = Some(database.url.clone());
-    config.http.listen = "127.0.0.1:0".parse().expect("address");
-    config
-}
 
 fn notification(alert: &str, tenant: &str, transition: AlertTransition, value: f64, at: &str) -> AlertNotification {
     AlertNotification {

@@ -405,3 +405,14 @@ pub fn noise(i: u64) -> f64 {
     x ^= x >> 31;
     (x >> 11) as f64 / (1u64 << 53) as f64
 }
+
+/// The replay directory's own configuration, pointed at the broker at `bootstrap` and `database`.
+pub fn replay_config(bootstrap: &str, database: &TestDatabase) -> Config {
+    let recorded = Config::load_files(&[fixture("replay/signalcraft.toml").as_path()]).expect("replay config loads");
+    let mut config = Config { ingest: recorded.ingest, ..Config::default() };
+    config.kafka.brokers = Some(bootstrap.to_string());
+    config.kafka.session_timeout_ms = 3_000;
+    config.database.url = Some(database.url.clone());
+    config.http.listen = "127.0.0.1:0".parse().expect("address");
+    config
+}
