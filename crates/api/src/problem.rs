@@ -130,24 +130,12 @@ pub enum Refusals {
     TooManyRequests(Problem),
 }
 
-/// [`Refusals`], and 404 for an item the tenant does not have.
+/// 404, beside [`Refusals`], for an item the tenant does not have.
 #[derive(utoipa::IntoResponses)]
-pub enum ItemRefusals {
-    /// A path, query or body value the API cannot use.
-    #[response(status = 400, content_type = "application/problem+json")]
-    BadRequest(Problem),
-    /// No token, or one that is expired, malformed or not ours.
-    #[response(status = 401, content_type = "application/problem+json")]
-    Unauthorized(Problem),
-    /// The token's tenant or role does not allow it.
-    #[response(status = 403, content_type = "application/problem+json")]
-    Forbidden(Problem),
+pub enum NotFound {
     /// The tenant has no such item.
     #[response(status = 404, content_type = "application/problem+json")]
     NotFound(Problem),
-    /// The caller is over its rate; `Retry-After` says when to come back.
-    #[response(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(Problem),
 }
 
 impl IntoResponse for Problem {

@@ -140,6 +140,8 @@ mod tests {
                 }
             }
         }
+        let forecast = &document["paths"]["/tenants/{tenant}/series/{series}/forecast"]["get"]["responses"];
+        assert!(forecast["404"]["content"]["application/problem+json"].is_object(), "{forecast}");
     }
 
     /// The router with `origins` allowed, on 127.0.0.1; its database is never reached.

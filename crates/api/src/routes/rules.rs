@@ -19,7 +19,7 @@ use crate::{
     access::{self, DbRole},
     auth::{Caller, Scope},
     params::{ApiJson, ApiPath, ApiQuery, NoQuery, TenantId},
-    problem::{ItemRefusals, Problem, Refusals},
+    problem::{NotFound, Problem, Refusals},
     routes::series::TenantPath,
     state::ApiState,
 };
@@ -166,7 +166,8 @@ pub async fn list_rules(
     params(RulePath),
     responses(
         (status = 200, body = RuleOut),
-        ItemRefusals,
+        Refusals,
+        NotFound,
     ),
     security(("bearer" = []))
 )]
@@ -242,7 +243,8 @@ pub async fn create_rule(
     request_body = RuleIn,
     responses(
         (status = 200, body = RuleOut),
-        ItemRefusals,
+        Refusals,
+        NotFound,
     ),
     security(("bearer" = []))
 )]
@@ -286,7 +288,8 @@ pub async fn replace_rule(
     params(RulePath),
     responses(
         (status = 204, description = "deleted"),
-        ItemRefusals,
+        Refusals,
+        NotFound,
     ),
     security(("bearer" = []))
 )]

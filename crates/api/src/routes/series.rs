@@ -11,7 +11,7 @@ use crate::{
     access::{self, DbRole},
     auth::Caller,
     params::{ApiPath, ApiQuery, Limit, NoQuery, SeriesId, TenantId},
-    problem::{ItemRefusals, Problem, Refusals},
+    problem::{NotFound, Problem, Refusals},
     state::ApiState,
 };
 
@@ -166,7 +166,8 @@ struct SeriesMeta {
     params(SeriesPath, PointsQuery),
     responses(
         (status = 200, body = PointsPage),
-        ItemRefusals,
+        Refusals,
+        NotFound,
     ),
     security(("bearer" = []))
 )]
@@ -284,7 +285,8 @@ struct ForecastRow {
     params(SeriesPath),
     responses(
         (status = 200, body = ForecastOut),
-        ItemRefusals,
+        Refusals,
+        NotFound,
     ),
     security(("bearer" = []))
 )]
