@@ -139,14 +139,15 @@ mod tests {
         config.kafka.properties.insert("sasl.username".into(), "alice".into());
         config.database.url = Some("postgres://app:db%2Fpw@db.example/signalcraft".into());
         config.kafka.schema_registry_url = Some("https://reg:reg-pw-2@registry.example".into());
+        config.geocoding.username = Some("geo-account-7".into());
         let env = |name: &str| (name == "HOOK").then(|| "whsec-3".to_string());
         let redactor = redactor_with_env(&config, env);
 
         let text = "fx%2Fk%2By%3D POST https://hooks.example.com/T0001/B0002/XyZsecret123 whsec-3 kafka-pw-1 \
-                    db/pw reg-pw-2 alice";
+                    db/pw reg-pw-2 alice username=geo-account-7";
         assert_eq!(
             redactor.redact(text),
-            "REDACTED POST https://hooks.example.com/… REDACTED REDACTED REDACTED REDACTED alice"
+            "REDACTED POST https://hooks.example.com/… REDACTED REDACTED REDACTED REDACTED alice username=REDACTED"
         );
     }
 
