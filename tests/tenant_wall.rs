@@ -33,8 +33,9 @@ const TENANT_ONLY_RELATIONS: [&str; 1] = ["alert_rules"];
 /// Public data: readable by the reader, every row.
 const PUBLIC_RELATIONS: [&str; 1] = ["fx_rates"];
 /// The operator's: not readable by the reader at all.
-const OPERATOR_RELATIONS: [&str; 11] = [
+const OPERATOR_RELATIONS: [&str; 12] = [
     "_sqlx_migrations",
+    "geocoding_cache",
     "sink_offsets",
     "alert_rule_versions",
     "api_keys",

@@ -54,6 +54,9 @@ pub struct Config {
     /// `[api]`: the tenant API (`serve`, and the `serve` role of `run`).
     #[serde(default)]
     pub api: ApiConfig,
+    /// `[geocoding]`: the GeoNames account `watch add --place` looks places up with.
+    #[serde(default)]
+    pub geocoding: crate::geocoding::GeocodingConfig,
 }
 
 /// `[kafka]`
@@ -356,6 +359,7 @@ impl Config {
             fold(&mut digicadence.http);
         }
         self.webhooks.endpoints.iter_mut().for_each(|endpoint| fold(&mut endpoint.http));
+        fold(&mut self.geocoding.http);
     }
 
     /// Checks that serde cannot express.
@@ -396,6 +400,7 @@ impl Config {
         }
         self.webhooks.validate("webhooks").map_err(|e| ConfigError::Invalid(e.to_string()))?;
         self.validation.validate()?;
+        self.geocoding.validate("geocoding").map_err(ConfigError::Invalid)?;
         self.api.check().map_err(ConfigError::Invalid)?;
         if let Some(url) = &self.api.database_url {
             check_database_url(url).map_err(|_| {

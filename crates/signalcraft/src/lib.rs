@@ -29,6 +29,7 @@
 pub mod app;
 pub mod backfill;
 pub mod config;
+pub mod geocoding;
 pub mod http;
 pub mod import;
 pub mod infrastructure;

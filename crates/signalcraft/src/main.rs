@@ -8,7 +8,7 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use signalcraft::{
-    app, backfill,
+    app, backfill, geocoding,
     infrastructure::{Infrastructure, Needs},
     rule_commands, watchlist, Config, Roles, RunOptions,
 };
@@ -440,6 +440,11 @@ struct BusinessArgs {
     /// Longitude of its location (weather), degrees east.
     #[arg(long, requires = "latitude", allow_hyphen_values = true)]
     longitude: Option<f64>,
+    /// Its location by name instead, looked up with GeoNames (`[geocoding]`): "Berlin, DE" (a
+    /// trailing ISO country code narrows the search). An ambiguous or unknown place is refused
+    /// with the candidates.
+    #[arg(long, conflicts_with_all = ["latitude", "longitude"])]
+    place: Option<String>,
     /// Home currency, ISO 4217 (its exchange rates against the configured bases).
     #[arg(long)]
     currency: Option<String>,
@@ -474,6 +479,10 @@ async fn watch(config: &Config, action: WatchAction) -> anyhow::Result<()> {
     // Checked before the database is touched, with a message naming the option.
     if let WatchAction::Add(args) = &action {
         watchlist::validate(&WatchedBusiness::from(args))?;
+        if let Some(place) = &args.place {
+            geocoding::PlaceQuery::parse(place).map_err(|problem| anyhow::anyhow!("--place: {problem}"))?;
+            config.geocoding.username()?;
+        }
     }
     let infrastructure = Infrastructure::start(config, Needs::ADMIN).await?;
     let pool = infrastructure.pool()?.clone();
@@ -481,7 +490,13 @@ async fn watch(config: &Config, action: WatchAction) -> anyhow::Result<()> {
     let outcome = async {
         match action {
             WatchAction::Add(args) => {
-                let business = WatchedBusiness::from(&args);
+                let mut business = WatchedBusiness::from(&args);
+                if let Some(place) = &args.place {
+                    let found = geocoding::locate(&config.geocoding, &pool, place).await?;
+                    println!("located {:?} at {},{}: {}", place, found.latitude, found.longitude, found.describe());
+                    business.location = Some(found.point());
+                    watchlist::validate(&business)?;
+                }
                 let new = store.upsert(&business).await?;
                 println!("{} {}", if new { "added" } else { "replaced" }, business.tenant_id);
             }

@@ -27,7 +27,8 @@ const SECRET_PROPERTIES: &[&str] = &["sasl.oauthbearer.config", "sasl.kerberos.k
 /// Every secret `config` holds or names: the exchangerate.host access key, each webhook
 /// endpoint's URL (path and query are secret) and HMAC key (read from its environment
 /// variable), secret librdkafka properties, and the passwords of the database and schema
-/// registry URLs, the tenant API's token signing key and its database URL's password.
+/// registry URLs, the tenant API's token signing key and its database URL's password, and the
+/// GeoNames username.
 pub fn redactor(config: &Config) -> Redactor {
     redactor_with_env(config, |name| std::env::var(name).ok())
 }
@@ -56,6 +57,10 @@ pub fn redactor_with_env(config: &Config, env: impl Fn(&str) -> Option<String>) 
     }
     if let Some(key) = &config.api.signing_key {
         redactor.add_secret(key);
+    }
+    // The GeoNames account: not a password, but whoever holds it spends its request quota.
+    if let Some(username) = &config.geocoding.username {
+        redactor.add_secret(username);
     }
     redactor
 }
@@ -134,14 +139,15 @@ mod tests {
         config.kafka.properties.insert("sasl.username".into(), "alice".into());
         config.database.url = Some("postgres://app:db%2Fpw@db.example/signalcraft".into());
         config.kafka.schema_registry_url = Some("https://reg:reg-pw-2@registry.example".into());
+        config.geocoding.username = Some("geo-account-7".into());
         let env = |name: &str| (name == "HOOK").then(|| "whsec-3".to_string());
         let redactor = redactor_with_env(&config, env);
 
         let text = "fx%2Fk%2By%3D POST https://hooks.example.com/T0001/B0002/XyZsecret123 whsec-3 kafka-pw-1 \
-                    db/pw reg-pw-2 alice";
+                    db/pw reg-pw-2 alice username=geo-account-7";
         assert_eq!(
             redactor.redact(text),
-            "REDACTED POST https://hooks.example.com/… REDACTED REDACTED REDACTED REDACTED alice"
+            "REDACTED POST https://hooks.example.com/… REDACTED REDACTED REDACTED REDACTED alice username=REDACTED"
         );
     }
 
