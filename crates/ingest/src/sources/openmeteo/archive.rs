@@ -96,7 +96,7 @@ impl ArchiveBackfill {
         end: NaiveDate,
         on_progress: ProgressCallback,
     ) -> Self {
-        let chunks = if config.hourly.is_empty() {
+        let chunks = if config.archive_variables().is_empty() {
             tracing::warn!(source = ARCHIVE_SOURCE_NAME, "no hourly variables configured; nothing to backfill");
             Vec::new()
         } else {

@@ -44,6 +44,6 @@ pub(super) fn archive_url(
         "{}/v1/archive?{}&start_date={start}&end_date={end}&hourly={}&timezone=GMT",
         config.archive_root(),
         coordinates(locations),
-        config.hourly.join(",")
+        config.archive_variables().join(",")
     )
 }

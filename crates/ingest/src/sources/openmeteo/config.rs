@@ -58,6 +58,12 @@ pub struct OpenMeteoConfig {
     #[serde(default = "default_current")]
     pub current: Vec<String>,
 
+    /// Hourly variables a backfill asks the archive for, where they differ from `hourly` (the
+    /// archive's catalogue is not the forecast's: it has soil moisture, say, and its own models).
+    /// Unset: `hourly`.
+    #[serde(default)]
+    pub archive_hourly: Option<Vec<String>>,
+
     /// Weather models asked for (Open-Meteo names, e.g. `best_match`, `gfs_seamless`), sent as
     /// `models=`. Empty (the default): the API picks, and series are named as before. With
     /// models, every hourly series is named per model (`weather:{location}:{variable}:{model}`)
@@ -122,6 +128,7 @@ impl Default for OpenMeteoConfig {
             interval_secs: default_interval_secs(),
             hourly: default_hourly(),
             current: default_current(),
+            archive_hourly: None,
             models: Vec::new(),
             max_distance_km: default_max_distance_km(),
             forecast_days: default_forecast_days(),
@@ -211,11 +218,16 @@ impl OpenMeteoConfig {
         }
     }
 
+    /// The hourly variables a backfill asks the archive for.
+    pub fn archive_variables(&self) -> &[String] {
+        self.archive_hourly.as_deref().unwrap_or(&self.hourly)
+    }
+
     /// What an archive request asks for (hourly only, no models), to read its answer against.
     pub fn archive_request(&self) -> WeatherRequest<'_> {
         WeatherRequest {
             kind: WeatherKind::Archive,
-            hourly: &self.hourly,
+            hourly: self.archive_variables(),
             current: &[],
             models: &[],
             max_distance_km: self.max_distance_km,
@@ -224,7 +236,7 @@ impl OpenMeteoConfig {
 
     /// Calls one archive request for `locations` locations over `days` days counts as.
     pub fn archive_weight(&self, locations: usize, days: u32) -> f64 {
-        call_weight(locations, self.hourly.len() as f64, f64::from(days))
+        call_weight(locations, self.archive_variables().len() as f64, f64::from(days))
     }
 
     /// The weight of the heaviest request this configuration sends: a full batch, forecast or
@@ -278,7 +290,13 @@ impl OpenMeteoConfig {
         if self.hourly.is_empty() && self.current.is_empty() {
             return bad("hourly", "`hourly` and `current` cannot both be empty".into());
         }
-        for (field, names) in [("hourly", &self.hourly), ("current", &self.current), ("models", &self.models)] {
+        let archive = self.archive_hourly.clone().unwrap_or_default();
+        for (field, names) in [
+            ("hourly", &self.hourly),
+            ("current", &self.current),
+            ("models", &self.models),
+            ("archive_hourly", &archive),
+        ] {
             let what = if field == "models" { "model" } else { "variable" };
             for (index, name) in names.iter().enumerate() {
                 let key = format!("{field}[{index}]");

@@ -748,3 +748,18 @@ fn unknown_keys_are_rejected_and_validation_names_the_bad_key() {
     );
     assert!(error_of(&|c| c.archive_base_url = "not a url".into()).starts_with("ingest.openmeteo.archive_base_url:"));
 }
+
+#[test]
+fn a_backfill_asks_the_archive_for_its_own_variables_and_the_forecast_for_hourly() {
+    let location = WeatherLocationConfig { id: "berlin".into(), latitude: 52.52, longitude: 13.41 };
+    let day = NaiveDate::from_ymd_opt(2024, 1, 1).expect("date");
+    let mut config = OpenMeteoConfig { hourly: vec!["weather_code".into()], ..OpenMeteoConfig::default() };
+    assert!(client::archive_url(&config, std::slice::from_ref(&location), day, day).contains("&hourly=weather_code&"));
+    config.archive_hourly = Some(vec!["temperature_2m".into(), "soil_moisture_0_to_7cm".into()]);
+    let archive = client::archive_url(&config, std::slice::from_ref(&location), day, day);
+    assert!(archive.contains("&hourly=temperature_2m,soil_moisture_0_to_7cm&"), "{archive}");
+    assert_eq!(config.archive_request().hourly, ["temperature_2m", "soil_moisture_0_to_7cm"]);
+    assert!(client::forecast_url(&config, &[location]).contains("&hourly=weather_code&"));
+    config.archive_hourly = Some(vec!["Temperature".into()]);
+    assert!(config.validate("ingest.openmeteo").is_err(), "archive_hourly names are checked like hourly's");
+}
