@@ -138,6 +138,10 @@ async fn start_kafka(config: &Config) -> anyhow::Result<(KafkaSettings, String, 
             "the Kafka cluster reported no id; stored sink offsets cannot be told apart from another cluster's"
         );
     }
+    // librdkafka names a mock cluster after its address in memory (`mockCluster<address>`), so an
+    // embedded broker can report the id of an earlier one, and the sink would then skip the new
+    // broker's records as already written. Ours is made unique to this process's broker.
+    let cluster_id = if broker.is_some() { format!("{cluster_id}-{:016x}", process_unique()) } else { cluster_id };
     if let Some(url) = &config.kafka.schema_registry_url {
         kafka.registry_ids = registry::register_all(url).await.map_err(anyhow::Error::msg)?;
     }
@@ -156,4 +160,15 @@ pub async fn connect_database_with(
         max_connections: config.sink.max_connections,
     };
     Ok(signalcraft_store::connect(&options, private_server).await?)
+}
+
+/// A value no other process (nor an earlier broker of this one) is likely to draw: the
+/// standard library's randomly seeded hasher, over the process id and the time.
+fn process_unique() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    hasher.write_u128(nanos);
+    hasher.finish()
 }
