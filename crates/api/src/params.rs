@@ -201,21 +201,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// Deserializes a value that must be present into `Some`, refusing `null` and absence alike
-/// only where a field says so; a helper for optional query values given empty (`?from=`).
-pub fn empty_as_none<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: std::str::FromStr,
-    T::Err: fmt::Display,
-{
-    let text: Option<String> = Option::deserialize(deserializer)?;
-    match text.as_deref().map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(text) => text.parse().map(Some).map_err(serde::de::Error::custom),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
