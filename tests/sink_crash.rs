@@ -1,7 +1,9 @@
 //! Effectively-once under a crash: the sink runs as its own process and is killed (SIGKILL,
 //! no goodbye) in the middle of the stream, then started again. Every record ends up in
 //! PostgreSQL exactly once and the stored offsets equal the number of records consumed. The
-//! second run ends with SIGTERM, which must drain and exit cleanly.
+//! second run ends with SIGTERM, which must drain and exit cleanly. Then two sinks share the
+//! group, one is killed, and the survivor takes its partitions over. Each case runs on
+//! librdkafka's mock cluster and on tansu, a broker written by other people than our client.
 
 mod common;
 
@@ -120,5 +122,104 @@ async fn kill_and_restart_the_sink(bootstrap: &str, session_timeout_ms: u32) {
             .expect("offsets");
     assert_eq!(stored, total, "the stored offsets end exactly at the end of the topic");
     // The rollups committed with the rows: the batch the kill cut short folded nothing.
+    assert!(assert_read_models_match_their_rows(&database.pool).await > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sinks_split_the_partitions_and_the_survivor_takes_over_a_killed_ones_rows_once() {
+    let broker = broker(3);
+    share_then_take_over(broker.bootstrap_servers(), 3_000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sinks_split_the_partitions_and_the_survivor_takes_over_through_a_second_broker_too() {
+    let tansu = common::tansu::Tansu::start(3).await;
+    share_then_take_over(tansu.bootstrap_servers(), 6_000).await;
+}
+
+/// A sink whose log (its consumer's assignments among it) goes to `log`.
+fn start_logging_sink(broker: &str, database_url: &str, session_timeout_ms: u32, log: &std::path::Path) -> Child {
+    let log = std::fs::File::create(log).expect("a log file");
+    Command::new(env!("CARGO_BIN_EXE_signalcraft"))
+        .args(["run", "--role", "sink"])
+        .env("SIGNALCRAFT_KAFKA__BROKERS", broker)
+        .env("SIGNALCRAFT_KAFKA__SESSION_TIMEOUT_MS", session_timeout_ms.to_string())
+        .env("SIGNALCRAFT_SINK__BATCH_MAX_ROWS", "500")
+        .env("SIGNALCRAFT_HTTP__LISTEN", "127.0.0.1:0")
+        .env("DATABASE_URL", database_url)
+        .env("RUST_LOG", "warn,signalcraft_kafka=info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the signalcraft binary starts")
+}
+
+/// The `kpi.points` partitions a sink holds, by the last assignment its log reports (the group
+/// protocol revokes everything and assigns the whole new set at each rebalance).
+fn points_partitions_held(log: &std::path::Path) -> Vec<i32> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let Some(line) = text.lines().rev().find(|line| line.contains("partitions assigned")) else {
+        return Vec::new();
+    };
+    let mut partitions: Vec<i32> =
+        line.split("\"kpi.points/").skip(1).filter_map(|rest| rest.split('"').next()?.parse().ok()).collect();
+    partitions.sort_unstable();
+    partitions
+}
+
+/// Two sinks in one group, both writing: one is SIGKILLed mid-stream, the group rebalances, the
+/// survivor resumes the dead one's partitions at the offsets PostgreSQL holds (not the broker's),
+/// and every row lands exactly once.
+async fn share_then_take_over(bootstrap: &str, session_timeout_ms: u32) {
+    let database = TestDatabase::new().await;
+    let producer = RecordProducer::new(&signalcraft_kafka::KafkaSettings::new(bootstrap), "test").expect("producer");
+    let logs = tempfile::tempdir().expect("a log directory");
+    let (first_log, second_log) = (logs.path().join("first.log"), logs.path().join("second.log"));
+    let mut first = start_logging_sink(bootstrap, &database.url, session_timeout_ms, &first_log);
+    let second = start_logging_sink(bootstrap, &database.url, session_timeout_ms, &second_log);
+    let shared = eventually(Duration::from_secs(60), || async {
+        let (mine, theirs) = (points_partitions_held(&first_log), points_partitions_held(&second_log));
+        !mine.is_empty() && !theirs.is_empty() && mine.len() + theirs.len() == 3
+    })
+    .await;
+    assert!(
+        shared,
+        "both sinks hold part of kpi.points: {:?} and {:?}",
+        points_partitions_held(&first_log),
+        points_partitions_held(&second_log)
+    );
+
+    let first_part = 60_000;
+    for chunk in points(0, first_part).chunks(10_000) {
+        producer.send_all(chunk).await.expect("first part produced");
+    }
+    let writing = eventually(Duration::from_secs(60), || async { database.count("kpi_points").await > 0 }).await;
+    assert!(writing, "the sinks began writing");
+    first.start_kill().expect("SIGKILL sent");
+    first.wait().await.expect("the first sink is gone");
+
+    let second_part = 40_000;
+    for chunk in points(first_part, second_part).chunks(10_000) {
+        producer.send_all(chunk).await.expect("second part produced");
+    }
+    let total = (first_part + second_part) as i64;
+    let finished = eventually(Duration::from_secs(120), || async { database.count("kpi_points").await == total }).await;
+    assert!(finished, "the survivor wrote every row, its partner's partitions included");
+    assert_eq!(points_partitions_held(&second_log), [0, 1, 2], "the survivor took every partition over");
+    stop(second).await;
+
+    let distinct: i64 = sqlx::query_scalar("SELECT count(DISTINCT (series_id, ts)) FROM kpi_points")
+        .fetch_one(&database.pool)
+        .await
+        .expect("distinct");
+    assert_eq!((database.count("kpi_points").await, distinct), (total, total), "no row lost, none twice");
+    let stored: i64 =
+        sqlx::query_scalar("SELECT sum(next_offset)::bigint FROM sink_offsets WHERE topic = 'kpi.points'")
+            .fetch_one(&database.pool)
+            .await
+            .expect("offsets");
+    assert_eq!(stored, total, "the stored offsets end exactly at the end of the topic");
     assert!(assert_read_models_match_their_rows(&database.pool).await > 0);
 }
