@@ -331,7 +331,8 @@ impl fmt::Display for StatusReport {
                             count.open
                         )?;
                     }
-                    writeln!(f, "  newest:")?;
+                    writeln!(f, "  newest open:")?;
+                    writeln!(f, "  {:<24} {:<24} {:<48} {:<8} alert", "opened", "tenant", "series", "severity")?;
                     for alert in &alerts.newest {
                         writeln!(
                             f,
