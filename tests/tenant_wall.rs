@@ -33,7 +33,7 @@ const TENANT_ONLY_RELATIONS: [&str; 1] = ["alert_rules"];
 /// Public data: readable by the reader, every row.
 const PUBLIC_RELATIONS: [&str; 1] = ["fx_rates"];
 /// The operator's: not readable by the reader at all.
-const OPERATOR_RELATIONS: [&str; 12] = [
+const OPERATOR_RELATIONS: [&str; 13] = [
     "_sqlx_migrations",
     "geocoding_cache",
     "sink_offsets",
@@ -44,6 +44,7 @@ const OPERATOR_RELATIONS: [&str; 12] = [
     "watched_dq_projects",
     "webhook_deliveries",
     "ingest_high_water_marks",
+    "source_status",
     "weather_observations",
     "brand_metrics",
 ];

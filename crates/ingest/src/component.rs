@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     replay::ReplayAddress,
-    source::{run_source, RunError, RunSummary},
+    source::{run_source, PollLog, RunError, RunSummary},
     HighWaterMarks, Source, WatchListReader,
 };
 
@@ -68,23 +68,31 @@ pub trait SourceComponent: Send + Sync {
 }
 
 type LoopFuture = Pin<Box<dyn Future<Output = Result<RunSummary, RunError>> + Send>>;
-type StartLoop = Box<dyn FnOnce(RecordProducer, Option<u64>, CancellationToken) -> LoopFuture + Send>;
+type StartLoop =
+    Box<dyn FnOnce(RecordProducer, Option<u64>, CancellationToken, Option<Arc<dyn PollLog>>) -> LoopFuture + Send>;
 
 /// One source with its poll interval, ready to run: whatever its record type, a source loop
 /// starts the same way.
 pub struct SourceLoop {
     name: String,
     start: StartLoop,
+    log: Option<Arc<dyn PollLog>>,
 }
 
 impl SourceLoop {
     /// `source`, polled every `interval`.
     pub fn new<S: Source + 'static>(source: S, interval: Duration) -> Self {
         let name = source.name().to_string();
-        let start: StartLoop = Box::new(move |producer, cycles, shutdown| {
-            Box::pin(async move { run_source(source, producer, interval, cycles, shutdown).await })
+        let start: StartLoop = Box::new(move |producer, cycles, shutdown, log| {
+            Box::pin(async move { run_source(source, producer, interval, cycles, shutdown, log.as_deref()).await })
         });
-        SourceLoop { name, start }
+        SourceLoop { name, start, log: None }
+    }
+
+    /// Also records each delivered poll in `log` (the binary's `source_status`).
+    pub fn with_poll_log(mut self, log: Arc<dyn PollLog>) -> Self {
+        self.log = Some(log);
+        self
     }
 
     /// The source's name (logs, metrics, the run summary).
@@ -94,6 +102,6 @@ impl SourceLoop {
 
     /// Runs the loop: `cycles` polls (unbounded: `None`) or until `shutdown`.
     pub fn run(self, producer: RecordProducer, cycles: Option<u64>, shutdown: CancellationToken) -> LoopFuture {
-        (self.start)(producer, cycles, shutdown)
+        (self.start)(producer, cycles, shutdown, self.log)
     }
 }

@@ -37,7 +37,7 @@ pub use config::{InvalidConfig, Secret};
 pub use registry::IngestConfig;
 pub use replay::{ReplayError, ReplayServer};
 pub use signalcraft_http::{ClientBuildError, ErrorClassifier, FetchCause, FetchError, FetchPolicy, HttpFetcher};
-pub use source::{run_source, RunError, RunSummary, Source};
+pub use source::{run_source, PollLog, RunError, RunSummary, Source};
 pub use sources::digicadence::{DigiCadenceConfig, DigiCadenceSource, DqEndpoint, DqProjectConfig};
 pub use sources::fx::{parse_rates, FxConfig, FxProviderConfig, FxProviderKind, FxSource, FALLBACK_SOURCE_NAME};
 pub use sources::gdelt::{

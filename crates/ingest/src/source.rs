@@ -35,6 +35,17 @@ pub trait Source: Send + Sync {
     async fn delivered(&self) {}
 }
 
+/// Where a source's successes are recorded beyond this process's metrics (`source_status`
+/// in PostgreSQL), for `signalcraft status`. Called after each poll whose records were all
+/// acknowledged; a failure is logged and never stops the source.
+#[async_trait]
+pub trait PollLog: Send + Sync {
+    async fn delivered(&self, source: &str, at: DateTime<Utc>, records: usize) -> Result<(), String>;
+}
+
+/// How long a [`PollLog`] write may take before the source moves on without it.
+const POLL_LOG_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The outcome of a poll made of several parts (queries, batches, bases, projects): the
 /// records found, unless nothing was found and some part failed — then the last failure, for
 /// the caller to log. Every other failure is logged here, so none goes unseen, and one failing
@@ -97,8 +108,9 @@ pub async fn run_source<S: Source>(
     interval: Duration,
     cycles: Option<u64>,
     shutdown: CancellationToken,
+    log: Option<&dyn PollLog>,
 ) -> Result<RunSummary, RunError> {
-    run_with(&source, &producer, interval, cycles, &shutdown, PRODUCE_RETRY).await
+    run_with(&source, &producer, interval, cycles, &shutdown, PRODUCE_RETRY, log).await
 }
 
 /// Where polled records go: the Kafka producer, or a fake in tests.
@@ -121,6 +133,7 @@ async fn run_with<S, K>(
     cycles: Option<u64>,
     shutdown: &CancellationToken,
     retry: ProduceRetry,
+    log: Option<&dyn PollLog>,
 ) -> Result<RunSummary, RunError>
 where
     S: Source,
@@ -143,7 +156,19 @@ where
                 deliver(name, sink, &records, shutdown, retry, summary).await?;
                 source.delivered().await;
                 summary.records += records.len() as u64;
-                telemetry::PollDelivered { source: name, records: records.len(), at: Utc::now() }.emit();
+                let at = Utc::now();
+                telemetry::PollDelivered { source: name, records: records.len(), at }.emit();
+                if let Some(log) = log {
+                    let written = tokio::time::timeout(POLL_LOG_TIMEOUT, log.delivered(name, at, records.len())).await;
+                    let error = match written {
+                        Ok(Ok(())) => None,
+                        Ok(Err(error)) => Some(error),
+                        Err(_) => Some(format!("no answer within {} s", POLL_LOG_TIMEOUT.as_secs())),
+                    };
+                    if let Some(error) = error {
+                        tracing::warn!(source = name, %error, "cannot record the source's last success");
+                    }
+                }
             }
             Err(error) => {
                 summary.failed_polls += 1;
@@ -296,7 +321,7 @@ mod tests {
         let source = ScriptedSource::new(&[true, false, true]);
         let sink = FlakySink { failures: AtomicUsize::new(2), ..FlakySink::default() };
         let shutdown = CancellationToken::new();
-        let summary = run_with(&source, &sink, Duration::from_millis(10), Some(3), &shutdown, FAST_RETRY)
+        let summary = run_with(&source, &sink, Duration::from_millis(10), Some(3), &shutdown, FAST_RETRY, None)
             .await
             .expect("runs to completion");
         assert_eq!(summary, RunSummary { cycles: 3, records: 2, failed_polls: 1 });
@@ -317,7 +342,7 @@ mod tests {
             trigger.cancel();
         });
         let started = std::time::Instant::now();
-        let summary = run_with(&source, &sink, Duration::from_secs(3600), None, &shutdown, FAST_RETRY)
+        let summary = run_with(&source, &sink, Duration::from_secs(3600), None, &shutdown, FAST_RETRY, None)
             .await
             .expect("stops cleanly");
         assert!(started.elapsed() < Duration::from_secs(5));
@@ -335,7 +360,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(100)).await;
             trigger.cancel();
         });
-        let error = run_with(&source, &sink, Duration::from_secs(3600), None, &shutdown, FAST_RETRY)
+        let error = run_with(&source, &sink, Duration::from_secs(3600), None, &shutdown, FAST_RETRY, None)
             .await
             .expect_err("records were never acknowledged");
         assert!(matches!(error, RunError::Undelivered { records: 1, .. }), "{error}");
@@ -349,8 +374,9 @@ mod tests {
         let sink = FlakySink::default();
         let shutdown = CancellationToken::new();
         shutdown.cancel();
-        let summary =
-            run_with(&source, &sink, Duration::from_millis(10), Some(5), &shutdown, FAST_RETRY).await.expect("stops");
+        let summary = run_with(&source, &sink, Duration::from_millis(10), Some(5), &shutdown, FAST_RETRY, None)
+            .await
+            .expect("stops");
         assert_eq!(summary, RunSummary::default());
         assert_eq!(source.polls.load(Ordering::SeqCst), 0);
     }

@@ -11,7 +11,8 @@
 //!
 //! The monitor reads offsets through a consumer per group that carries the group's id but
 //! never subscribes, so it never joins the group or commits; and the oldest record through an
-//! `assign()`-based reader outside any group.
+//! `assign()`-based reader outside any group. `signalcraft status` takes one round of the same
+//! measurement ([`LagMonitor::measure`]) and prints it instead of setting gauges.
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -41,6 +42,27 @@ pub struct LagMonitor {
     /// Timestamps (ms) of records already read, by (topic, partition, offset): while a stage
     /// stalls its oldest record stays the same, and is read once.
     timestamps: HashMap<(String, i32, i64), i64>,
+}
+
+/// One (group, topic, partition)'s lag, as a round measured it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsumerLag {
+    pub group: String,
+    pub topic: String,
+    pub partition: i32,
+    /// Records between the group's committed offset and the high watermark.
+    pub records: i64,
+    /// Age of the oldest record not yet committed (0 when there is none); `None` when that
+    /// record could not be read.
+    pub seconds: Option<f64>,
+}
+
+/// What one round measured: the lag of every partition it could read, and the groups it could
+/// not measure, with why.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LagRound {
+    pub lags: Vec<ConsumerLag>,
+    pub failed_groups: Vec<(String, String)>,
 }
 
 /// What a round measured for one partition of one group.
@@ -110,14 +132,37 @@ impl LagMonitor {
         }
     }
 
-    /// One round over every group (blocking).
+    /// One round over every group (blocking), into the gauges; a group that cannot be measured
+    /// is logged and counted, and keeps its last figures.
     fn measure_all(&mut self) {
+        let round = self.measure();
+        for (group, error) in &round.failed_groups {
+            telemetry::LagCheckFailed { group, error }.emit();
+        }
+        for lag in &round.lags {
+            telemetry::LagMeasured {
+                group: &lag.group,
+                topic: &lag.topic,
+                partition: lag.partition,
+                records: lag.records,
+                seconds: lag.seconds,
+            }
+            .emit();
+        }
+    }
+
+    /// One round over every group (blocking): committed offsets against high watermarks, and the
+    /// age of each group's oldest unconsumed record. A record that several groups wait on at
+    /// different offsets of one partition is read one offset per round (see below), so a
+    /// second round right after the first can complete `seconds` the first left `None`.
+    pub fn measure(&mut self) -> LagRound {
         let mut measured = Vec::new();
+        let mut failed_groups = Vec::new();
         let mut watermarks = HashMap::new();
         for (group, topics) in self.groups.clone() {
             match self.measure_group(&group, &topics, &mut watermarks) {
                 Ok(lags) => measured.extend(lags),
-                Err(error) => telemetry::LagCheckFailed { group: &group, error: &error }.emit(),
+                Err(error) => failed_groups.push((group, error)),
             }
         }
         let wanted: HashSet<(String, i32, i64)> = measured
@@ -145,23 +190,45 @@ impl LagMonitor {
             }
         }
         let now_ms = chrono_now_ms();
-        for lag in measured {
-            let seconds = if lag.records == 0 {
-                Some(0.0)
-            } else {
-                self.timestamps
-                    .get(&(lag.topic.clone(), lag.partition, lag.position))
-                    .map(|&ts| ((now_ms - ts).max(0) as f64) / 1000.0)
-            };
-            telemetry::LagMeasured {
-                group: &lag.group,
-                topic: &lag.topic,
-                partition: lag.partition,
-                records: lag.records,
-                seconds,
+        let lags = measured
+            .into_iter()
+            .map(|lag| {
+                let seconds = if lag.records == 0 {
+                    Some(0.0)
+                } else {
+                    self.timestamps
+                        .get(&(lag.topic.clone(), lag.partition, lag.position))
+                        .map(|&ts| (now_ms.saturating_sub(ts).max(0) as f64) / 1000.0)
+                };
+                ConsumerLag {
+                    group: lag.group,
+                    topic: lag.topic,
+                    partition: lag.partition,
+                    records: lag.records,
+                    seconds,
+                }
+            })
+            .collect();
+        LagRound { lags, failed_groups }
+    }
+
+    /// Rounds of [`LagMonitor::measure`] until every lag has its seconds or a round adds none
+    /// (at most one per watched group): a one-off reading, such as `signalcraft status`.
+    pub fn measure_complete(&mut self) -> LagRound {
+        let mut round = self.measure();
+        for _ in 1..self.groups.len() {
+            let unknown = round.lags.iter().filter(|lag| lag.seconds.is_none()).count();
+            if unknown == 0 {
+                break;
             }
-            .emit();
+            let next = self.measure();
+            let still_unknown = next.lags.iter().filter(|lag| lag.seconds.is_none()).count();
+            round = next;
+            if still_unknown >= unknown {
+                break;
+            }
         }
+        round
     }
 
     /// Committed offsets of `group` against the high watermarks of `topics` (blocking).
@@ -220,7 +287,7 @@ impl LagMonitor {
                 topic,
                 partition,
                 position,
-                records: (high - position).max(0),
+                records: high.saturating_sub(position).max(0),
             });
         }
         Ok(lags)

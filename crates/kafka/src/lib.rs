@@ -26,6 +26,6 @@ pub use consumer::{run_consumer, BatchHandler, HandlerError, OffsetStore};
 pub use dlq::{DeadLetter, DLQ_HEADERS};
 pub use embedded::EmbeddedBroker;
 pub use health::StageHealth;
-pub use lag::LagMonitor;
+pub use lag::{ConsumerLag, LagMonitor, LagRound};
 pub use producer::{ProduceError, RecordProducer};
 pub use settings::{ConsumerSettings, KafkaSettings};

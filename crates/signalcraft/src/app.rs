@@ -13,7 +13,7 @@ use std::{
 
 use anyhow::Context;
 use futures::FutureExt;
-use signalcraft_ingest::{HighWaterMarks, ReplayServer, RunError, SourceContext, WatchListReader};
+use signalcraft_ingest::{HighWaterMarks, PollLog, ReplayServer, RunError, SourceContext, WatchListReader};
 use signalcraft_kafka::{
     run_consumer, BatchHandler, ConsumerSettings, KafkaSettings, LagMonitor, OffsetStore, RecordProducer,
 };
@@ -22,10 +22,10 @@ use signalcraft_process::{
     alerting::RuleSet,
     kpi::{BrandToKpi, FxToKpi, ObservationToKpi, WeatherToKpi},
     sentiment::ScoreArticles,
-    Processor, ProcessorStage, SeriesHistory, SideInput, WarmUpSettings,
+    ProcessConfig, Processor, ProcessorStage, SeriesHistory, SideInput, WarmUpSettings,
 };
 use signalcraft_sink::{PgOffsetStore, PostgresSink, WebhookDeliverer};
-use signalcraft_store::{alert_rules as rules, PgHighWaterMarks, PgSeriesHistory, PgWatchList};
+use signalcraft_store::{alert_rules as rules, PgHighWaterMarks, PgPollLog, PgSeriesHistory, PgWatchList};
 use sqlx::PgPool;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -196,8 +196,11 @@ impl<'a> Running<'a> {
             }),
             replay: replay.map(ReplayServer::address),
         };
+        // Each delivered poll is recorded in source_status, for `signalcraft status`.
+        let poll_log: Arc<dyn PollLog> = Arc::new(PgPollLog::new(self.pool.clone()));
         for component in self.config.ingest.components() {
             for source in component.build(&context)? {
+                let source = source.with_poll_log(poll_log.clone());
                 let name = source.name().to_string();
                 signalcraft_ingest::telemetry::source_started(&name);
                 let (producer, shutdown, failed_polls) =
@@ -251,6 +254,8 @@ impl<'a> Running<'a> {
             // Third tier: alerts from kpi.anomalies, with the rule versions as side input.
             self.spawn_processor(alerting, group_prefix, history, Some(Arc::new(rule_history))),
         ];
+        // `signalcraft status` measures the groups `processor_groups` lists: the same ones.
+        debug_assert_eq!(self.processor_groups, processor_groups(process), "processor_groups is out of date");
         Ok(())
     }
 
@@ -309,7 +314,7 @@ impl<'a> Running<'a> {
         side_input: Option<Arc<dyn SideInput>>,
     ) -> (String, String) {
         let input = P::Input::TOPIC;
-        let group = format!("{group_prefix}-{}", processor.name());
+        let (group, _) = processor_group(&processor, group_prefix);
         let mut settings = ConsumerSettings::new(processor.name(), group.clone(), vec![input.name().into()]);
         settings.session_timeout = Duration::from_millis(self.config.kafka.session_timeout_ms);
         let mut stage =
@@ -390,6 +395,40 @@ impl<'a> Running<'a> {
         let summary = progress::summarize(&self.kafka, &self.pool, self.failed_polls.counts()).await;
         Ok(Some(summary.context("summarizing the run")?))
     }
+}
+
+/// The consumer group of `processor` (`<group_prefix>-<name>`) and its input topic.
+fn processor_group<P: Processor>(processor: &P, group_prefix: &str) -> (String, String) {
+    (format!("{group_prefix}-{}", processor.name()), P::Input::TOPIC.name().to_string())
+}
+
+/// (consumer group, input topic) of every processor `run` starts, in its order.
+pub fn processor_groups(process: &ProcessConfig) -> Vec<(String, String)> {
+    let prefix = &process.group_prefix;
+    vec![
+        processor_group(&FxToKpi, prefix),
+        processor_group(&WeatherToKpi::new(process.weather.clone()), prefix),
+        processor_group(&BrandToKpi, prefix),
+        processor_group(&ObservationToKpi, prefix),
+        processor_group(&ScoreArticles::new(), prefix),
+        processor_group(&process.sentiment.build(), prefix),
+        processor_group(&process.anomaly.build(), prefix),
+        processor_group(&process.forecast.build(), prefix),
+        processor_group(&process.alerting.build(RuleSet::default()), prefix),
+    ]
+}
+
+/// Every consumer group `run` starts with `config` (processors, the sink, the webhook
+/// deliverer when endpoints are configured) and the topics each reads: what `signalcraft
+/// status` measures lag for, whether or not the group is running now.
+pub fn consumer_groups(config: &Config) -> Vec<(String, Vec<String>)> {
+    let mut groups: Vec<(String, Vec<String>)> =
+        processor_groups(&config.process).into_iter().map(|(group, topic)| (group, vec![topic])).collect();
+    groups.push((config.sink.group_id.clone(), PostgresSink::topics()));
+    if !config.webhooks.endpoints.is_empty() {
+        groups.push((config.webhooks.group_id.clone(), vec![WebhookDeliverer::topic().to_string()]));
+    }
+    groups
 }
 
 /// Tasks whose end ends the run (see [`tasks`]), each with its name and outcome.

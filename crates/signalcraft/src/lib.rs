@@ -17,6 +17,8 @@
 //!   checked on each call).
 //! - [`tasks`]: supervision of every spawned task: restarted or ending the run, never silent.
 //! - [`progress`]: "drained" detection for replay runs, and the closing summary.
+//! - [`status`]: `signalcraft status`: lag, sources' last success, dead letters, open alerts,
+//!   as tables or JSON, each part read on its own.
 //! - [`serve`]: the tenant API in this process: `signalcraft serve`, the `serve` role of `run`,
 //!   the token signer, the quick start's viewer tokens.
 //! - [`secrets`]: every configured secret in one redactor, and the log writer that applies it.
@@ -38,6 +40,7 @@ pub mod registry;
 pub mod rule_commands;
 pub mod secrets;
 pub mod serve;
+pub mod status;
 pub mod tasks;
 pub mod terminal;
 pub mod watchlist;

@@ -1,6 +1,6 @@
 //! The signalcraft command line: `run` the pipeline (all roles or some), edit the `watch` list
-//! and the alert `rules`, `backfill` an upstream's archive, `migrate` the database, or start a
-//! standalone embedded `broker`.
+//! and the alert `rules`, `backfill` an upstream's archive, see its `status`, `migrate` the
+//! database, or start a standalone embedded `broker`.
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -104,6 +104,14 @@ enum Command {
     Import {
         #[command(subcommand)]
         what: ImportWhat,
+    },
+    /// How the pipeline stands: consumer lag per group/topic/partition (records and seconds),
+    /// each source's last delivered poll, dead letters on the dlq topic, open alerts. Exits
+    /// non-zero naming what it could not reach, after printing what it could.
+    Status {
+        /// One JSON document instead of tables (field names in the README).
+        #[arg(long)]
+        json: bool,
     },
     /// Apply the database migrations and exit.
     Migrate,
@@ -597,6 +605,7 @@ fn config_files(cli: &Cli) -> Vec<PathBuf> {
         | Command::Apikey { .. }
         | Command::Token { .. }
         | Command::Import { .. }
+        | Command::Status { .. }
         | Command::Broker { .. } => None,
     };
     if let Some(dir) = replay {
@@ -683,6 +692,17 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             let token = signer.issue(&subject, &tenant, role.into()).map_err(anyhow::Error::msg)?;
             // Alone on its line, for scripts: TOKEN=$(signalcraft token issue …).
             println!("{token}");
+        }
+        Command::Status { json } => {
+            let report = signalcraft::status::gather(&config).await;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("{report}");
+            }
+            if let Some(failure) = report.failure() {
+                anyhow::bail!(failure);
+            }
         }
         Command::Migrate => {
             let infrastructure = Infrastructure::start(&config, Needs::ADMIN).await?;

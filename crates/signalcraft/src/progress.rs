@@ -70,7 +70,7 @@ impl fmt::Display for RunSummary {
     }
 }
 
-fn client(kafka: &KafkaSettings, group: Option<&str>) -> Result<BaseConsumer, KafkaError> {
+pub(crate) fn client(kafka: &KafkaSettings, group: Option<&str>) -> Result<BaseConsumer, KafkaError> {
     let mut config = kafka.client_config("progress");
     if let Some(group) = group {
         config.set("group.id", group).set("enable.auto.commit", "false");
@@ -79,7 +79,7 @@ fn client(kafka: &KafkaSettings, group: Option<&str>) -> Result<BaseConsumer, Ka
 }
 
 /// (low, high) watermarks of every partition of `topic`.
-fn watermarks(consumer: &BaseConsumer, topic: &str) -> Result<Vec<(i32, i64, i64)>, KafkaError> {
+pub(crate) fn watermarks(consumer: &BaseConsumer, topic: &str) -> Result<Vec<(i32, i64, i64)>, KafkaError> {
     let metadata = consumer.fetch_metadata(Some(topic), TIMEOUT)?;
     let mut marks = Vec::new();
     for topic_metadata in metadata.topics() {

@@ -21,14 +21,19 @@
 //! - [`alert_rules`]: the threshold rules loaded into the alerting processor (at start and on a
 //!   timer), the alerts already issued, and the statements behind `signalcraft rules`.
 //! - [`row_counts`]: rows per pipeline table, for the run summary.
+//! - [`source_status`]: [`PgPollLog`], each ingest source's last delivered poll
+//!   (`signalcraft_ingest::PollLog`), and its reading for `signalcraft status`.
+//! - [`open_alerts`]: open alerts per tenant and series, and the newest, for `signalcraft status`.
 
 pub mod alert_rules;
 pub mod high_water_marks;
 pub mod migrations;
+pub mod open_alerts;
 pub mod pool;
 pub mod private_postgres;
 pub mod row_counts;
 pub mod series_history;
+pub mod source_status;
 pub mod watch_list;
 
 pub use high_water_marks::PgHighWaterMarks;
@@ -36,4 +41,5 @@ pub use migrations::migrate;
 pub use pool::{connect, ConnectError, DatabaseOptions, PrivateServer};
 pub use private_postgres::PrivatePostgres;
 pub use series_history::PgSeriesHistory;
+pub use source_status::PgPollLog;
 pub use watch_list::PgWatchList;

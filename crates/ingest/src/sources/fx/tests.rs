@@ -457,7 +457,7 @@ async fn run_source_delivers_replayed_rates_to_the_broker() {
     };
     let fx = FxSource::new(config).expect("client builds");
 
-    let summary = run_source(fx, producer, Duration::from_millis(10), Some(1), CancellationToken::new())
+    let summary = run_source(fx, producer, Duration::from_millis(10), Some(1), CancellationToken::new(), None)
         .await
         .expect("one cycle delivered");
     assert_eq!(summary, RunSummary { cycles: 1, records: 161, failed_polls: 0 });
