@@ -20,7 +20,11 @@ use crate::{ProcessError, Processor};
 /// What [`RaiseAlerts`] is built from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RaiseAlertsConfig {
-    /// An anomaly score at or above this opens an anomaly alert.
+    /// An anomaly score at or above this opens an anomaly alert. The default is the anomaly
+    /// processor's flag threshold ([`crate::anomaly::DEFAULT_THRESHOLD`]): an alert opens on a
+    /// flagged point, one threshold for both. A higher score trades missed anomalies for fewer
+    /// false alerts; `cargo bench -p signalcraft-process --bench nab` prints, per open score, the
+    /// alerts' NAB scores and their false alerts per series per week (README, "Benchmarks").
     pub open_score: f64,
     /// A score at or above this makes the anomaly alert CRITICAL rather than WARNING.
     pub critical_score: f64,
@@ -36,7 +40,7 @@ pub struct RaiseAlertsConfig {
 impl Default for RaiseAlertsConfig {
     fn default() -> Self {
         RaiseAlertsConfig {
-            open_score: 0.9,
+            open_score: crate::anomaly::DEFAULT_THRESHOLD,
             critical_score: 0.99,
             resolve_after: 3,
             cooldown: TimeDelta::hours(1),
