@@ -412,6 +412,19 @@ mod tests {
     }
 
     #[test]
+    fn by_default_an_alert_opens_on_a_flagged_point_and_not_below_the_flag() {
+        // One threshold for the flag and the alert: a point the anomaly processor flags opens an
+        // alert, a point just under the flag does not.
+        let flag = crate::anomaly::DEFAULT_THRESHOLD;
+        let mut below = RaiseAlerts::new(RaiseAlertsConfig::default(), RuleSet::default());
+        assert_eq!(run(&mut below, &[point(0, 10.0, 0.1), point(1, 50.0, flag - 1e-6)]), []);
+        let mut at = RaiseAlerts::new(RaiseAlertsConfig::default(), RuleSet::default());
+        let notes = run(&mut at, &[point(0, 10.0, 0.1), point(1, 50.0, flag)]);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert_eq!((notes[0].transition, notes[0].severity), (AlertTransition::Opened, Severity::Warning));
+    }
+
+    #[test]
     fn a_restarted_processor_restored_from_its_notifications_continues_the_alert() {
         let mut points: Vec<KpiAnomaly> = (0..10).map(|m| point(m, 10.0, 0.1)).collect();
         points.extend((10..14).map(|m| point(m, 500.0, 0.995)));
