@@ -2,20 +2,29 @@
 //! `process` role runs) over all 58 files of the Numenta Anomaly Benchmark in order, writes
 //! NAB-layout result CSVs to a temporary directory, scores them with the NAB v1.1 scorer in
 //! `../shared/bench/nab-scorer` (run as a subprocess, so the workspace never depends on it) and
-//! prints the standard, reward_low_FP_rate and reward_low_FN_rate scores plus rows/s per core.
-//! Each profile is scored twice: at the pipeline's own threshold (`DetectAnomaliesConfig`'s
-//! default, the one that sets `is_anomaly`), and at the threshold NAB's optimiser picks for the
-//! profile (how NAB's scoreboard is computed). Then two honesty checks on the standard profile:
-//! a leave-out check (the threshold optimised on the even-indexed files is scored on the odd
-//! ones, and the reverse, so the threshold never sees the files it is judged on) and the score at
-//! thresholds slightly off the optimised one (how close to a knife edge the optimum sits).
-//! Last, the alert path as users get it: the alerting processor ([`RaiseAlerts`], default open
-//! score, resolve rule and cooldown) over the anomaly scores, its OPENED alerts scored as binary
-//! detections in all three profiles, with the count of false alerts (FP).
+//! prints the standard, reward_low_FP_rate and reward_low_FN_rate scores plus rows/s per core:
+//! - the flags (`is_anomaly`), at the pipeline's own threshold (`DetectAnomaliesConfig`'s
+//!   default) and at the threshold NAB's optimiser picks per profile (how NAB's scoreboard is
+//!   computed);
+//! - honesty checks: for the standard and reward_low_FP_rate profiles, the threshold optimised
+//!   on the even-indexed files scored on the odd ones and the reverse (the threshold never sees
+//!   the files it is judged on); the standard score at ±0.001, ±0.003 and ±0.01 of its optimum
+//!   (how close to a knife edge the optimum sits);
+//! - the alert path as users get it: the alerting processor ([`RaiseAlerts`], its resolve rule
+//!   and cooldown) over the anomaly scores at several open scores, the default marked, its
+//!   OPENED alerts scored as binary detections in all three profiles, with the false alerts
+//!   (FP) and their rate per series per week of scored data;
+//! - a simple baseline through the same scorer: a rolling z-score over the last 64 values;
+//! - a second labelled corpus (the Turing Change Point Dataset in NAB's layout, made by
+//!   `scripts/tcpd_to_nab.py`): the detector at NAB's threshold and at its own optimum, the
+//!   alerts, and the baseline.
 //!
 //! `cargo bench -p signalcraft-process --bench nab`. Environment:
 //! - `SIGNALCRAFT_NAB_DIR`: NAB root with `data/` and `labels/` (default `../shared/bench/nab`
 //!   beside the repository);
+//! - `SIGNALCRAFT_NAB_SCORER`: the scorer's `Cargo.toml` (default `nab-scorer/` beside the corpus);
+//! - `SIGNALCRAFT_SECOND_CORPUS_DIR`: the second corpus (default `../shared/bench/tcpd`; the
+//!   bench says so and goes on without it if it is missing);
 //! - `SIGNALCRAFT_NAB_SCORER_TARGET`: target dir for building the scorer (default
 //!   `~/.cache/nab-scorer-target`, apart from ours so the two builds never wait on one lock);
 //! - `SIGNALCRAFT_NAB_KEEP`: if set, the result CSVs are kept in that directory (NAB layout,
@@ -164,15 +173,19 @@ fn detect(files: &[DataFile]) -> BenchResult<Detections> {
     Ok(Detections { scores: all, anomalies: all_anomalies, elapsed, skipped })
 }
 
-/// The alert path as a user meets it: the alerting processor (its default open score, resolve
+/// The alert path as a user meets it: the alerting processor (`config`: open score, resolve
 /// rule and cooldown; no threshold rules) over each file's anomaly scores. Per file, 1 on the
 /// rows where an alert OPENED and 0 elsewhere, and the number of alerts opened.
-fn alerts_opened(files: &[DataFile], anomalies: &[Vec<KpiAnomaly>]) -> BenchResult<(Vec<Vec<f64>>, usize)> {
+fn alerts_opened(
+    files: &[DataFile],
+    anomalies: &[Vec<KpiAnomaly>],
+    config: &RaiseAlertsConfig,
+) -> BenchResult<(Vec<Vec<f64>>, usize)> {
     let mut all = Vec::with_capacity(files.len());
     let mut opened_total = 0;
     for (file, anomalies) in files.iter().zip(anomalies) {
         // A processor per file: each NAB file is its own series, as in the pipeline.
-        let mut alerting = RaiseAlerts::new(RaiseAlertsConfig::default(), RuleSet::default());
+        let mut alerting = RaiseAlerts::new(config.clone(), RuleSet::default());
         let mut opened_at = std::collections::HashSet::new();
         for anomaly in anomalies {
             let notes = alerting
@@ -204,13 +217,28 @@ fn write_results(root: &Path, files: &[DataFile], scores: &[Vec<f64>]) -> BenchR
     Ok(())
 }
 
-/// Runs the scorer CLI; `threshold`: score every profile there instead of optimising it;
-/// `labels`: a label file naming the files to score (default: NAB's, every file).
-fn run_scorer(nab: &Path, results: &Path, threshold: Option<f64>, labels: Option<&Path>) -> BenchResult<String> {
-    let manifest = nab.join("../nab-scorer/Cargo.toml");
+/// The NAB scorer's manifest: `SIGNALCRAFT_NAB_SCORER` (a `Cargo.toml`), else `nab-scorer/`
+/// beside the NAB corpus.
+fn scorer_manifest(nab: &Path) -> BenchResult<PathBuf> {
+    let manifest = std::env::var_os("SIGNALCRAFT_NAB_SCORER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| nab.join("../nab-scorer/Cargo.toml"));
     if !manifest.is_file() {
         return Err(format!("no NAB scorer at {}", manifest.display()));
     }
+    Ok(manifest)
+}
+
+/// Runs the scorer CLI of `manifest` on the corpus `corpus` (NAB layout: `data/`, `labels/`);
+/// `threshold`: score every profile there instead of optimising it; `labels`: a label file
+/// naming the files to score (default: the corpus's own, every file).
+fn run_scorer(
+    manifest: &Path,
+    corpus: &Path,
+    results: &Path,
+    threshold: Option<f64>,
+    labels: Option<&Path>,
+) -> BenchResult<String> {
     let target = std::env::var_os("SIGNALCRAFT_NAB_SCORER_TARGET").map(PathBuf::from).unwrap_or_else(|| {
         std::env::var_os("HOME")
             .map(|home| PathBuf::from(home).join(".cache/nab-scorer-target"))
@@ -219,10 +247,10 @@ fn run_scorer(nab: &Path, results: &Path, threshold: Option<f64>, labels: Option
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(cargo)
         .args(["run", "--quiet", "--release", "--manifest-path"])
-        .arg(&manifest)
+        .arg(manifest)
         .arg("--")
         .arg("--nab")
-        .arg(nab)
+        .arg(corpus)
         .arg("--results")
         .arg(results)
         .args(["--detector", DETECTOR_DIR])
@@ -239,6 +267,7 @@ fn run_scorer(nab: &Path, results: &Path, threshold: Option<f64>, labels: Option
 
 fn run() -> BenchResult<()> {
     let nab = nab_dir()?;
+    let manifest = scorer_manifest(&nab)?;
     let files = load_corpus(&nab)?;
     let rows: usize = files.iter().map(|f| f.points.len()).sum();
     eprintln!("NAB corpus: {} files, {rows} rows from {}", files.len(), nab.display());
@@ -249,15 +278,12 @@ fn run() -> BenchResult<()> {
     }
 
     let keep = std::env::var_os("SIGNALCRAFT_NAB_KEEP").map(PathBuf::from);
-    let results = keep.clone().unwrap_or_else(|| {
-        let unique = format!("signalcraft-nab-{}-{}", std::process::id(), Utc::now().timestamp_micros());
-        std::env::temp_dir().join(unique)
-    });
+    let results = keep.clone().unwrap_or_else(|| temp_results("flags"));
     write_results(&results, &files, &scores)?;
     let pipeline_threshold = DetectAnomaliesConfig::default().threshold;
-    let scored = run_scorer(&nab, &results, Some(pipeline_threshold), None).and_then(|fixed| {
-        let optimised = run_scorer(&nab, &results, None, None)?;
-        let checks = honesty_checks(&nab, &results, &files, &optimised)?;
+    let scored = run_scorer(&manifest, &nab, &results, Some(pipeline_threshold), None).and_then(|fixed| {
+        let optimised = run_scorer(&manifest, &nab, &results, None, None)?;
+        let checks = honesty_checks(&manifest, &nab, &results, &files, &optimised)?;
         Ok((fixed, optimised, checks))
     });
     // The CSVs are only an exchange format; keep the temp dir only if scoring failed.
@@ -266,47 +292,27 @@ fn run() -> BenchResult<()> {
     }
     let (at_pipeline_threshold, optimised, checks) = scored?;
 
-    // The alert path: OPENED alerts as binary detections, scored at 0.5 in every profile.
-    let (opened, opened_total) = alerts_opened(&files, &anomalies)?;
-    let alert_results = results.with_extension("alerts");
-    write_results(&alert_results, &files, &opened)?;
-    let alert_scores = run_scorer(&nab, &alert_results, Some(0.5), None);
-    if alert_scores.is_ok() {
-        let _ = fs::remove_dir_all(&alert_results);
-    }
-    let alert_scores = alert_scores?;
-
     println!("detector: {}", AnomalyDetector::NAME);
     for (title, scored) in [
         (
-            format!("at the pipeline's threshold {pipeline_threshold} (DEFAULT_THRESHOLD {DEFAULT_THRESHOLD})"),
+            format!("flags (is_anomaly) at the pipeline's threshold {pipeline_threshold} (DEFAULT_THRESHOLD {DEFAULT_THRESHOLD})"),
             at_pipeline_threshold,
         ),
-        ("at the threshold optimised by the NAB scorer per profile (NAB's scoreboard)".to_string(), optimised),
+        ("flags at the threshold optimised by the NAB scorer per profile (NAB's scoreboard)".to_string(), optimised),
     ] {
         println!("{title}");
-        println!("{:<20} {:>10} {:>10} {:>5} {:>5} {:>5}", "profile", "score", "threshold", "TP", "FP", "FN");
-        for line in scored.lines() {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            if let [DETECTOR_DIR, profile, threshold, _raw, score, _published, tp, fp, fn_] = cols.as_slice() {
-                println!("{profile:<20} {score:>10} {threshold:>10} {tp:>5} {fp:>5} {fn_:>5}");
-            }
-        }
-    }
-    let open_score = RaiseAlertsConfig::default().open_score;
-    println!(
-        "alerts as users get them (alerting processor: open score {open_score}, resolve and cooldown defaults; \
-         {opened_total} alerts opened over {} files)",
-        files.len()
-    );
-    println!("{:<20} {:>10} {:>5} {:>5} {:>5}", "profile", "score", "TP", "FP", "FN");
-    for line in alert_scores.lines() {
-        let cols: Vec<&str> = line.split_whitespace().collect();
-        if let [DETECTOR_DIR, profile, _threshold, _raw, score, _published, tp, fp, fn_] = cols.as_slice() {
-            println!("{profile:<20} {score:>10} {tp:>5} {fp:>5} {fn_:>5}");
-        }
+        print_profiles(&scored);
     }
     println!("{checks}");
+
+    alert_table(&manifest, &nab, &files, &anomalies)?;
+
+    let baseline = score_in_temp(&manifest, &nab, &files, &rolling_z_scores(&files), None)?;
+    println!("baseline (rolling z-score over the last {BASELINE_WINDOW} values, its threshold optimised per profile)");
+    print_profiles(&baseline);
+
+    second_corpus(&manifest)?;
+
     // The detector runs on one thread, so rows/s is already per core.
     println!(
         "speed: {rows} rows in {:.3} s = {:.0} rows/s per core (detector only)",
@@ -316,21 +322,221 @@ fn run() -> BenchResult<()> {
     Ok(())
 }
 
-/// Threshold and normalised score of the standard profile in the scorer's output.
-fn standard_row(scorer_output: &str) -> BenchResult<(f64, f64)> {
-    scorer_output
-        .lines()
-        .find_map(|line| match line.split_whitespace().collect::<Vec<_>>().as_slice() {
-            [DETECTOR_DIR, "standard", threshold, _raw, score, ..] => {
-                Some((threshold.parse().ok()?, score.parse().ok()?))
-            }
-            _ => None,
-        })
-        .ok_or_else(|| format!("no standard-profile row in the scorer output:\n{scorer_output}"))
+/// A fresh temporary directory name for result CSVs.
+fn temp_results(what: &str) -> PathBuf {
+    let unique = format!("signalcraft-nab-{what}-{}-{}", std::process::id(), Utc::now().timestamp_micros());
+    std::env::temp_dir().join(unique)
 }
 
-/// The leave-out check and the threshold sensitivity of the standard profile, as printable text.
-fn honesty_checks(nab: &Path, results: &Path, files: &[DataFile], optimised: &str) -> BenchResult<String> {
+/// Writes `scores` as NAB results in a temporary directory, scores them (optimised per profile,
+/// or all at `threshold`) and removes the directory if scoring worked.
+fn score_in_temp(
+    manifest: &Path,
+    corpus: &Path,
+    files: &[DataFile],
+    scores: &[Vec<f64>],
+    threshold: Option<f64>,
+) -> BenchResult<String> {
+    let dir = temp_results("scores");
+    write_results(&dir, files, scores)?;
+    let scored = run_scorer(manifest, corpus, &dir, threshold, None)?;
+    let _ = fs::remove_dir_all(&dir);
+    Ok(scored)
+}
+
+/// One profile's row of the scorer's output.
+struct ProfileRow {
+    profile: String,
+    threshold: f64,
+    score: f64,
+    tp: usize,
+    fp: usize,
+    fn_: usize,
+}
+
+fn profile_rows(scorer_output: &str) -> Vec<ProfileRow> {
+    scorer_output
+        .lines()
+        .filter_map(|line| match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+            [DETECTOR_DIR, profile, threshold, _raw, score, _published, tp, fp, fn_] => Some(ProfileRow {
+                profile: profile.to_string(),
+                threshold: threshold.parse().ok()?,
+                score: score.parse().ok()?,
+                tp: tp.parse().ok()?,
+                fp: fp.parse().ok()?,
+                fn_: fn_.parse().ok()?,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+fn profile_row(scorer_output: &str, profile: &str) -> BenchResult<ProfileRow> {
+    profile_rows(scorer_output)
+        .into_iter()
+        .find(|row| row.profile == profile)
+        .ok_or_else(|| format!("no {profile} row in the scorer output:\n{scorer_output}"))
+}
+
+fn print_profiles(scorer_output: &str) {
+    println!("  {:<20} {:>8} {:>10} {:>5} {:>5} {:>5}", "profile", "score", "threshold", "TP", "FP", "FN");
+    for row in profile_rows(scorer_output) {
+        println!(
+            "  {:<20} {:>8.2} {:>10} {:>5} {:>5} {:>5}",
+            row.profile, row.score, row.threshold, row.tp, row.fp, row.fn_
+        );
+    }
+}
+
+/// Weeks of scored data (after NAB's probation, the first `min(floor(0.15 n), 750)` rows) over
+/// all files: the exposure behind "false alerts per series per week".
+fn scored_weeks(files: &[DataFile]) -> f64 {
+    files
+        .iter()
+        .filter_map(|file| {
+            let n = file.points.len();
+            let probation = (n * 15 / 100).min(750);
+            let (first, last) = (file.points.get(probation)?, file.points.last()?);
+            Some((last.ts - first.ts).num_seconds() as f64 / (7.0 * 86_400.0))
+        })
+        .sum()
+}
+
+/// The alert path as users get it, at several open scores: the alerting processor over the
+/// anomaly processor's outputs, OPENED alerts scored as binary detections, the false alerts
+/// counted per series per week of scored data (a rate a user can set a threshold by).
+fn alert_table(manifest: &Path, nab: &Path, files: &[DataFile], anomalies: &[Vec<KpiAnomaly>]) -> BenchResult<()> {
+    let weeks = scored_weeks(files);
+    let default = RaiseAlertsConfig::default();
+    let mut open_scores = vec![DEFAULT_THRESHOLD, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99];
+    if !open_scores.contains(&default.open_score) {
+        open_scores.push(default.open_score);
+        open_scores.sort_by(f64::total_cmp);
+    }
+    println!(
+        "alerts as users get them: the alerting processor (resolve after {} normal points, cooldown {} s) \
+         over the anomaly scores, OPENED alerts scored as detections; {} series, {weeks:.1} series-weeks scored",
+        default.resolve_after,
+        default.cooldown.num_seconds(),
+        files.len()
+    );
+    println!(
+        "  {:<11} {:>8} {:>8} {:>8} {:>7} {:>5} {:>5} {:>5} {:>22}",
+        "open score", "standard", "low_FP", "low_FN", "opened", "TP", "FP", "FN", "false alerts/series/wk"
+    );
+    for open_score in open_scores {
+        let config = RaiseAlertsConfig { open_score, ..default.clone() };
+        let (opened, opened_total) = alerts_opened(files, anomalies, &config)?;
+        let scored = score_in_temp(manifest, nab, files, &opened, Some(0.5))?;
+        let [standard, low_fp, low_fn] =
+            ["standard", "reward_low_FP_rate", "reward_low_FN_rate"].map(|p| profile_row(&scored, p));
+        let (standard, low_fp, low_fn) = (standard?, low_fp?, low_fn?);
+        let marker = if open_score == default.open_score { " (default)" } else { "" };
+        println!(
+            "  {:<11} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>5} {:>5} {:>5} {:>22.3}{marker}",
+            open_score,
+            standard.score,
+            low_fp.score,
+            low_fn.score,
+            opened_total,
+            standard.tp,
+            standard.fp,
+            standard.fn_,
+            standard.fp as f64 / weeks.max(1e-9)
+        );
+    }
+    Ok(())
+}
+
+/// Values of the rolling z-score baseline's window.
+const BASELINE_WINDOW: usize = 64;
+
+/// The simple baseline every detector should beat: |z| of each value against the mean and
+/// standard deviation of the previous `BASELINE_WINDOW` values, as `|z| / (|z| + 3)` in [0, 1)
+/// (any increasing map scores the same once the threshold is optimised).
+fn rolling_z_scores(files: &[DataFile]) -> Vec<Vec<f64>> {
+    files
+        .iter()
+        .map(|file| {
+            let values: Vec<f64> = file.points.iter().map(|p| p.value).collect();
+            (0..values.len())
+                .map(|i| {
+                    let past = &values[i.saturating_sub(BASELINE_WINDOW)..i];
+                    if past.len() < 2 {
+                        return 0.0;
+                    }
+                    let mean = past.iter().sum::<f64>() / past.len() as f64;
+                    let sd = (past.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / past.len() as f64).sqrt();
+                    let deviation = (values[i] - mean).abs();
+                    if sd <= f64::EPSILON * mean.abs().max(1.0) {
+                        return if deviation > 0.0 { 1.0 } else { 0.0 };
+                    }
+                    let z = deviation / sd;
+                    z / (z + 3.0)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The second labelled corpus (NAB layout; `SIGNALCRAFT_SECOND_CORPUS_DIR`, default
+/// `../shared/bench/tcpd` beside the repository; `scripts/tcpd_to_nab.py` makes it from the
+/// Turing Change Point Dataset): the same processor, the same scorer, against the baseline.
+fn second_corpus(manifest: &Path) -> BenchResult<()> {
+    let dir = std::env::var_os("SIGNALCRAFT_SECOND_CORPUS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/bench/tcpd"));
+    if !dir.join("labels/combined_windows.json").is_file() {
+        println!(
+            "second corpus: none at {} (scripts/tcpd_to_nab.py makes it; SIGNALCRAFT_SECOND_CORPUS_DIR)",
+            dir.display()
+        );
+        return Ok(());
+    }
+    let files = load_corpus(&dir)?;
+    let rows: usize = files.iter().map(|f| f.points.len()).sum();
+    let Detections { scores, anomalies, .. } = detect(&files)?;
+    let (opened, opened_total) = alerts_opened(&files, &anomalies, &RaiseAlertsConfig::default())?;
+    println!("second corpus: {} files, {rows} rows from {}", files.len(), dir.display());
+    let threshold = DetectAnomaliesConfig::default().threshold;
+    for (title, scored) in [
+        (
+            format!("  flags at the pipeline's threshold {threshold} (chosen on NAB)"),
+            score_in_temp(manifest, &dir, &files, &scores, Some(threshold))?,
+        ),
+        (
+            "  detector at the threshold optimised on this corpus".to_string(),
+            score_in_temp(manifest, &dir, &files, &scores, None)?,
+        ),
+        (
+            format!(
+                "  alerts opened at the default open score {} ({opened_total} opened)",
+                RaiseAlertsConfig::default().open_score
+            ),
+            score_in_temp(manifest, &dir, &files, &opened, Some(0.5))?,
+        ),
+        (
+            format!("  baseline: rolling z-score over {BASELINE_WINDOW} values, threshold optimised on this corpus"),
+            score_in_temp(manifest, &dir, &files, &rolling_z_scores(&files), None)?,
+        ),
+    ] {
+        println!("{title}");
+        print_profiles(&scored);
+    }
+    Ok(())
+}
+
+/// The leave-out check and the threshold sensitivity, as printable text: for the standard and
+/// the reward_low_FP_rate profiles, the threshold optimised on one half of the files (even or
+/// odd index) scored on the other; then the standard profile's score at thresholds off its
+/// optimum.
+fn honesty_checks(
+    manifest: &Path,
+    nab: &Path,
+    results: &Path,
+    files: &[DataFile],
+    optimised: &str,
+) -> BenchResult<String> {
     let labels_path = nab.join("labels/combined_windows.json");
     let labels = fs::read_to_string(&labels_path).map_err(|e| format!("reading {}: {e}", labels_path.display()))?;
     let entries = label_entries(&labels).map_err(|e| format!("{}: {e}", labels_path.display()))?;
@@ -350,23 +556,28 @@ fn honesty_checks(nab: &Path, results: &Path, files: &[DataFile], optimised: &st
         let path = results.join(format!("labels-{}.json", ["even", "odd"][parity]));
         fs::write(&path, format!("{{{}}}", subset.join(", ")))
             .map_err(|e| format!("writing {}: {e}", path.display()))?;
-        let (threshold, score) = standard_row(&run_scorer(nab, results, None, Some(&path))?)?;
-        halves.push((path, threshold, score));
+        let own = run_scorer(manifest, nab, results, None, Some(&path))?;
+        halves.push((path, own));
     }
-    let mut text = String::from("standard profile, threshold chosen on one half of the files, scored on the other:\n");
-    for (from, to) in [(0, 1), (1, 0)] {
-        let (_, threshold, _) = &halves[from];
-        let (path, _, own_optimum) = &halves[to];
-        let (_, score) = standard_row(&run_scorer(nab, results, Some(*threshold), Some(path))?)?;
-        let (from_name, to_name) = (["even", "odd"][from], ["even", "odd"][to]);
-        text += &format!(
-            "  {from_name} -> {to_name}: {score:.2} at {threshold} ({to_name} files at their own optimum: {own_optimum:.2})\n"
-        );
+    let mut text = String::new();
+    for profile in ["standard", "reward_low_FP_rate"] {
+        text += &format!("{profile} profile, threshold chosen on one half of the files, scored on the other:\n");
+        for (from, to) in [(0, 1), (1, 0)] {
+            let threshold = profile_row(&halves[from].1, profile)?.threshold;
+            let (path, own) = &halves[to];
+            let own_optimum = profile_row(own, profile)?.score;
+            let score = profile_row(&run_scorer(manifest, nab, results, Some(threshold), Some(path))?, profile)?.score;
+            let (from_name, to_name) = (["even", "odd"][from], ["even", "odd"][to]);
+            text += &format!(
+                "  {from_name} -> {to_name}: {score:.2} at {threshold} ({to_name} files at their own optimum: {own_optimum:.2})\n"
+            );
+        }
     }
-    let (best, best_score) = standard_row(optimised)?;
-    text += &format!("standard profile near its optimised threshold {best} ({best_score:.2}):");
-    for offset in [-0.003, -0.001, 0.001, 0.003] {
-        let (_, score) = standard_row(&run_scorer(nab, results, Some(best + offset), None)?)?;
+    let best = profile_row(optimised, "standard")?;
+    text += &format!("standard profile near its optimised threshold {} ({:.2}):", best.threshold, best.score);
+    for offset in [-0.01, -0.003, -0.001, 0.001, 0.003, 0.01] {
+        let score =
+            profile_row(&run_scorer(manifest, nab, results, Some(best.threshold + offset), None)?, "standard")?.score;
         text += &format!(" {offset:+}: {score:.2}");
     }
     Ok(text)

@@ -16,7 +16,10 @@ const MAX_COOLDOWN_SECS: u64 = 366 * 24 * 3600;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertingConfig {
-    /// An anomaly score at or above this opens an alert; a score in [0, 1]. Default 0.9.
+    /// An anomaly score at or above this opens an alert; a score in [0, 1]. Default 0.49845, the
+    /// anomaly flag's threshold: an alert opens on a flagged point. Raise it to trade missed
+    /// anomalies for fewer false alerts; the NAB bench prints the false alerts per series per
+    /// week at each open score (README, "Benchmarks").
     #[serde(default = "default_open_score")]
     pub open_score: f64,
     /// Consecutive normal points that resolve an open alert. At least 1. Default 3.

@@ -20,7 +20,11 @@ use crate::{ProcessError, Processor};
 /// What [`RaiseAlerts`] is built from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RaiseAlertsConfig {
-    /// An anomaly score at or above this opens an anomaly alert.
+    /// An anomaly score at or above this opens an anomaly alert. The default is the anomaly
+    /// processor's flag threshold ([`crate::anomaly::DEFAULT_THRESHOLD`]): an alert opens on a
+    /// flagged point, one threshold for both. A higher score trades missed anomalies for fewer
+    /// false alerts; `cargo bench -p signalcraft-process --bench nab` prints, per open score, the
+    /// alerts' NAB scores and their false alerts per series per week (README, "Benchmarks").
     pub open_score: f64,
     /// A score at or above this makes the anomaly alert CRITICAL rather than WARNING.
     pub critical_score: f64,
@@ -36,7 +40,7 @@ pub struct RaiseAlertsConfig {
 impl Default for RaiseAlertsConfig {
     fn default() -> Self {
         RaiseAlertsConfig {
-            open_score: 0.9,
+            open_score: crate::anomaly::DEFAULT_THRESHOLD,
             critical_score: 0.99,
             resolve_after: 3,
             cooldown: TimeDelta::hours(1),
@@ -405,6 +409,19 @@ mod tests {
         // Replaying the same input yields the same ids.
         let again = run(&mut RaiseAlerts::new(RaiseAlertsConfig::default(), RuleSet::default()), &points);
         assert_eq!(again, notes);
+    }
+
+    #[test]
+    fn by_default_an_alert_opens_on_a_flagged_point_and_not_below_the_flag() {
+        // One threshold for the flag and the alert: a point the anomaly processor flags opens an
+        // alert, a point just under the flag does not.
+        let flag = crate::anomaly::DEFAULT_THRESHOLD;
+        let mut below = RaiseAlerts::new(RaiseAlertsConfig::default(), RuleSet::default());
+        assert_eq!(run(&mut below, &[point(0, 10.0, 0.1), point(1, 50.0, flag - 1e-6)]), []);
+        let mut at = RaiseAlerts::new(RaiseAlertsConfig::default(), RuleSet::default());
+        let notes = run(&mut at, &[point(0, 10.0, 0.1), point(1, 50.0, flag)]);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert_eq!((notes[0].transition, notes[0].severity), (AlertTransition::Opened, Severity::Warning));
     }
 
     #[test]

@@ -31,6 +31,15 @@
 //!   ordinary, and it remembers much further back than the windows: a spike to a level visited
 //!   weeks ago is familiar.
 //!
+//! - **far outliers** (coarse data only): a point beyond `far_z` robust deviations of both the
+//!   long window and its seasonal reference scores like a new extreme, where the likelihood's
+//!   averaging window spans a day or more (see [`DetectorParams::far_z`]).
+//!
+//! A component learns and scores only from the points it can judge (a seasonal residual only
+//! once it has a reference and enough past residuals). After a report, later scores are damped
+//! for `refractory` points but never longer than `refractory_secs` of event time, so one event is
+//! one detection on minute data and a daily series is not silenced for months by one report.
+//!
 //! Every statistic lives in a fixed-size window or table, so the memory of one detector is
 //! constant whatever the length of the series: about 155 KB with the default parameters (the
 //! windows and likelihood histories about 132 KB, the context table 22.6 KB).
@@ -39,7 +48,7 @@ use chrono::{DateTime, Utc};
 
 use super::context::ContextNovelty;
 use super::likelihood::AnomalyLikelihood;
-use super::window::{Ring, SortedWindow, TimedRing};
+use super::window::{SortedWindow, TimedRing};
 
 /// Tunable parameters. The defaults were chosen on the NAB corpus as a whole (all 58 files,
 /// one setting for every file) and from the scales NAB's data live at; the scores they reach
@@ -75,6 +84,14 @@ pub struct DetectorParams {
     /// extreme scores halfway between `range_score` and 1; 0 gives every new extreme exactly
     /// `range_score`.
     pub range_gain: f64,
+    /// Robust z-score, against both the long window and the seasonal reference (the smaller of
+    /// the two), at or beyond which a point bypasses the likelihood like a new extreme, on
+    /// coarse data (where `likelihood_short` points span a day or more): there the likelihood's
+    /// average dilutes a lone spike among days, and once one spike is in the long window the
+    /// range rule no longer sees the next, so a second spike two weeks after a first one would
+    /// pass unflagged on daily data. Needs a non-zero MAD (a series of repeated values has no
+    /// scale to measure "far" in). 0 turns it off.
+    pub far_z: f64,
     /// Moving-average length W' of the anomaly likelihood.
     pub likelihood_short: usize,
     /// History W of moving averages behind the likelihood's Gaussian.
@@ -83,8 +100,14 @@ pub struct DetectorParams {
     /// surprise must move, at least, to count as one standard deviation. Too small, and a series
     /// whose surprise has been flat turns its first small wobble into near certainty.
     pub likelihood_sigma_floor: f64,
-    /// Points after a report during which later scores are damped by it.
+    /// Points after a report during which later scores are damped by it, at most: see
+    /// `refractory_secs`.
     pub refractory: usize,
+    /// Event time (seconds) after a report during which later scores are damped by it, at most.
+    /// The damping makes one event one detection; counted in points alone it would silence a
+    /// daily series for `refractory` days after one report, so whichever of the two ends first
+    /// ends it: on 5-minute data the points, on hourly or daily data the time.
+    pub refractory_secs: i64,
     /// Candidate seasonal periods in seconds (a day, a week): each point is also compared with
     /// the value one period earlier, and the period whose residuals have been smallest wins.
     pub season_periods: Vec<i64>,
@@ -121,10 +144,12 @@ impl Default for DetectorParams {
             range_margin: 0.05,
             range_score: 0.95,
             range_gain: 0.1,
+            far_z: 100.0,
             likelihood_short: 10,
             likelihood_long: 1024,
             likelihood_sigma_floor: super::likelihood::SIGMA_FLOOR,
             refractory: 100,
+            refractory_secs: 7 * 86_400,
             season_periods: vec![86_400, 7 * 86_400],
             season_history: 4096,
             season_residuals: 512,
@@ -148,6 +173,10 @@ const COMPONENTS: usize = 4;
 /// a series that often shows new ones) scores 0.
 const NOVELTY_DEAD: f64 = 0.5;
 
+/// Span of event time that the likelihood's averaging window must cover, at least, for the far
+/// rule to apply (`DetectorParams::far_z`): a day.
+const FAR_RULE_SPAN_SECS: i64 = 86_400;
+
 /// Tail probabilities at or below this map to the top of the score scale (the paper's
 /// `1 - 1e-10` likelihood).
 const TAIL_FLOOR: f64 = 1e-10;
@@ -166,8 +195,8 @@ pub struct AnomalyDetector {
     weights: [f64; COMPONENTS],
     /// One anomaly likelihood per component.
     likelihoods: Vec<AnomalyLikelihood>,
-    /// The last `refractory` reported scores.
-    reported: Ring,
+    /// The last `refractory` reported scores, with their timestamps.
+    reported: TimedRing,
     seen: u64,
     /// Score of the point being scored as a new high or low, 0 if it is none (set by
     /// `surprises`).
@@ -183,7 +212,7 @@ impl Default for AnomalyDetector {
 impl AnomalyDetector {
     /// Name and version written on every output, so scores from different detectors (or
     /// different tunings) are never mixed up downstream.
-    pub const NAME: &'static str = "signalcraft-ensemble-likelihood/4";
+    pub const NAME: &'static str = "signalcraft-ensemble-likelihood/5";
 
     pub fn new(params: DetectorParams) -> Self {
         AnomalyDetector {
@@ -204,7 +233,7 @@ impl AnomalyDetector {
                         .with_sigma_floor(params.likelihood_sigma_floor)
                 })
                 .collect(),
-            reported: Ring::new(params.refractory),
+            reported: TimedRing::new(params.refractory),
             seen: 0,
             extreme_score: 0.0,
             params,
@@ -252,27 +281,41 @@ impl AnomalyDetector {
         // quiet for another), and the strongest weighted evidence wins: blending raw surprises
         // first would let a quiet component dilute the one that sees the anomaly. The
         // likelihoods learn even during warm-up, so their history is ready when scores start.
+        // A component learns only from the surprises it could judge: fed zeros while it waits
+        // for its references, its likelihood would take its first real surprise for a wobble
+        // after a flat history (the first weekend of a daily series after its weekly residuals
+        // are ready, say) and score it near certainty.
         let mut ln_tail = 0.0f64;
         for ((likelihood, surprise), weight) in self.likelihoods.iter_mut().zip(surprises).zip(self.weights) {
-            if weight > 0.0 {
+            if let (Some(surprise), true) = (surprise, weight > 0.0) {
                 ln_tail = ln_tail.min(weight * likelihood.update(surprise));
             }
         }
         let mut score = if self.seen <= self.params.warmup as u64 { 0.0 } else { log_scale(ln_tail).max(novelty) };
         score = score.max(self.extreme_score);
-        // Report an ongoing anomaly at its onset: for `refractory` points after a high score,
-        // scores are damped by how high the recent reports were, so one event is one detection
-        // rather than a run of them (a stronger event still gets through).
-        let recent = self.reported.values().iter().copied().fold(0.0, f64::max);
+        // Report an ongoing anomaly at its onset: for `refractory` points (and at most
+        // `refractory_secs`) after a high score, scores are damped by how high the recent reports
+        // were, so one event is one detection rather than a run of them (a stronger event still
+        // gets through).
+        let window = self.params.refractory_secs;
+        let recent = self
+            .reported
+            .pairs()
+            .iter()
+            .filter(|(at, _)| ts.saturating_sub(*at) < window)
+            .map(|(_, report)| *report)
+            .fold(0.0, f64::max);
         let reported = score * (1.0 - recent);
-        self.reported.push(reported);
+        self.reported.push(ts, reported);
         reported
     }
 
     /// Surprise in [0, 1] of each component (local, long, context, seasonal) at `value` given
-    /// the windows before it; a component with weight 0 is not computed. Sets `extreme_score`.
-    fn surprises(&mut self, ts: i64, value: f64) -> [f64; COMPONENTS] {
-        let mut surprises = [0.0; COMPONENTS];
+    /// the windows before it; `None` for a component with weight 0 and for one that cannot judge
+    /// the point yet (a seasonal residual without its reference or enough past residuals). Sets
+    /// `extreme_score`.
+    fn surprises(&mut self, ts: i64, value: f64) -> [Option<f64>; COMPONENTS] {
+        let mut surprises = [None; COMPONENTS];
         let (Some(long_median), Some(lo), Some(hi)) = (self.long.median(), self.long.min(), self.long.max()) else {
             if self.weights[CONTEXT] > 0.0 {
                 self.context.observe(0);
@@ -292,21 +335,42 @@ impl AnomalyDetector {
         if self.weights[LOCAL] > 0.0 {
             if let Some(median) = self.short.median() {
                 let mad = self.short.mad(median).unwrap_or(0.0);
-                surprises[LOCAL] = squash((value - median).abs() / (1.4826 * mad).max(floor));
+                surprises[LOCAL] = Some(squash((value - median).abs() / (1.4826 * mad).max(floor)));
             }
         }
+        let mad = self.long.mad(long_median).unwrap_or(0.0);
+        let long_z = (value - long_median).abs() / (1.4826 * mad).max(floor);
         if self.weights[LONG] > 0.0 {
-            let mad = self.long.mad(long_median).unwrap_or(0.0);
-            surprises[LONG] = squash((value - long_median).abs() / (1.4826 * mad).max(floor));
+            surprises[LONG] = Some(squash(long_z));
         }
         if self.weights[CONTEXT] > 0.0 {
             let bin = ((self.long.rank(value) * self.params.bins as f64) as usize).min(self.params.bins - 1);
-            surprises[CONTEXT] = self.context.observe(bin);
+            surprises[CONTEXT] = Some(self.context.observe(bin));
         }
+        let mut season_z = None;
         if self.weights[SEASON] > 0.0 {
-            surprises[SEASON] = self.season_z(ts, value, floor).map_or(0.0, squash);
+            season_z = self.season_z(ts, value, floor);
+            surprises[SEASON] = season_z.map(squash);
         }
         self.extreme_score = self.extreme_score(value, lo, hi, floor);
+        // The far rule is for coarse data only: where the likelihood's `likelihood_short` points
+        // span less than a day (minute to hourly data), an anomaly lasts several of them and the
+        // likelihood sees it; where they span a day or more, a lone spike is diluted among days.
+        let coarse = self
+            .history
+            .ts_back(self.params.likelihood_short.saturating_sub(1))
+            .is_some_and(|earlier| ts.saturating_sub(earlier) >= FAR_RULE_SPAN_SECS);
+        let far_z = season_z.map_or(long_z, |z| z.min(long_z));
+        if coarse
+            && self.long.len() >= self.params.warmup
+            && mad > 0.0
+            && self.params.far_z > 0.0
+            && far_z >= self.params.far_z
+        {
+            let excess = far_z / self.params.far_z - 1.0;
+            let far = self.params.range_score + (1.0 - self.params.range_score) * excess / (excess + 1.0);
+            self.extreme_score = self.extreme_score.max(far);
+        }
         surprises
     }
 

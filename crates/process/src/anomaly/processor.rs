@@ -194,7 +194,7 @@ impl RebuildableState<KpiPoint> for DetectAnomalies {
 ///   which the replay covers; its bucket range, though, is the range of every value it saw, so a
 ///   series whose extremes are older than the replay rebuilds a narrower range, and its novelty
 ///   scores converge to the uninterrupted ones instead of matching at once. A series whose seasonal references are often missing pushes residuals
-///   rarely, so its residual windows reach further back than this; its replayed scores then
+///   (and seasonal surprises to its likelihood) rarely, so its residual windows reach further back than this; its replayed scores then
 ///   converge to the uninterrupted ones over the following points instead of matching at once.
 /// - *the phase*: the likelihood's rings are summed in storage order, and re-summed every
 ///   `likelihood_long` updates, so the rounding of its sums depends on the number of points seen

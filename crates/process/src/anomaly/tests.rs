@@ -365,3 +365,60 @@ fn a_broken_rhythm_with_ordinary_values_is_found_by_the_context_novelty() {
     let (_, without) = run(DetectorParams { novelty_scale: 0.0, ..DetectorParams::default() });
     assert!(without < DEFAULT_THRESHOLD, "without the context novelty the break scored {without}");
 }
+
+/// Daily business data: weekdays around 1000, weekends around 600, noise of ±3 %.
+fn daily_sales(days: usize, seed: u64) -> Vec<(DateTime<Utc>, f64)> {
+    noisy(days, seed)
+        .into_iter()
+        .enumerate()
+        .map(|(day, wobble)| {
+            let ts = start() + Duration::days(day as i64);
+            // 2024-01-01 is a Monday: days 5 and 6 of each week are the weekend.
+            let level = if day % 7 >= 5 { 600.0 } else { 1_000.0 };
+            (ts, level * (1.0 + 0.03 * (wobble - 100.0)))
+        })
+        .collect()
+}
+
+#[test]
+fn a_clean_weekly_rhythm_of_daily_data_is_never_flagged() {
+    for seed in [1, 2, 3] {
+        let mut detector = AnomalyDetector::default();
+        let flagged: Vec<usize> = daily_sales(400, seed)
+            .into_iter()
+            .enumerate()
+            .filter(|(_, (ts, value))| detector.score(*ts, *value) >= DEFAULT_THRESHOLD)
+            .map(|(day, _)| day)
+            .collect();
+        assert_eq!(flagged, Vec::<usize>::new(), "seed {seed}: days flagged in a clean weekly rhythm");
+    }
+}
+
+#[test]
+fn a_spike_two_weeks_after_an_earlier_flag_on_daily_data_is_still_flagged() {
+    let mut series = daily_sales(200, 4);
+    // Two Wednesdays, two weeks apart, nine times their usual level.
+    let (first, second) = (100 + 2, 114 + 2);
+    series[first].1 *= 9.0;
+    series[second].1 *= 9.0;
+    let mut detector = AnomalyDetector::default();
+    let scores: Vec<f64> = series.iter().map(|(ts, value)| detector.score(*ts, *value)).collect();
+    assert!(scores[first] >= DEFAULT_THRESHOLD, "first spike scored {}", scores[first]);
+    assert!(scores[second] >= DEFAULT_THRESHOLD, "second spike, 14 days later, scored {}", scores[second]);
+}
+
+#[test]
+fn one_flag_on_five_minute_data_still_damps_the_points_right_after_it() {
+    // The damping that makes one event one detection must survive the move to event time: on
+    // 5-minute data a level shift is reported at its onset, not at every point while it lasts.
+    let mut detector = AnomalyDetector::default();
+    let mut values = noisy(3000, 11);
+    for v in &mut values[2000..2040] {
+        *v += 40.0;
+    }
+    let scores: Vec<f64> =
+        values.iter().enumerate().map(|(i, v)| detector.score(start() + Duration::minutes(5 * i as i64), *v)).collect();
+    let flagged = scores[2000..2040].iter().filter(|s| **s >= DEFAULT_THRESHOLD).count();
+    assert!(scores[2000] >= DEFAULT_THRESHOLD, "onset scored {}", scores[2000]);
+    assert_eq!(flagged, 1, "the shift is one detection: {:?}", &scores[2000..2010]);
+}

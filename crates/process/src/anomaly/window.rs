@@ -71,6 +71,17 @@ impl TimedRing {
         self.buf.len()
     }
 
+    /// Timestamp of the pair `back` places before the newest (0: the newest), if held.
+    pub(crate) fn ts_back(&self, back: usize) -> Option<i64> {
+        let n = self.buf.len();
+        (back < n).then(|| self.get(n - 1 - back).0)
+    }
+
+    /// The pairs held, in no particular order.
+    pub(crate) fn pairs(&self) -> &[(i64, f64)] {
+        &self.buf
+    }
+
     /// The `i`-th oldest pair.
     fn get(&self, i: usize) -> (i64, f64) {
         self.buf[(self.head + i) % self.buf.len()]
