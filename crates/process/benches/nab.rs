@@ -16,7 +16,7 @@
 //!   (FP) and their rate per series per week of scored data;
 //! - a simple baseline through the same scorer: a rolling z-score over the last 64 values;
 //! - a second labelled corpus (the Turing Change Point Dataset in NAB's layout, made by
-//!   `scripts/tcpd_to_nab.py`): the detector at NAB's threshold and at its own optimum, the
+//!   `crates/process/benches/tcpd_to_nab.py`): the detector at NAB's threshold and at its own optimum, the
 //!   alerts, and the baseline.
 //!
 //! `cargo bench -p signalcraft-process --bench nab`. Environment:
@@ -480,7 +480,7 @@ fn rolling_z_scores(files: &[DataFile]) -> Vec<Vec<f64>> {
 }
 
 /// The second labelled corpus (NAB layout; `SIGNALCRAFT_SECOND_CORPUS_DIR`, default
-/// `../shared/bench/tcpd` beside the repository; `scripts/tcpd_to_nab.py` makes it from the
+/// `../shared/bench/tcpd` beside the repository; `crates/process/benches/tcpd_to_nab.py` makes it from the
 /// Turing Change Point Dataset): the same processor, the same scorer, against the baseline.
 fn second_corpus(manifest: &Path) -> BenchResult<()> {
     let dir = std::env::var_os("SIGNALCRAFT_SECOND_CORPUS_DIR")
@@ -488,7 +488,7 @@ fn second_corpus(manifest: &Path) -> BenchResult<()> {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/bench/tcpd"));
     if !dir.join("labels/combined_windows.json").is_file() {
         println!(
-            "second corpus: none at {} (scripts/tcpd_to_nab.py makes it; SIGNALCRAFT_SECOND_CORPUS_DIR)",
+            "second corpus: none at {} (crates/process/benches/tcpd_to_nab.py makes it; SIGNALCRAFT_SECOND_CORPUS_DIR)",
             dir.display()
         );
         return Ok(());

@@ -24,7 +24,7 @@ not measured); windows are placed by the original indices, so by time.
 Timestamps: a series with dates keeps them (a year becomes 1 January, a month its first day); a
 series with only an index gets one point a day from 2000-01-01, stated in SOURCE.txt.
 
-Usage: python3 scripts/tcpd_to_nab.py TCPD_CHECKOUT OUT_DIR
+Usage: python3 crates/process/benches/tcpd_to_nab.py TCPD_CHECKOUT OUT_DIR
   then: SIGNALCRAFT_SECOND_CORPUS_DIR=OUT_DIR cargo bench -p signalcraft-process --bench nab
 The data stay outside the repository (OUT_DIR, e.g. ~/.cache/tcpd-nab).
 """
@@ -127,7 +127,7 @@ def main(src, out):
     with open(os.path.join(out, "SOURCE.txt"), "w") as f:
         f.write(
             f"Turing Change Point Dataset, github.com/alan-turing-institute/TCPD at {TCPD_COMMIT},\n"
-            "converted to NAB's layout by scripts/tcpd_to_nab.py of signalcraft (see its header for\n"
+            "converted to NAB's layout by crates/process/benches/tcpd_to_nab.py of signalcraft (see its header for\n"
             "the rules). Per series: points, consensus change points, timestamps, licence.\n\n"
             + "\n".join(provenance)
             + "\n"
