@@ -12,6 +12,10 @@
   const CHART_WINDOW_DAYS = 35;
   const RAW_POINTS_LIMIT = 5000;
   const TILE_COUNT = 8;
+  /** Forecast shown past the last value; the rest of the horizon is in the summary. */
+  const FORECAST_SHOWN_DAYS = 7;
+  const ALERTS_LISTED = 50;
+  const SENTIMENT_DAYS = 60;
 
   const $ = (id) => document.getElementById(id);
   const darkScheme = matchMedia('(prefers-color-scheme: dark)');
@@ -243,7 +247,9 @@
 
   function drawChart(entry, page, forecast, alerts) {
     const points = page.points;
-    const steps = forecast ? forecast.points : [];
+    const allSteps = forecast ? forecast.points : [];
+    const lastValueAt = points.length ? seconds(points[points.length - 1].ts) : -Infinity;
+    const steps = allSteps.filter((step) => seconds(step.ts) <= lastValueAt + FORECAST_SHOWN_DAYS * DAY);
     // One x axis for values and forecast steps.
     const times = [...new Set([...points.map((p) => seconds(p.ts)), ...steps.map((s) => seconds(s.ts))])]
       .sort((a, b) => a - b);
@@ -299,7 +305,8 @@
     Object.assign(figure.dataset, {
       series: entry.series_id,
       points: String(points.length),
-      forecastSteps: String(steps.length),
+      forecastSteps: String(allSteps.length),
+      forecastShown: String(steps.length),
       bands,
       anomalies: String(anomalies.filter((v) => v !== null).length),
       alertMarks: String(alertLines.length),
@@ -312,8 +319,10 @@
     $('chart-title').textContent = entry.series_id;
     const resolution = page.resolution === 'raw' ? 'points' : 'hourly means';
     const parts = [`${points.length} ${resolution} (${entry.unit || 'no unit'})`];
-    parts.push(steps.length
-      ? `forecast of ${steps.length} steps with 80 % and 95 % intervals (${forecast.model})`
+    const horizon = allSteps.length
+      ? ` of ${number((seconds(allSteps[allSteps.length - 1].ts) - lastValueAt) / DAY)} days` : '';
+    parts.push(allSteps.length
+      ? `forecast${horizon} (${allSteps.length} steps, the first ${FORECAST_SHOWN_DAYS} days drawn) with 80 % and 95 % intervals, issued ${utc(forecast.issued_at)} by ${forecast.model}`
       : 'no forecast yet');
     parts.push(`${figure.dataset.anomalies} anomalies`, `${alertLines.length} alert marks`);
     if (points.length) {
@@ -339,7 +348,7 @@
       height: 320,
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
       cursor: { drag: { x: true, y: false } },
-      legend: { show: true, live: true },
+      legend: { show: false },
       scales: { x: { time: true } },
       axes: [axis, { ...axis, label: entry.unit || undefined, size: 70 }],
       series: [
@@ -416,13 +425,13 @@
   }
 
   function tile(entry, hours) {
-    const latest = seconds(entry.latest_ts);
-    // The hourly mean a day before the latest value's hour, when there is one.
-    const dayBefore = [...hours].reverse().find((h) => seconds(h.ts) <= latest - DAY + 3600);
+    // The latest hour's mean against the same hour's a day before, when both are there.
+    const last = hours[hours.length - 1];
+    const dayBefore = last && hours.find((h) => seconds(h.ts) === seconds(last.ts) - DAY);
     let change = 'no value a day before';
     let direction = '';
-    if (dayBefore && seconds(dayBefore.ts) > latest - 2 * DAY) {
-      const delta = entry.latest_value - dayBefore.value;
+    if (last && dayBefore) {
+      const delta = last.value - dayBefore.value;
       direction = delta > 0 ? 'up' : delta < 0 ? 'down' : '';
       const arrow = delta > 0 ? '▲' : delta < 0 ? '▼' : '=';
       const percent = dayBefore.value !== 0 ? ` (${number((100 * delta) / Math.abs(dayBefore.value))} %)` : '';
@@ -456,17 +465,24 @@
 
   // ---- alerts and rules ---------------------------------------------------------------------
 
+  /** Open alerts first, then the latest resolved ones. */
   async function loadAlerts() {
-    const answer = await api(`${tenantPath()}/alerts?state=open&limit=100`);
-    const items = answer.alerts.map((alert) => {
-      const item = el('li', { 'data-alert': alert.alert_id },
-        el('span', { class: 'severity', text: `${alert.severity} ` }),
-        el('span', { text: `${alert.series_id} — ${alert.message || 'open'} ` }),
-        el('span', { class: 'muted', text: `since ${alert.opened_at ? utc(alert.opened_at) : '?'}` }));
+    const answer = await api(`${tenantPath()}/alerts?limit=${ALERTS_LISTED}`);
+    const open = answer.alerts.filter((alert) => alert.state === 'OPEN');
+    const resolved = answer.alerts.filter((alert) => alert.state !== 'OPEN');
+    const items = [...open, ...resolved].map((alert) => {
+      const when = alert.state === 'OPEN'
+        ? `open since ${alert.opened_at ? utc(alert.opened_at) : '?'}`
+        : `resolved ${alert.resolved_at ? utc(alert.resolved_at) : '?'} (opened ${alert.opened_at ? utc(alert.opened_at) : '?'})`;
+      const item = el('li', { 'data-alert': alert.alert_id, 'data-state': alert.state, class: alert.state === 'OPEN' ? 'open' : 'resolved' },
+        el('span', { class: 'severity', text: `${alert.state === 'OPEN' ? '● ' : '○ '}${alert.severity} ` }),
+        el('span', { text: `${alert.message || alert.series_id} ` }),
+        el('span', { class: 'muted', text: when }));
       return item;
     });
-    if (!items.length) items.push(el('li', { class: 'muted empty', text: 'No open alerts.' }));
+    if (!items.length) items.push(el('li', { class: 'muted empty', text: 'No alerts.' }));
     $('alerts').replaceChildren(...items);
+    $('alerts-summary').textContent = `${open.length} open, ${resolved.length} resolved shown.`;
   }
 
   async function loadRules() {
@@ -577,7 +593,7 @@
       $('sentiment-summary').textContent = 'No hourly sentiment yet.';
       return;
     }
-    const from = new Date((seconds(entry.latest_ts) - 14 * DAY) * 1000).toISOString();
+    const from = new Date((seconds(entry.latest_ts) - SENTIMENT_DAYS * DAY) * 1000).toISOString();
     const page = await api(`${seriesPath(entry.series_id)}/points?resolution=hour&from=${encodeURIComponent(from)}`);
     const xs = page.points.map((p) => seconds(p.ts));
     const ys = page.points.map((p) => p.value);
@@ -593,7 +609,7 @@
     }, [xs, ys], target);
     target.dataset.points = String(xs.length);
     $('sentiment-summary').textContent =
-      `Hourly mean sentiment (${entry.series_id}): ${xs.length} hours, latest ${number(entry.latest_value)}.`;
+      `Hourly mean sentiment (${entry.series_id}), last ${SENTIMENT_DAYS} days: ${xs.length} hours, latest ${number(entry.latest_value)}.`;
   }
 
   // ---- live updates -------------------------------------------------------------------------

@@ -430,6 +430,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn kpi_histories_are_listed_resolved_and_a_missing_one_is_named_at_start() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        write(dir.path(), "orders.csv", "ts,metric,value\n");
+        write(dir.path(), REPLAY_FILE, "[[kpi]]\ntenant = \"acme\"\nfile = \"orders.csv\"\n");
+        let server = ReplayServer::start(dir.path()).await.expect("starts");
+        assert_eq!(server.kpi_files(), [ReplayKpi { tenant: "acme".into(), file: dir.path().join("orders.csv") }]);
+        server.shutdown().await;
+
+        write(dir.path(), REPLAY_FILE, "[[kpi]]\ntenant = \"acme\"\nfile = \"sales.csv\"\n");
+        let error = ReplayServer::start(dir.path()).await.err().expect("fails to start");
+        let text = error.to_string();
+        assert!(text.contains("kpi acme") && text.contains("sales.csv"), "{text}");
+    }
+
+    #[tokio::test]
     async fn bad_routes_are_rejected_at_start() {
         let cases = [
             ("[[route]]\npath = \"/a\"\n", "exactly one of"),
