@@ -83,7 +83,10 @@ async fn after_the_replay_the_page_shows_forecast_bands_anomalies_alerts_and_new
     blocking(|| {
         browser.navigate(&format!("{base}/#token={editor}"));
         let ready = browser.wait_for(
-            &format!("document.getElementById('chart').dataset.state === 'ready' && document.getElementById('chart').dataset.series === '{TAXI}'"),
+            &format!(
+                "document.getElementById('board').dataset.state === 'ready' && \
+                 document.getElementById('chart').dataset.series === '{TAXI}'"
+            ),
             Duration::from_secs(30),
         );
         assert!(ready.is_some(), "the chart of {TAXI} is drawn: {}", browser.eval("document.body.innerText"));

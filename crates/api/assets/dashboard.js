@@ -163,6 +163,8 @@
   }
 
   async function loadAll() {
+    const board = $('board');
+    board.dataset.state = 'loading';
     await loadCatalogue();
     await Promise.all([
       loadChart(),
@@ -170,7 +172,7 @@
       loadAlerts(),
       loadRules(),
       loadNews(),
-    ]).catch(report);
+    ]).then(() => { board.dataset.state = 'ready'; }, (error) => { board.dataset.state = 'error'; report(error); });
   }
 
   function report(error) {
