@@ -1,8 +1,9 @@
 //! The pipeline end to end, as the README runs it: the recorded payloads of all four upstreams
 //! (ExchangeRate-API and Frankfurter, GDELT, Open-Meteo, Digi-Cadence) are replayed with the
-//! watch list in tests/fixtures/replay/signalcraft.toml, ingested onto the raw topics, scored
-//! and normalised onto news.scored and kpi.points, and sunk into PostgreSQL; a second replay of
-//! the same payloads adds no row.
+//! watch list in tests/fixtures/replay/signalcraft.toml, and a tenant's KPI history (NYC taxi
+//! passengers, tests/fixtures/kpi) imported, ingested onto the raw topics, scored and normalised
+//! onto news.scored and kpi.points, forecast and alerted on, and sunk into PostgreSQL; a second
+//! replay of the same payloads adds no row.
 
 mod common;
 
@@ -13,6 +14,10 @@ use common::*;
 use signalcraft::{app, Roles, RunOptions};
 use signalcraft_model::Topic;
 use tokio_util::sync::CancellationToken;
+
+/// The replayed KPI history (tests/fixtures/kpi/nyc_taxi_passengers.csv): its series and rows.
+const TAXI: &str = "custom:vizhinjam-port:taxi_passengers";
+const TAXI_POINTS: i64 = 1680;
 
 fn replay_run() -> RunOptions {
     RunOptions { roles: Roles::ALL, replay: Some(fixture("replay")), exit_when_done: true }
@@ -36,16 +41,18 @@ async fn replayed_payloads_of_every_upstream_land_in_postgres_exactly_once() {
     assert_eq!(summary.records(Topic::RawNews), 4, "{summary}");
     assert_eq!(summary.records(Topic::RawWeather), 169, "{summary}");
     assert_eq!(summary.records(Topic::RawBrandMetrics), 2030, "{summary}");
+    // The KPI history: 1,680 half-hours of NYC taxi passengers for vizhinjam-port.
+    assert_eq!(summary.records(Topic::RawKpi), TAXI_POINTS, "{summary}");
     assert_eq!(summary.records(Topic::NewsScored), 4, "{summary}");
-    // One point per rate, per weather variable value, per brand score that is not missing, and
-    // 3 hourly sentiment points (mean, volume, negative share) per closed hour of news: the 4
-    // articles close 3 hours (the latest hour stays open, waiting for late articles).
+    // One point per rate, per weather variable value, per brand score that is not missing, per
+    // KPI row, and 3 hourly sentiment points (mean, volume, negative share) per closed hour of
+    // news: the 4 articles close 3 hours (the latest hour stays open, waiting for late articles).
     let missing_scores: i64 = sqlx::query_scalar("SELECT count(*) FROM brand_metrics WHERE value IS NULL")
         .fetch_one(&database.pool)
         .await
         .expect("count");
     assert_eq!(missing_scores, 32);
-    assert_eq!(summary.records(Topic::KpiPoints), 191 + 169 + (2030 - 32) + 3 * 3, "{summary}");
+    assert_eq!(summary.records(Topic::KpiPoints), 191 + 169 + (2030 - 32) + 3 * 3 + TAXI_POINTS, "{summary}");
     assert_eq!(summary.dead_letters, 0, "{summary}");
     for (table, rows) in [
         ("fx_rates", 191),
@@ -53,7 +60,7 @@ async fn replayed_payloads_of_every_upstream_land_in_postgres_exactly_once() {
         ("news_sentiment", 4),
         ("weather_observations", 169),
         ("brand_metrics", 2030),
-        ("kpi_points", 191 + 169 + 1998 + 9),
+        ("kpi_points", 191 + 169 + 1998 + 9 + TAXI_POINTS),
     ] {
         assert_eq!(database.count(table).await, rows, "{table}");
     }
@@ -65,7 +72,7 @@ async fn replayed_payloads_of_every_upstream_land_in_postgres_exactly_once() {
         .fetch_one(&database.pool)
         .await
         .expect("count");
-    assert_eq!(scored_points, 1998 + 9, "{summary}");
+    assert_eq!(scored_points, 1998 + 9 + TAXI_POINTS, "{summary}");
     let (state_points, metric): (i64, Option<String>) = sqlx::query_as(
         "SELECT count(*), max(metric) FROM kpi_points WHERE series_id LIKE 'weather%:berlin:weather_code'",
     )
@@ -100,9 +107,46 @@ async fn replayed_payloads_of_every_upstream_land_in_postgres_exactly_once() {
         .await
         .expect("count");
     assert_eq!(bad_scores, 0);
-    // The only series long enough to forecast, the hourly `weather_code` (168 points), is a
-    // category: it is not forecast as a number. The other series are too short to forecast.
-    assert_eq!(summary.records(Topic::KpiForecasts), 0, "{summary}");
+    // The hourly `weather_code` (168 points) is a category: it is not forecast as a number. The
+    // taxi KPI is refit every 336 points (the replay's [process.forecast]): 5 forecasts of 30
+    // days of half-hours. The other series are too short to forecast.
+    assert_eq!(summary.records(Topic::KpiForecasts), 5, "{summary}");
+    let taxi_steps: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM kpi_forecast_latest WHERE series_id = $1 AND lower_95 <= lower_80 \
+         AND lower_80 <= mean AND mean <= upper_80 AND upper_80 <= upper_95",
+    )
+    .bind(TAXI)
+    .fetch_one(&database.pool)
+    .await
+    .expect("count");
+    assert_eq!(taxi_steps, 30 * 48, "the latest taxi forecast, with nested 80/95 % intervals");
+    // The detector flags 4 half-hours of the taxi KPI (one in the NYC marathon's NAB window);
+    // each opens an alert (the replay's open_score is the flag threshold), resolved 3 normal
+    // points later.
+    let flagged: Vec<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT ts FROM kpi_anomalies WHERE series_id = $1 AND is_anomaly ORDER BY ts")
+            .bind(TAXI)
+            .fetch_all(&database.pool)
+            .await
+            .expect("flags");
+    let flagged: Vec<String> = flagged.iter().map(|ts| ts.to_rfc3339()).collect();
+    assert_eq!(
+        flagged,
+        [
+            "2014-10-09T23:30:00+00:00",
+            "2014-10-17T01:00:00+00:00",
+            "2014-10-20T06:30:00+00:00",
+            "2014-11-02T01:00:00+00:00"
+        ]
+    );
+    let alerts: Vec<(String, String, Option<String>)> =
+        sqlx::query_as("SELECT series_id, state, tenant_id FROM alert_states ORDER BY opened_at")
+            .fetch_all(&database.pool)
+            .await
+            .expect("alerts");
+    let resolved_taxi_alert = (TAXI.to_string(), "RESOLVED".to_string(), Some("vizhinjam-port".to_string()));
+    assert_eq!(alerts, vec![resolved_taxi_alert; 4]);
+    assert_eq!(summary.records(Topic::AlertsNotifications), 8, "4 opened, 4 resolved: {summary}");
     let steps: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM kpi_forecast_latest WHERE series_id = 'weather-forecast:berlin:weather_code'",
     )
@@ -188,6 +232,7 @@ async fn replayed_payloads_of_every_upstream_land_in_postgres_exactly_once() {
         .expect("summary");
     assert_eq!(again.records(Topic::RawFx), 2 * 191, "{again}");
     assert_eq!(again.records(Topic::RawBrandMetrics), 2 * 2030, "{again}");
+    assert_eq!(again.records(Topic::RawKpi), 2 * TAXI_POINTS, "{again}");
     // GDELT resumed from the high-water mark the first run stored once its articles were on the
     // topic: the restart fetched no article again (the replay server would have served them).
     assert_eq!(again.records(Topic::RawNews), 4, "{again}");
@@ -204,8 +249,9 @@ async fn replayed_payloads_of_every_upstream_land_in_postgres_exactly_once() {
         ("news_sentiment", 4),
         ("weather_observations", 169),
         ("brand_metrics", 2030),
-        ("kpi_points", 2367),
-        ("kpi_forecasts", 0),
+        ("kpi_points", 2367 + TAXI_POINTS),
+        ("kpi_forecasts", 5),
+        ("alert_states", 4),
     ] {
         assert_eq!(database.count(table).await, rows, "{table} after the second replay");
     }
@@ -233,8 +279,9 @@ async fn replayed_payloads_land_exactly_once_through_a_second_broker_too() {
         ("news_sentiment", 4),
         ("weather_observations", 169),
         ("brand_metrics", 2030),
-        ("kpi_points", 191 + 169 + 1998 + 9),
-        ("kpi_forecasts", 0),
+        ("kpi_points", 191 + 169 + 1998 + 9 + TAXI_POINTS),
+        ("kpi_forecasts", 5),
+        ("alert_states", 4),
     ];
     let scored = |pattern: &'static str| {
         let pool = database.pool.clone();
@@ -258,7 +305,7 @@ async fn replayed_payloads_land_exactly_once_through_a_second_broker_too() {
             // Two FX providers race for one pair at two dates: the point that arrives second
             // is late when it is the older, and not scored (as on the mock cluster). The weather
             // code is a state series, not scored.
-            all && database.count("kpi_anomalies").await - scored("fx:%").await == 1998 + 9
+            all && database.count("kpi_anomalies").await - scored("fx:%").await == 1998 + 9 + TAXI_POINTS
                 && scored("fx:%").await >= 161
         })
         .await;

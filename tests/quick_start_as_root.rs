@@ -44,6 +44,15 @@ async fn the_quick_start_runs_for_root_from_a_clone_in_a_closed_home() {
     assert!(output.status.success(), "the quick start failed as root:\n{err}");
     assert!(out.contains("signalcraft run summary"), "{out}");
     assert!(out.contains("dead letters (dlq):                0"), "{out}");
+    // Each replayed tenant's dashboard, signed in through the address's fragment; the token is
+    // printed for the terminal only, never logged.
+    let dashboards: Vec<&str> =
+        out.lines().filter_map(|line| line.trim_start().strip_prefix("dashboard: http://127.0.0.1:")).collect();
+    assert_eq!(dashboards.len(), 2, "berlin and vizhinjam-port: {out}");
+    for dashboard in dashboards {
+        let token = dashboard.split_once("/#token=").map(|(_, token)| token).expect("a token in the fragment");
+        assert!(token.len() > 100 && !err.contains(token), "the token stays out of the log");
+    }
     let cluster = cluster.expect("the directory asked for says where the cluster is");
     assert!(cluster.starts_with(signalcraft_store::private_postgres::ROOT_FALLBACK_DIR), "{}", cluster.display());
     assert!(cluster.join("data/PG_VERSION").is_file(), "the cluster lives at {}", cluster.display());

@@ -22,6 +22,7 @@ use signalcraft_store::PrivatePostgres;
 use sqlx::{postgres::PgPoolOptions, Connection, PgConnection, PgPool};
 use tokio::process::{Child, Command};
 
+pub mod browser;
 pub mod tansu;
 
 /// A database for one test; dropped with the test.
@@ -406,10 +407,11 @@ pub fn noise(i: u64) -> f64 {
     (x >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// The replay directory's own configuration, pointed at the broker at `bootstrap` and `database`.
+/// The replay directory's own configuration (its watch list and processor settings), pointed at
+/// the broker at `bootstrap` and `database`.
 pub fn replay_config(bootstrap: &str, database: &TestDatabase) -> Config {
     let recorded = Config::load_files(&[fixture("replay/signalcraft.toml").as_path()]).expect("replay config loads");
-    let mut config = Config { ingest: recorded.ingest, ..Config::default() };
+    let mut config = Config { ingest: recorded.ingest, process: recorded.process, ..Config::default() };
     config.kafka.brokers = Some(bootstrap.to_string());
     config.kafka.session_timeout_ms = 3_000;
     config.database.url = Some(database.url.clone());

@@ -1,4 +1,5 @@
-//! The tenant API: what a dashboard reads, for one tenant at a time, under `/api/v1`.
+//! The tenant API: what a dashboard reads, for one tenant at a time, under `/api/v1`, and the
+//! dashboard page itself at `/`.
 //!
 //! - [`auth`]: bearer JWTs (`sub`, `tenant`, `role`), and what viewers, editors and admins may do.
 //! - [`keys`]: API keys for machines, stored as digests, exchanged for tokens.
@@ -8,7 +9,9 @@
 //!   behind the handlers' own check.
 //! - [`routes`]: the handlers — series, points, forecasts, news, alerts, alert rules, token,
 //!   events (Server-Sent Events from the sink's commits), KPI pushes onto raw.kpi.
-//! - [`router`]: the routes as one router with its generated OpenAPI 3.1 document and CORS.
+//! - [`router`]: the routes as one router with its generated OpenAPI 3.1 document and CORS,
+//!   beside the dashboard.
+//! - [`dashboard`]: the dashboard page and its assets (uPlot vendored), embedded in the binary.
 //! - [`params`], [`problem`]: checked inputs, and RFC 9457 problem bodies for every refusal.
 //! - [`state`], [`config`]: what handlers share, and `[api]`.
 //!
@@ -17,6 +20,7 @@
 pub mod access;
 pub mod auth;
 pub mod config;
+pub mod dashboard;
 pub mod keys;
 pub mod kpi_csv;
 pub mod params;
@@ -80,7 +84,7 @@ impl TenantApi {
             .connect_lazy_with(options);
         access::check_roles(&pool).await?;
         let (wake, events) = watch::channel(0u64);
-        let state = ApiState::with_intake(pool.clone(), signer, config, events, intake);
+        let state = ApiState::with_intake(pool.clone(), signer, config, events, intake, shutdown.clone());
         let router = router::router(state.clone(), &config.cors_allowed_origins);
         let tasks: Vec<(&'static str, ApiTask)> = vec![
             ("api-events-listener", Box::pin(routes::events::listen(pool, wake, shutdown.clone()))),

@@ -1,6 +1,6 @@
 //! The tenant API as one axum router under `/api/v1`: every route, its OpenAPI 3.1 document
 //! (generated from the handlers' annotations, served at `/api/v1/openapi.json`), CORS, and
-//! problem+json answers for unknown routes and methods.
+//! problem+json answers for unknown routes and methods; the dashboard page beside it at `/`.
 
 use axum::{
     http::{header, HeaderName, HeaderValue, Method, StatusCode},
@@ -81,8 +81,8 @@ pub fn openapi() -> OpenApiDocument {
     api_routes().1
 }
 
-/// `/api/v1/…`, ready to merge into the process's HTTP server. `cors_allowed_origins` as in
-/// `[api]`.
+/// `/api/v1/…` and the dashboard (`/`, `/assets/…`), ready to merge into the process's HTTP
+/// server. `cors_allowed_origins` as in `[api]` (the dashboard itself is same-origin).
 pub fn router(state: ApiState, cors_allowed_origins: &[String]) -> Router {
     let (routes, document) = api_routes();
     let document = Json(document);
@@ -97,7 +97,7 @@ pub fn router(state: ApiState, cors_allowed_origins: &[String]) -> Router {
         Some(cors) => api.layer(cors),
         None => api,
     };
-    Router::new().nest(BASE, api)
+    Router::new().nest(BASE, api).merge(crate::dashboard::router())
 }
 
 /// The CORS layer for the configured origins; none when none are.

@@ -8,6 +8,7 @@ use signalcraft_kafka::RecordProducer;
 use signalcraft_model::Plausibility;
 use sqlx::PgPool;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::{auth::TokenSigner, config::ApiConfig, problem::Problem};
 
@@ -30,6 +31,8 @@ struct Inner {
     /// Bumped whenever PostgreSQL notifies `signalcraft_events`.
     events: watch::Receiver<u64>,
     events_poll: Duration,
+    /// Cancelled at shutdown: event streams end, so a graceful stop does not wait on them.
+    streams_end: CancellationToken,
     check_tenant_in_handler: bool,
     intake: Option<Intake>,
     max_upload_bytes: u64,
@@ -39,16 +42,19 @@ impl ApiState {
     /// State over `pool` (a login granted `signalcraft_reader` and `signalcraft_editor`), with
     /// `signer`, limits from `config`, and `events` bumped on every notification.
     pub fn new(pool: PgPool, signer: TokenSigner, config: &ApiConfig, events: watch::Receiver<u64>) -> ApiState {
-        ApiState::with_intake(pool, signer, config, events, None)
+        ApiState::with_intake(pool, signer, config, events, None, CancellationToken::new())
     }
 
-    /// [`ApiState::new`], taking pushed KPI values to `intake` (without one, pushes get 503).
+    /// [`ApiState::new`], taking pushed KPI values to `intake` (without one, pushes get 503),
+    /// and ending every event stream when `shutdown` is cancelled (an open stream would
+    /// otherwise hold a graceful shutdown of the server forever).
     pub fn with_intake(
         pool: PgPool,
         signer: TokenSigner,
         config: &ApiConfig,
         events: watch::Receiver<u64>,
         intake: Option<Intake>,
+        shutdown: CancellationToken,
     ) -> ApiState {
         let per_minute = NonZeroU32::new(config.requests_per_minute).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(config.burst).unwrap_or(NonZeroU32::MIN);
@@ -58,6 +64,7 @@ impl ApiState {
             limiter: RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)),
             events,
             events_poll: Duration::from_millis(config.events_poll_ms),
+            streams_end: shutdown,
             check_tenant_in_handler: true,
             intake,
             max_upload_bytes: config.max_upload_bytes,
@@ -100,6 +107,11 @@ impl ApiState {
     /// A receiver of the events wake-up signal.
     pub fn events(&self) -> watch::Receiver<u64> {
         self.0.events.clone()
+    }
+
+    /// Cancelled when event streams must end (shutdown).
+    pub fn streams_end(&self) -> &CancellationToken {
+        &self.0.streams_end
     }
 
     /// How often a stream looks for events without being woken.

@@ -35,7 +35,7 @@ pub mod watch;
 pub use component::{BuildError, SourceComponent, SourceContext, SourceLoop};
 pub use config::{InvalidConfig, Secret};
 pub use registry::IngestConfig;
-pub use replay::{ReplayError, ReplayServer};
+pub use replay::{ReplayError, ReplayKpi, ReplayServer};
 pub use signalcraft_http::{ClientBuildError, ErrorClassifier, FetchCause, FetchError, FetchPolicy, HttpFetcher};
 pub use source::{run_source, PollLog, RunError, RunSummary, Source};
 pub use sources::digicadence::{DigiCadenceConfig, DigiCadenceSource, DqEndpoint, DqProjectConfig};

@@ -18,6 +18,17 @@
 //! GET and POST match alike (the Digi-Cadence DQ API is POST-only); the request body is ignored.
 //! Every file is read when the server starts, so a bad replay directory fails at once, naming
 //! the route and the file.
+//!
+//! A business's own KPI history can be replayed too: each `[[kpi]]` table names a CSV file (the
+//! columns `signalcraft import kpi` takes) and the tenant it belongs to. The server only checks
+//! that the file exists and lists it ([`ReplayServer::kpi_files`]); the run imports it onto
+//! raw.kpi as an import would.
+//!
+//! ```toml
+//! [[kpi]]
+//! tenant = "acme"
+//! file = "kpi/orders.csv"                     # relative to DIR
+//! ```
 
 use std::{
     collections::BTreeMap,
@@ -61,6 +72,27 @@ pub enum ReplayError {
 struct ReplayConfig {
     #[serde(default, rename = "route")]
     routes: Vec<RouteConfig>,
+    #[serde(default, rename = "kpi")]
+    kpi: Vec<KpiConfig>,
+}
+
+/// One `[[kpi]]` table as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KpiConfig {
+    /// The tenant whose KPIs the file holds.
+    tenant: String,
+    /// CSV file (`ts,metric,value[,unit][,dim=<key>…]`), relative to the replay directory.
+    file: PathBuf,
+}
+
+/// A KPI history to import for a tenant, from a replay directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayKpi {
+    /// The tenant, as written (checked by the importer).
+    pub tenant: String,
+    /// The CSV file, resolved against the replay directory.
+    pub file: PathBuf,
 }
 
 /// One `[[route]]` table as written.
@@ -130,6 +162,7 @@ impl Route {
 /// A running replay server on `127.0.0.1`. Dropping it stops it.
 pub struct ReplayServer {
     addr: SocketAddr,
+    kpi: Vec<ReplayKpi>,
     shutdown: CancellationToken,
     task: Option<JoinHandle<()>>,
 }
@@ -138,7 +171,7 @@ impl ReplayServer {
     /// Reads `dir/replay.toml` and every payload it names, then serves them on an ephemeral
     /// loopback port.
     pub async fn start(dir: &Path) -> Result<ReplayServer, ReplayError> {
-        let routes = load_routes(dir).await?;
+        let (routes, kpi) = load_routes(dir).await?;
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.map_err(ReplayError::Bind)?;
         let addr = listener.local_addr().map_err(ReplayError::Bind)?;
         let router = Router::new().fallback(handle).with_state(Arc::new(routes));
@@ -151,7 +184,12 @@ impl ReplayServer {
             }
         });
         tracing::info!(%addr, dir = %dir.display(), "replay server listening");
-        Ok(ReplayServer { addr, shutdown, task: Some(task) })
+        Ok(ReplayServer { addr, kpi, shutdown, task: Some(task) })
+    }
+
+    /// The KPI histories the directory's `[[kpi]]` tables name, in file order.
+    pub fn kpi_files(&self) -> &[ReplayKpi] {
+        &self.kpi
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -191,7 +229,7 @@ impl Drop for ReplayServer {
     }
 }
 
-async fn load_routes(dir: &Path) -> Result<Vec<Route>, ReplayError> {
+async fn load_routes(dir: &Path) -> Result<(Vec<Route>, Vec<ReplayKpi>), ReplayError> {
     let file = dir.join(REPLAY_FILE);
     let text =
         tokio::fs::read_to_string(&file).await.map_err(|source| ReplayError::Read { path: file.clone(), source })?;
@@ -203,7 +241,20 @@ async fn load_routes(dir: &Path) -> Result<Vec<Route>, ReplayError> {
             |message: String| ReplayError::Route { file: file.clone(), index, route: route.path.clone(), message };
         routes.push(build_route(dir, &route).await.map_err(bad)?);
     }
-    Ok(routes)
+    let mut kpi = Vec::with_capacity(config.kpi.len());
+    for (index, table) in config.kpi.into_iter().enumerate() {
+        let path = dir.join(&table.file);
+        if let Err(error) = tokio::fs::metadata(&path).await {
+            return Err(ReplayError::Route {
+                file: file.clone(),
+                index,
+                route: format!("kpi {}", table.tenant),
+                message: format!("file `{}` cannot be read: {error}", path.display()),
+            });
+        }
+        kpi.push(ReplayKpi { tenant: table.tenant, file: path });
+    }
+    Ok((routes, kpi))
 }
 
 async fn build_route(dir: &Path, route: &RouteConfig) -> Result<Route, String> {
@@ -376,6 +427,21 @@ mod tests {
         let error = ReplayServer::start(dir.path()).await.err().expect("fails to start");
         let text = error.to_string();
         assert!(text.contains("route 0 (/a)") && text.contains("missing.json"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn kpi_histories_are_listed_resolved_and_a_missing_one_is_named_at_start() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        write(dir.path(), "orders.csv", "ts,metric,value\n");
+        write(dir.path(), REPLAY_FILE, "[[kpi]]\ntenant = \"acme\"\nfile = \"orders.csv\"\n");
+        let server = ReplayServer::start(dir.path()).await.expect("starts");
+        assert_eq!(server.kpi_files(), [ReplayKpi { tenant: "acme".into(), file: dir.path().join("orders.csv") }]);
+        server.shutdown().await;
+
+        write(dir.path(), REPLAY_FILE, "[[kpi]]\ntenant = \"acme\"\nfile = \"sales.csv\"\n");
+        let error = ReplayServer::start(dir.path()).await.err().expect("fails to start");
+        let text = error.to_string();
+        assert!(text.contains("kpi acme") && text.contains("sales.csv"), "{text}");
     }
 
     #[tokio::test]

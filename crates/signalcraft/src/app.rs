@@ -185,8 +185,9 @@ impl<'a> Running<'a> {
         })
     }
 
-    /// Every upstream of `[ingest]`, `cycles` polls each (unbounded: `None`). Every source reads
-    /// the watch list at the start of each cycle.
+    /// Every upstream of `[ingest]`, `cycles` polls each (unbounded: `None`), and the KPI
+    /// histories a replay directory names. Every source reads the watch list at the start of
+    /// each cycle.
     fn start_sources(&mut self, replay: Option<&ReplayServer>, cycles: Option<u64>) -> anyhow::Result<()> {
         let pool = self.pool.clone();
         let context = SourceContext {
@@ -198,6 +199,18 @@ impl<'a> Running<'a> {
         };
         // Each delivered poll is recorded in source_status, for `signalcraft status`.
         let poll_log: Arc<dyn PollLog> = Arc::new(PgPollLog::new(self.pool.clone()));
+        // A replay directory's KPI histories, imported once as `import kpi` would: ingestors
+        // like the sources, so a run that exits when done waits for them too.
+        for kpi in replay.map(ReplayServer::kpi_files).unwrap_or_default() {
+            let (producer, window) = (self.producer.clone(), self.kafka.plausibility(Topic::RawKpi));
+            let (tenant, file) = (kpi.tenant.clone(), kpi.file.clone());
+            spawn_role(&mut self.ingestors, &self.board, &format!("replay-kpi:{tenant}"), async move {
+                crate::import::replay_kpi(&producer, &window, &tenant, &file)
+                    .await
+                    .map(|_| ())
+                    .map_err(|error| format!("{error:#}"))
+            });
+        }
         for component in self.config.ingest.components() {
             for source in component.build(&context)? {
                 let source = source.with_poll_log(poll_log.clone());

@@ -304,7 +304,7 @@ pub fn serve_on(
             .map_err(|error| format!("HTTP server stopped: {error}"))
     };
     if serves_api {
-        tracing::info!(%address, "serving /metrics, /healthz, /readyz and the tenant API under /api/v1");
+        tracing::info!(%address, "serving /metrics, /healthz, /readyz, the tenant API under /api/v1 and the dashboard at /");
     } else {
         tracing::info!(%address, "serving /metrics, /healthz and /readyz");
     }

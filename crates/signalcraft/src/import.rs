@@ -12,6 +12,9 @@
 //!   and tenant starts after them. Sending a row twice is harmless anyway (the natural key is
 //!   series and time); the state saves the time. It is removed when the import completes.
 //! - Progress: a bar on a terminal, a plain line every few seconds otherwise.
+//!
+//! [`replay_kpi`] is the same import without state or progress, for the KPI histories a replay
+//! directory names (`[[kpi]]` in `replay.toml`): a recording is read-only and small.
 
 use std::{
     io::{self, IsTerminal},
@@ -236,6 +239,45 @@ pub async fn import_kpi(
     display.finish();
     let _ = std::fs::remove_file(state_path(&request.file));
     Ok(summary)
+}
+
+/// Rows per chunk of a replayed KPI history.
+const REPLAY_CHUNK_ROWS: usize = 5_000;
+
+/// Sends every row of a replay directory's KPI history `file` for `tenant` onto raw.kpi through
+/// `producer`, each chunk acknowledged before the next; returns the rows sent. A recording is
+/// checked like any import: one bad row sends nothing and names every bad row.
+pub async fn replay_kpi(
+    producer: &RecordProducer,
+    window: &Plausibility,
+    tenant: &str,
+    file: &Path,
+) -> anyhow::Result<u64> {
+    let tenant = TenantId::parse(tenant)
+        .map_err(|problem| anyhow::anyhow!("{}: tenant `{tenant}`: {problem}", file.display()))?;
+    let (reader, columns) = open(file).await?;
+    let mut records = reader.into_records();
+    let (mut observations, mut refused) = (Vec::new(), Vec::new());
+    while let Some(record) = records.try_next().await.with_context(|| format!("reading {}", file.display()))? {
+        match judge(&columns, &tenant, window, &record) {
+            (_, Ok(observation)) => observations.push(observation),
+            (line, Err((column, reason))) => refused.push(match column {
+                Some(column) => format!("line {line}, column {column}: {reason}"),
+                None => format!("line {line}: {reason}"),
+            }),
+        }
+    }
+    if !refused.is_empty() {
+        let listed: Vec<&str> = refused.iter().take(MAX_LISTED_ERRORS).map(String::as_str).collect();
+        anyhow::bail!("{}: {} row(s) refused, nothing sent: {}", file.display(), refused.len(), listed.join("; "));
+    }
+    let mut sent = 0u64;
+    for chunk in observations.chunks(REPLAY_CHUNK_ROWS) {
+        let acknowledged = producer.send_all(chunk).await.with_context(|| format!("sending {}", file.display()))?;
+        sent += u64::try_from(acknowledged).unwrap_or(u64::MAX);
+    }
+    tracing::info!(file = %file.display(), %tenant, rows = sent, "replayed KPI history onto raw.kpi");
+    Ok(sent)
 }
 
 /// Progress: a bar over the file's bytes on a terminal, plain lines otherwise.

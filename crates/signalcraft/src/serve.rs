@@ -58,8 +58,9 @@ pub async fn start_api(
 }
 
 /// Prints, on standard output, a viewer token for every tenant the configuration and the watch
-/// list name, and the `curl` that uses it: the quick start's way into the API. Tokens go to the
-/// terminal that started the process, never to the log.
+/// list name, the `curl` that uses it, and the dashboard's address signed in with it: the quick
+/// start's way into the API. Tokens go to the terminal that started the process, never to the
+/// log.
 pub async fn print_viewer_tokens(
     config: &Config,
     pool: &PgPool,
@@ -87,6 +88,8 @@ pub async fn print_viewer_tokens(
         lines.push(format!(
             "    curl -H \"Authorization: Bearer $TOKEN\" http://{address}/api/v1/tenants/{tenant}/series"
         ));
+        // The fragment never reaches the server (nor its logs); the page reads it and removes it.
+        lines.push(format!("    dashboard: http://{address}/#token={token}"));
     }
     println!("{}", lines.join("\n"));
     Ok(())

@@ -8,7 +8,8 @@
 //! (`signalcraft_events_horizon()`, migration 19), so an event that commits late can never
 //! sort before one already sent: a client that reconnects with
 //! `Last-Event-ID` misses nothing still kept (`api.events_retention_hours`). Without it, a
-//! stream starts at the present.
+//! stream starts at the present. Streams end at shutdown (a browser's EventSource reconnects
+//! to whichever server answers next).
 
 use std::{convert::Infallible, time::Duration};
 
@@ -132,7 +133,9 @@ pub async fn events(
         let batch = reader.next_batch().await;
         Some((stream::iter(batch.into_iter().map(Ok)), reader))
     })
-    .flatten();
+    .flatten()
+    // Ends at shutdown: the server's graceful stop waits for every response to finish.
+    .take_until(state.streams_end().clone().cancelled_owned());
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
