@@ -4,8 +4,10 @@
 //! Everything a forecast depends on is a function of the series' stored points, so the state is
 //! rebuilt exactly after a restart ([`crate::history`]): the history is the series' last
 //! `history_cap` points, and the refit schedule depends only on the series' point count (a fit
-//! on every `refit_every`-th point) and on the timestamps of consecutive points (a fit on the
-//! first point of each `refit_interval` of event time, intervals counted from the Unix epoch).
+//! on every `refit_every`-th point, and before the first of those on the 16th, 32nd, 64th, …
+//! point, so a series shorter than `refit_every` is forecast too) and on the timestamps of
+//! consecutive points (a fit on the first point of each `refit_interval` of event time,
+//! intervals counted from the Unix epoch).
 //! A schedule anchored on the previous fit instead would depend on which fits succeeded, which
 //! the stored points do not say.
 
@@ -18,6 +20,10 @@ use super::error::ForecastError;
 use super::model::{Forecaster, ForecasterConfig};
 use crate::history::{HistoryDepth, HistoryKind, RebuildableState, SeriesPast};
 use crate::{kpi::is_state_point, ProcessError, Processor};
+
+/// The point count from which a series is fitted at every doubling of its history until its
+/// first scheduled refit: the forecaster's default shortest history.
+const EARLY_FITS_FROM: u64 = 16;
 
 /// Settings of [`ForecastSeries`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,7 +181,11 @@ impl Processor for ForecastSeries {
         }
         state.seen += 1;
 
-        if !(state.seen.is_multiple_of(refit_every) || new_interval) {
+        // Until the first scheduled refit, also fit at each doubling of the history from
+        // EARLY_FITS_FROM points: with a long refit period (a weekly refit of half-hourly data)
+        // a young or short series would otherwise wait for, or never reach, its first forecast.
+        let early = state.seen < refit_every && state.seen >= EARLY_FITS_FROM && state.seen.is_power_of_two();
+        if !(state.seen.is_multiple_of(refit_every) || new_interval || early) {
             return Ok(Vec::new());
         }
         let latest = state.points.back().map_or(point.ts, |(ts, _)| *ts);

@@ -129,7 +129,8 @@ fn processor_refits_every_n_points_with_bounded_history() {
         assert!(processor.history_len("s") <= 200);
     }
     assert_eq!(processor.history_len("s"), 200);
-    assert_eq!(emitted.len(), 10, "one forecast per 50 points");
+    // One per 50 points, and before the first of those at 16 and 32 points.
+    assert_eq!(emitted.len(), 2 + 10, "one forecast per 50 points, two early ones");
     let last = emitted.last().expect("a forecast");
     assert_eq!(last.issued_at, start() + TimeDelta::hours(499));
     assert_eq!(last.step_seconds, 3600);
@@ -150,7 +151,19 @@ fn a_state_series_is_never_forecast() {
     assert_eq!(processor.series_of(&state(0)), None, "no state to rebuild either");
     // The same values as a quantity are forecast (the skip is the metric's, not the values').
     let forecasts: usize = (0..500).map(|i| processor.process(point("code", i)).expect("processes").len()).sum();
-    assert_eq!(forecasts, 10);
+    assert_eq!(forecasts, 2 + 10);
+}
+
+#[test]
+fn a_series_shorter_than_the_refit_period_is_forecast_at_each_doubling() {
+    let mut config = small_config();
+    config.refit_every = 336;
+    let mut processor = ForecastSeries::new(config);
+    let issued: Vec<DateTime<Utc>> = (0..90)
+        .flat_map(|i| processor.process(point("young", i)).expect("processes"))
+        .map(|forecast| forecast.issued_at)
+        .collect();
+    assert_eq!(issued, [15, 31, 63].map(|i| start() + TimeDelta::hours(i)));
 }
 
 #[test]
@@ -166,7 +179,7 @@ fn processor_is_deterministic_and_ignores_repeats() {
         out
     };
     let first = run();
-    assert_eq!(first.len(), 2);
+    assert_eq!(first.len(), 2 + 2);
     assert_eq!(first, run());
 }
 
@@ -186,9 +199,12 @@ fn processor_waits_quietly_on_a_short_series_and_follows_the_schedule() {
     for i in 0..200 {
         issued.extend(processor.process(point("sched", i)).expect("processes").into_iter().map(|f| f.issued_at));
     }
-    // Never by count (1000); by schedule on the first point of every UTC day after the first.
-    let midnights: Vec<DateTime<Utc>> = (1..=8).map(|day| start() + TimeDelta::days(day)).collect();
-    assert_eq!(issued, midnights);
+    // By count only early (the 16th, 32nd, 64th and 128th point, before the first refit at
+    // 1000); by schedule on the first point of every UTC day after the first.
+    let mut expected: Vec<DateTime<Utc>> = (1..=8).map(|day| start() + TimeDelta::days(day)).collect();
+    expected.extend([15, 31, 63, 127].map(|i| start() + TimeDelta::hours(i)));
+    expected.sort();
+    assert_eq!(issued, expected);
     assert!(processor.process(KpiPoint { value: f64::INFINITY, ..point("sched", 300) }).is_err());
 }
 
@@ -207,9 +223,10 @@ fn a_processor_seeded_with_the_stored_past_forecasts_exactly_as_an_uninterrupted
     let expected: Vec<Vec<KpiForecast>> =
         inputs.iter().cloned().map(|p| uninterrupted.process(p).expect("processes")).collect();
     let issued: Vec<usize> = (0..inputs.len()).filter(|&i| !expected[i].is_empty()).collect();
-    // Every 40th point, and the first point of each 72 hours counted from the Unix epoch
-    // (2024-01-03, -06 and -09 at midnight).
-    assert_eq!(issued, [39, 48, 79, 119, 120, 159, 192, 199, 239]);
+    // The 16th and 32nd point (before the first scheduled refit), every 40th point, and the
+    // first point of each 72 hours counted from the Unix epoch (2024-01-03, -06 and -09 at
+    // midnight).
+    assert_eq!(issued, [15, 31, 39, 48, 79, 119, 120, 159, 192, 199, 239]);
 
     // Restarts before the history is full (the whole past is replayed) and after it (the last
     // `history_cap` points); neither on a refit boundary.
