@@ -109,8 +109,9 @@ async fn replayed_payloads_of_every_upstream_land_in_postgres_exactly_once() {
     assert_eq!(bad_scores, 0);
     // The hourly `weather_code` (168 points) is a category: it is not forecast as a number. The
     // taxi KPI is refit every 336 points (the replay's [process.forecast]): 5 forecasts of 30
-    // days of half-hours. The other series are too short to forecast.
-    assert_eq!(summary.records(Topic::KpiForecasts), 5, "{summary}");
+    // days of half-hours, and 5 before the first refit, at the 16th, 32nd, 64th, 128th and
+    // 256th point. The other series are too short to forecast.
+    assert_eq!(summary.records(Topic::KpiForecasts), 5 + 5, "{summary}");
     let taxi_steps: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM kpi_forecast_latest WHERE series_id = $1 AND lower_95 <= lower_80 \
          AND lower_80 <= mean AND mean <= upper_80 AND upper_80 <= upper_95",
@@ -250,7 +251,7 @@ async fn replayed_payloads_of_every_upstream_land_in_postgres_exactly_once() {
         ("weather_observations", 169),
         ("brand_metrics", 2030),
         ("kpi_points", 2367 + TAXI_POINTS),
-        ("kpi_forecasts", 5),
+        ("kpi_forecasts", 5 + 5),
         ("alert_states", 4),
     ] {
         assert_eq!(database.count(table).await, rows, "{table} after the second replay");
@@ -280,7 +281,7 @@ async fn replayed_payloads_land_exactly_once_through_a_second_broker_too() {
         ("weather_observations", 169),
         ("brand_metrics", 2030),
         ("kpi_points", 191 + 169 + 1998 + 9 + TAXI_POINTS),
-        ("kpi_forecasts", 5),
+        ("kpi_forecasts", 5 + 5),
         ("alert_states", 4),
     ];
     let scored = |pattern: &'static str| {

@@ -157,7 +157,12 @@ async fn a_restarted_process_role_rebuilds_its_state_and_emits_what_an_uninterru
     let (expected_anomalies, expected_forecasts) = uninterrupted(&all);
     let mut issued: Vec<(String, DateTime<Utc>)> = expected_forecasts.iter().map(|f| (f.0.clone(), f.1)).collect();
     issued.dedup();
-    assert_eq!(issued.len(), SERIES * 3, "forecasts at the 400th, 800th and 1,200th point of each series");
+    assert_eq!(
+        issued.len(),
+        SERIES * (5 + 3),
+        "forecasts at the 16th, 32nd, 64th, 128th and 256th point of each series (before its first refit), and at \
+         the 400th, 800th and 1,200th"
+    );
     let count_after = |points_per_series: usize| (points_per_series * SERIES) as i64;
     let sink = start_role("sink", broker.bootstrap_servers(), &database.url, &config_file);
     let scored = |n: i64| {
