@@ -19,6 +19,7 @@ mod bases;
 mod calibrate;
 pub mod config;
 mod error;
+mod ets;
 mod holt_winters;
 pub mod model;
 pub mod processor;
