@@ -20,13 +20,22 @@
 //! pedestrians' settings (m = 7, h = 14, last 730 days) over 8 origins. It is reported but
 //! counts in neither the wins nor the averages.
 //!
+//! Side by side with statsforecast (`SIGNALCRAFT_STATSFORECAST=1`): after the bench's own
+//! lines, statsforecast 2.1.1's AutoETS, MSTL and AutoTheta forecast the same training windows
+//! (`statsforecast_side_by_side.py`, in a venv the bench creates under
+//! `~/.cache/signalcraft-statsforecast-venv` on first use, or the Python named by
+//! `SIGNALCRAFT_STATSFORECAST_PYTHON`); each series gets their MASE, sMAPE and fit + predict
+//! seconds per origin (numba-compiled, the compile call reported apart), and the ratio of our
+//! time to the fastest of them.
+//!
 //! The series are read at run time, never built in: from
 //! `$CARGO_MANIFEST_DIR/../../../shared/bench/forecast` (override with
 //! `SIGNALCRAFT_FORECAST_DIR`); NYC taxi from `../nab/data/realKnownCause/nyc_taxi.csv` next to
 //! it (override with `SIGNALCRAFT_NYC_TAXI_CSV`).
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
 use augurs::ets::AutoETS;
@@ -151,6 +160,8 @@ fn run() -> Result<(), String> {
     let mut wins = 0;
     // Per protocol series: coverage of the 80% and 95% intervals.
     let mut coverages: Vec<(f64, f64)> = Vec::new();
+    // What statsforecast is run on afterwards, and our figures to set against it.
+    let mut side_by_side: Vec<SideBySide> = Vec::new();
     println!("{:<15} {:<24} {:>7} {:>8}  ours vs it (MASE, sMAPE)", "series", "method", "MASE", "sMAPE %");
     for spec in &specs {
         let series = load(&spec.path)?;
@@ -181,11 +192,13 @@ fn run() -> Result<(), String> {
         let mut fit_cpu_secs = Some(0.0);
         // Our 80% and 95% intervals on the test points.
         let (mut interval_80, mut interval_95) = (IntervalScore::new(0.8), IntervalScore::new(0.95));
+        let mut windows = Vec::new();
         for o in 0..spec.origins {
             let origin = first + o * spec.horizon;
             let start = spec.window.map_or(0, |w| origin.saturating_sub(w));
             let (train, actual) = (&series.y[start..origin], &series.y[origin..origin + spec.horizon]);
             let scale = naive_mae(train, spec.m);
+            windows.push(Window { train: train.to_vec(), actual: actual.to_vec(), scale });
             let started = Instant::now();
             let cpu_started = cpu_seconds();
             let forecast = forecaster
@@ -216,15 +229,26 @@ fn run() -> Result<(), String> {
         }
         let k = spec.origins as f64;
         let (ours_mase, ours_smape) = (ours.mase / k, ours.smape / k);
+        side_by_side.push(SideBySide {
+            name: spec.name,
+            periods: periods.clone(),
+            horizon: spec.horizon,
+            windows,
+            ours_mase,
+            ours_smape,
+            ours_secs: fit_secs / k,
+            ours_cpu_secs: fit_cpu_secs.map(|cpu| cpu / k),
+            best_baseline_mase: scores.iter().map(|s| s.mase / k).fold(f64::INFINITY, f64::min),
+        });
         let verdict = |ours: f64, theirs: f64| if ours < theirs { "win" } else { "lose" };
         println!(
-            "{:<15} {:<24} {:>7.3} {:>8.2}  fit {:.2} s ({} CPU) per origin on {} points, model at the last origin: {}",
+            "{:<15} {:<24} {:>7.3} {:>8.2}  fit {:.3} s ({} CPU) per origin on {} points, model at the last origin: {}",
             spec.name,
             "ours",
             ours_mase,
             ours_smape,
             fit_secs / k,
-            fit_cpu_secs.map_or("n/a".to_string(), |cpu| format!("{:.2} s", cpu / k)),
+            fit_cpu_secs.map_or("n/a".to_string(), |cpu| format!("{:.3} s", cpu / k)),
             spec.window.map_or("all".to_string(), |w| w.to_string()),
             model
         );
@@ -279,6 +303,172 @@ fn run() -> Result<(), String> {
         coverages.iter().map(|c| c.0).sum::<f64>() / protocol,
         coverages.iter().map(|c| c.1).sum::<f64>() / protocol,
         started_all.elapsed().as_secs_f64()
+    );
+    if std::env::var_os("SIGNALCRAFT_STATSFORECAST").is_some_and(|v| v == "1") {
+        statsforecast_side_by_side(&side_by_side)?;
+    }
+    Ok(())
+}
+
+/// One origin's training window and what followed it.
+struct Window {
+    train: Vec<f64>,
+    actual: Vec<f64>,
+    /// MASE scale of this origin.
+    scale: f64,
+}
+
+/// One series' origins and our results on them, for the comparison with statsforecast.
+struct SideBySide {
+    name: &'static str,
+    periods: Vec<usize>,
+    horizon: usize,
+    windows: Vec<Window>,
+    ours_mase: f64,
+    ours_smape: f64,
+    /// Wall-clock and CPU seconds per origin.
+    ours_secs: f64,
+    ours_cpu_secs: Option<f64>,
+    best_baseline_mase: f64,
+}
+
+/// The version compared against, as the issue measured it.
+const STATSFORECAST: &str = "statsforecast==2.1.1";
+
+/// A Python with statsforecast: `SIGNALCRAFT_STATSFORECAST_PYTHON`, or a venv under
+/// `~/.cache` created (and statsforecast installed into it from PyPI) on first use.
+fn statsforecast_python() -> Result<PathBuf, String> {
+    if let Some(python) = std::env::var_os("SIGNALCRAFT_STATSFORECAST_PYTHON") {
+        return Ok(PathBuf::from(python));
+    }
+    let home = std::env::var_os("HOME").ok_or("HOME is not set: set SIGNALCRAFT_STATSFORECAST_PYTHON")?;
+    let venv = Path::new(&home).join(".cache/signalcraft-statsforecast-venv");
+    let python = venv.join("bin/python");
+    let installed = |python: &Path| {
+        Command::new(python)
+            .args(["-c", "import statsforecast, sys; sys.exit(statsforecast.__version__ != '2.1.1')"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if python.exists() && installed(&python) {
+        return Ok(python);
+    }
+    eprintln!("creating {} with {STATSFORECAST} (once)", venv.display());
+    let run = |program: &Path, args: &[&str]| -> Result<(), String> {
+        let status = Command::new(program).args(args).status().map_err(|e| format!("{}: {e}", program.display()))?;
+        status.success().then_some(()).ok_or_else(|| format!("{} {args:?}: {status}", program.display()))
+    };
+    let venv_arg = venv.to_str().ok_or("venv path is not UTF-8")?;
+    run(Path::new("python3"), &["-m", "venv", venv_arg])?;
+    run(&python, &["-m", "pip", "install", "--quiet", STATSFORECAST])?;
+    Ok(python)
+}
+
+/// statsforecast's result for one model on one series.
+#[derive(serde::Deserialize)]
+struct TheirRun {
+    series: String,
+    model: String,
+    forecasts: Vec<Vec<f64>>,
+    wall: Vec<f64>,
+    cpu: Vec<f64>,
+    first_call: Option<f64>,
+}
+
+/// Runs statsforecast's AutoETS, MSTL and AutoTheta on the same windows and prints their
+/// accuracy and time next to ours, with the ratio of our time to the fastest of them.
+fn statsforecast_side_by_side(series: &[SideBySide]) -> Result<(), String> {
+    let python = statsforecast_python()?;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/statsforecast_side_by_side.py");
+    let request = serde_json::json!({
+        "series": series.iter().map(|s| serde_json::json!({
+            "name": s.name,
+            "periods": s.periods,
+            "horizon": s.horizon,
+            "origins": s.windows.iter().map(|w| &w.train).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    });
+    let mut child = Command::new(&python)
+        .arg(&script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{}: {e}", python.display()))?;
+    let mut stdin = child.stdin.take().ok_or("no stdin")?;
+    let body = request.to_string();
+    // Written from a thread: the script answers while it reads, and a full pipe both ways
+    // would block.
+    let writer = std::thread::spawn(move || stdin.write_all(body.as_bytes()));
+    let output = child.wait_with_output().map_err(|e| format!("statsforecast: {e}"))?;
+    writer.join().map_err(|_| "writing to statsforecast panicked")?.map_err(|e| format!("statsforecast: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("statsforecast side by side: {}", output.status));
+    }
+    let runs: Vec<TheirRun> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).map_err(|e| format!("statsforecast output {line:.80}: {e}")))
+        .collect::<Result<_, _>>()?;
+    println!();
+    println!(
+        "side by side with {STATSFORECAST} on the same origins (fit + predict per origin, wall and CPU seconds; \
+         statsforecast compiled by numba before timing, its compile call shown once)"
+    );
+    println!("{:<15} {:<24} {:>7} {:>8} {:>10} {:>10}", "series", "method", "MASE", "sMAPE %", "wall s", "CPU s");
+    let (mut faster, mut best_mase) = (0, 0);
+    for s in series {
+        println!(
+            "{:<15} {:<24} {:>7.3} {:>8.2} {:>10.4} {:>10}",
+            s.name,
+            "ours",
+            s.ours_mase,
+            s.ours_smape,
+            s.ours_secs,
+            s.ours_cpu_secs.map_or("n/a".into(), |c| format!("{c:.4}"))
+        );
+        // Fastest by CPU seconds: on a machine shared with other work the wall-clock time
+        // measures the neighbours as much as the fit (a Python process waiting for a core
+        // showed twenty times its CPU time).
+        let mut fastest: Option<(&str, f64, f64)> = None;
+        let mut their_best = f64::INFINITY;
+        for run in runs.iter().filter(|r| r.series == s.name) {
+            let mut score = Score::default();
+            for (forecast, window) in run.forecasts.iter().zip(&s.windows) {
+                score.add(forecast, &window.actual, window.scale);
+            }
+            let k = s.windows.len() as f64;
+            let (wall, cpu) = (run.wall.iter().sum::<f64>() / k, run.cpu.iter().sum::<f64>() / k);
+            their_best = their_best.min(score.mase / k);
+            if fastest.is_none_or(|(_, _, t)| cpu < t) {
+                fastest = Some((&run.model, wall, cpu));
+            }
+            println!(
+                "{:<15} {:<24} {:>7.3} {:>8.2} {:>10.4} {:>10.4}{}",
+                "",
+                run.model,
+                score.mase / k,
+                score.smape / k,
+                wall,
+                cpu,
+                run.first_call.map_or(String::new(), |t| format!("  (first call with numba compile {t:.1} s)"))
+            );
+        }
+        let best = s.ours_mase <= their_best.min(s.best_baseline_mase);
+        let ours_cpu = s.ours_cpu_secs.unwrap_or(s.ours_secs);
+        faster += usize::from(fastest.is_some_and(|(_, _, t)| ours_cpu < t));
+        best_mase += usize::from(best);
+        if let Some((model, wall, cpu)) = fastest {
+            println!(
+                "{:<15} ours / fastest ({model}): {:.2}x its CPU time ({:.2}x its wall time); ours {} MASE",
+                "",
+                ours_cpu / cpu,
+                s.ours_secs / wall,
+                if best { "has the best" } else { "does not have the best" }
+            );
+        }
+    }
+    println!(
+        "side by side: ours faster (CPU seconds per origin) than statsforecast's fastest model on {faster} of {} series, best MASE on {best_mase}",
+        series.len()
     );
     Ok(())
 }
@@ -381,18 +571,14 @@ impl Baseline {
     }
 }
 
-/// CPU time used by this process so far (user + system), from `/proc/self/stat`; `None` where
-/// that is not available. The wall-clock fit time depends on what else the machine runs, the
-/// CPU time does not. Resolution: one clock tick (USER_HZ, 100 per second on Linux).
+/// CPU time used by this process so far, all its threads (also those that have ended), in
+/// nanosecond resolution; `None` where the clock is not available. The wall-clock fit time
+/// depends on what else the machine runs, the CPU time much less.
 fn cpu_seconds() -> Option<f64> {
-    const TICKS_PER_SECOND: f64 = 100.0;
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / TICKS_PER_SECOND)
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer to a local.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut now) };
+    (status == 0).then_some(now.tv_sec as f64 + now.tv_nsec as f64 * 1e-9)
 }
 
 fn load(path: &Path) -> Result<Series, String> {

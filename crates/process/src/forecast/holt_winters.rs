@@ -126,7 +126,7 @@ impl HoltWinters {
         };
         // Start from moderate smoothing (α ≈ 0.3, β ≈ 0.03, γ ≈ 0.07, φ ≈ 0.94).
         let start = [-0.85, -2.2, -2.2, 1.0];
-        let best = nelder_mead(objective, start, 1.0);
+        let best = nelder_mead(objective, start, 1.0, NM_MAX_EVALUATIONS);
         let params = Params::from_free(&best);
         let (sse, level, slope, season) = filter(y, m, &init, params);
         let dof = y.len().saturating_sub(4).max(1);
@@ -169,10 +169,15 @@ impl HoltWinters {
     }
 }
 
-/// Minimises `f` over R⁴ by the Nelder–Mead simplex method (standard coefficients), starting
-/// from `start` with initial steps of `step` along each axis.
-fn nelder_mead(f: impl Fn(&[f64; 4]) -> f64, start: [f64; 4], step: f64) -> [f64; 4] {
-    const N: usize = 4;
+/// Minimises `f` over Rᴺ by the Nelder–Mead simplex method (standard coefficients), starting
+/// from `start` with initial steps of `step` along each axis, in at most about `max_evaluations`
+/// evaluations (a shrink may finish its N).
+pub(super) fn nelder_mead<const N: usize>(
+    f: impl Fn(&[f64; N]) -> f64,
+    start: [f64; N],
+    step: f64,
+    max_evaluations: usize,
+) -> [f64; N] {
     let mut simplex: Vec<([f64; N], f64)> = Vec::with_capacity(N + 1);
     simplex.push((start, f(&start)));
     for i in 0..N {
@@ -188,7 +193,7 @@ fn nelder_mead(f: impl Fn(&[f64; 4]) -> f64, start: [f64; 4], step: f64) -> [f64
         }
         x
     };
-    while evaluations < NM_MAX_EVALUATIONS {
+    while evaluations < max_evaluations {
         simplex.sort_by(|a, b| a.1.total_cmp(&b.1));
         let (best, worst) = (simplex[0].1, simplex[N].1);
         if (worst - best).abs() <= NM_TOLERANCE * (best.abs() + NM_TOLERANCE) {
@@ -293,7 +298,7 @@ mod tests {
                 + (x[2] - target[2] + 0.5 * (x[0] - target[0])).powi(2)
                 + 0.1 * (x[3] - target[3]).powi(2)
         };
-        let x = nelder_mead(f, [0.0; 4], 1.0);
+        let x = nelder_mead(f, [0.0; 4], 1.0, NM_MAX_EVALUATIONS);
         for (got, want) in x.iter().zip(target) {
             assert!((got - want).abs() < 1e-3, "{x:?}");
         }

@@ -10,7 +10,8 @@
 //! - `error`: [`ForecastError`], why a series got no forecast (the forecaster's and the bases').
 //! - `bases`: the base models it validates and blends (MSTL + AutoETS or Theta, seasonal-naive
 //!   plain or level-adjusted, Holt-Winters from `holt_winters`, airline), each optionally on a
-//!   variance-stabilising scale (`transform`: log, Box-Cox).
+//!   variance-stabilising scale (`transform`: log, Box-Cox); the trend of the decomposition
+//!   bases by `ets` (non-seasonal ETS chosen by AICc, initial states solved exactly).
 //! - `calibrate`: the intervals, from the held-out errors of the forecast the pipeline emits
 //!   (split conformal, scaled by the step ahead and the phase of the season).
 //! - [`processor`]: [`ForecastSeries`], bounded per-series history and the refit schedule.
@@ -19,6 +20,7 @@ mod bases;
 mod calibrate;
 pub mod config;
 mod error;
+mod ets;
 mod holt_winters;
 pub mod model;
 pub mod processor;

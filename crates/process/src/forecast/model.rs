@@ -66,6 +66,13 @@ const BLEND_SIZE: usize = 3;
 /// kind that makes the older held-out tails misleading (a lockdown, an outage) passes it easily.
 const LEVEL_SHIFT_MADS: f64 = 4.0;
 
+/// Cycles of the longest period the models are fitted on ([`needed_history`]).
+const HISTORY_CYCLES: usize = 14;
+
+/// Points the models are fitted on at least, whatever the period: two years of a daily series,
+/// enough for the trend models of a series with a short cycle or none.
+const HISTORY_FLOOR: usize = 730;
+
 /// How far ahead to forecast.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Horizon {
@@ -294,6 +301,7 @@ impl Forecaster {
         horizon: usize,
     ) -> Result<(Candidate, Vec<usize>, Paths, IntervalSource), ForecastError> {
         let periods = detect_periods(y, self.config.max_periods);
+        let y = &y[y.len() - needed_history(y.len(), &periods)..];
         let shifted = level_shift_at_end(y, periods.last().copied().unwrap_or(1));
         let bases = candidate_bases(y, &periods, shifted);
         let validation = self.validate(y, &periods, &bases, horizon, shifted);
@@ -402,6 +410,19 @@ impl Forecaster {
         }
         Some(Validation { folds, regular, scale })
     }
+}
+
+/// How many of the latest `n` points the models are fitted on, given the detected `periods`:
+/// [`HISTORY_CYCLES`] cycles of the longest period, at least [`HISTORY_FLOOR`] points. The
+/// periods are detected on everything held; the fits, each a pass or several over the data
+/// per fold, see no older data than this. MSTL's seasonal smoother reaches back 7 to 11 cycles
+/// for the last cycle (the one forecast), AutoETS sees 500 points, and the bench's windows hold
+/// 8 to 14 cycles of their longest period: the bound changes none of its forecasts, and cuts
+/// the work on a long-kept series (eleven years of a daily series with a weekly cycle, the
+/// default 4,032 points, are fitted on 730).
+fn needed_history(n: usize, periods: &[usize]) -> usize {
+    let longest = periods.last().copied().unwrap_or(1);
+    longest.saturating_mul(HISTORY_CYCLES).max(HISTORY_FLOOR).min(n)
 }
 
 /// The bases validated for a series with these periods; level-adjusted seasonal-naive only
@@ -598,6 +619,18 @@ mod tests {
         let median = pointwise_median(&[path(3.0), path(10.0), path(1.0)]);
         assert_eq!((median.mean[0], median.lower_80[0], median.upper_80[0]), (3.0, 2.0, 4.0));
         assert_eq!(pointwise_median(&[path(3.0), path(10.0)]).mean[0], 6.5, "two are averaged");
+    }
+
+    #[test]
+    fn the_models_see_fourteen_cycles_of_the_longest_period_and_never_fewer_than_730_points() {
+        // Five-minute data with a daily cycle: two weeks.
+        assert_eq!(needed_history(10_000, &[288]), 4032);
+        // Half-hourly with a daily and a weekly cycle: all of a shorter history.
+        assert_eq!(needed_history(2688, &[48, 336]), 2688);
+        // Eleven years of daily data with a weekly cycle, or without any: two years.
+        assert_eq!(needed_history(4032, &[7]), 730);
+        assert_eq!(needed_history(4032, &[]), 730);
+        assert_eq!(needed_history(144, &[12]), 144);
     }
 
     #[test]
