@@ -14,7 +14,8 @@ use signalcraft::chaos::{processes::Role, run, ChaosOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_roles_and_a_crashed_postgres_lose_duplicate_and_change_nothing() {
-    let work = tempfile::tempdir().expect("work directory");
+    // Kept when the test fails: the role logs are there.
+    let work = tempfile::Builder::new().prefix("signalcraft-chaos-test-").tempdir().expect("work directory");
     // The cluster runs as the postgres user when the tests run as root: it must get in.
     std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o755)).expect("permissions");
     let options = ChaosOptions {
@@ -26,11 +27,16 @@ async fn killed_roles_and_a_crashed_postgres_lose_duplicate_and_change_nothing()
         postgres_restarts: 1,
         rate: 1_000,
         partitions: 3,
-        settle_timeout: Duration::from_secs(240),
+        // One forecast at the 500th point of each hourly series, fitted on its last 100 points:
+        // forecasting is by far the costliest stage in a debug build.
+        forecast_refit_every: 500,
+        forecast_history_cap: 100,
+        settle_timeout: Duration::from_secs(300),
         work_dir: work.path().to_path_buf(),
     };
     let report = run(options).await.expect("the chaos run completes");
     println!("{report}");
+    let work = work.keep();
 
     assert!(report.settled, "both pipelines drained");
     assert_eq!(report.events, 20_000);
@@ -58,4 +64,5 @@ async fn killed_roles_and_a_crashed_postgres_lose_duplicate_and_change_nothing()
         let compared = report.comparisons.iter().find(|c| c.table == table).expect("compared");
         assert!(compared.reference_rows > 0 && compared.rows == compared.reference_rows, "{table} compared");
     }
+    std::fs::remove_dir_all(&work).expect("the work directory removed after a pass");
 }

@@ -160,7 +160,8 @@ enum ChaosWhat {
         /// Rates, events per second.
         #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
         rates: Vec<u64>,
-        /// Steps of +50% after the last rate while it is sustained.
+        /// Further rates to find the highest sustained one: +50% while sustained, then halving
+        /// the gap to the lowest that was not.
         #[arg(long, default_value_t = 4)]
         search_steps: u32,
         /// Seconds each rate is produced.
@@ -779,6 +780,8 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
                         postgres_restarts,
                         rate,
                         partitions,
+                        forecast_refit_every: 250,
+                        forecast_history_cap: 250,
                         settle_timeout: std::time::Duration::from_secs(settle_timeout_secs),
                         work_dir,
                     };

@@ -60,7 +60,11 @@ pub async fn generated_rows(pool: &PgPool, generator: &Generator) -> anyhow::Res
             generator.weather_count(),
             "SELECT count(*) FROM weather_observations WHERE location_id LIKE 'chaos-w%'",
         ),
-        ("brand_metrics", generator.brand_count(), "SELECT count(*) FROM brand_metrics WHERE brand_name LIKE 'Chaos brand %'"),
+        (
+            "brand_metrics",
+            generator.brand_count(),
+            "SELECT count(*) FROM brand_metrics WHERE brand_name LIKE 'Chaos brand %'",
+        ),
         (
             "news_articles",
             generator.news_count(),
@@ -291,7 +295,12 @@ pub async fn compare_with_reference(pool: &PgPool, reference: &PgPool) -> anyhow
 }
 
 /// Keeps the first difference of a table, shortened, for the report.
-fn note(comparison: &mut TableComparison, what: &str, ours: Option<&(String, String)>, theirs: Option<&(String, String)>) {
+fn note(
+    comparison: &mut TableComparison,
+    what: &str,
+    ours: Option<&(String, String)>,
+    theirs: Option<&(String, String)>,
+) {
     if comparison.example.is_some() {
         return;
     }

@@ -283,7 +283,8 @@ impl Generator {
     /// each must hold. Sentiment points (aggregates of the articles) are not in it: the
     /// uninterrupted run is their reference.
     pub fn expected_points(&self) -> HashMap<(String, i64), f64> {
-        let mut points = HashMap::with_capacity((self.kpi_count() + 2 * self.weather_count() + self.fx_count()) as usize);
+        let mut points =
+            HashMap::with_capacity((self.kpi_count() + 2 * self.weather_count() + self.fx_count()) as usize);
         for g in 0..self.events {
             match self.event(g) {
                 Event::Kpi(o) => {
@@ -303,7 +304,8 @@ impl Generator {
                 }
                 Event::Brand(b) => {
                     if let Some(value) = b.value {
-                        let ts = b.period_start.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_micros()).unwrap_or(0);
+                        let ts =
+                            b.period_start.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_micros()).unwrap_or(0);
                         let slug = b.metric.to_lowercase().replace(' ', "_");
                         points.insert((format!("dq:{}:{slug}", b.brand_id), ts), value);
                     }

@@ -11,8 +11,9 @@
 //! topics no longer growing), the chaos database is held to the generated events, to its own
 //! rollups and, table by table, to the reference ([`super::checks`]).
 //!
-//! The processors run with `process.forecast.refit_every = history_cap = 250` (forecasts of
-//! hourly series carry 720 points: at the default of 24 the forecasts would outweigh everything
+//! The processors run with `process.forecast.refit_every` and `history_cap` set by
+//! [`ChaosOptions`] (both 250 for `signalcraft chaos run`: forecasts of hourly
+//! series carry 720 points, and at the default of 24 the forecasts would outweigh everything
 //! else) and `process.warmup.sink_wait_ms = 60000`, so that a processor restarted while the
 //! sink is down or catching up waits for the history it rebuilds from rather than going on
 //! with an incomplete one (which the README documents as approximate).
@@ -30,7 +31,7 @@ use rdkafka::{
     Offset, TopicPartitionList,
 };
 use signalcraft_kafka::{KafkaSettings, RecordProducer};
-use signalcraft_model::Topic;
+use signalcraft_model::{Record, Topic};
 use signalcraft_sink::PostgresSink;
 use signalcraft_store::PrivatePostgres;
 use sqlx::{postgres::PgPoolOptions, PgPool};
@@ -59,6 +60,10 @@ pub struct ChaosOptions {
     pub rate: u64,
     /// Partitions per topic.
     pub partitions: i32,
+    /// `process.forecast.refit_every` of both pipelines' process roles.
+    pub forecast_refit_every: usize,
+    /// `process.forecast.history_cap` of both pipelines' process roles.
+    pub forecast_history_cap: usize,
     /// How long both pipelines may take to settle once the events are in and the kills done.
     pub settle_timeout: Duration,
     /// Where the role logs and the chaos cluster go.
@@ -178,7 +183,15 @@ impl fmt::Display for ChaosReport {
         }
         writeln!(f, "  generated rows (chaos):   expected      found  lost  wrong values")?;
         for g in &self.generated {
-            writeln!(f, "    {:<22} {:>10} {:>10} {:>5} {:>13}", g.table, g.expected, g.found, g.lost(), g.wrong_values)?;
+            writeln!(
+                f,
+                "    {:<22} {:>10} {:>10} {:>5} {:>13}",
+                g.table,
+                g.expected,
+                g.found,
+                g.lost(),
+                g.wrong_values
+            )?;
         }
         writeln!(f, "  duplicates:")?;
         for (check, n) in &self.duplicates {
@@ -230,10 +243,11 @@ const PROCESSOR_GROUPS: [(&str, Topic); 9] = [
 const SINK_GROUP: &str = "signalcraft-sink";
 
 /// The `SIGNALCRAFT_*` settings both pipelines' roles run with (see the module docs).
-fn role_env() -> Vec<(String, String)> {
+fn role_env(options: &ChaosOptions) -> Vec<(String, String)> {
+    let (refit, cap) = (options.forecast_refit_every.to_string(), options.forecast_history_cap.to_string());
     [
-        ("SIGNALCRAFT_PROCESS__FORECAST__REFIT_EVERY", "250"),
-        ("SIGNALCRAFT_PROCESS__FORECAST__HISTORY_CAP", "250"),
+        ("SIGNALCRAFT_PROCESS__FORECAST__REFIT_EVERY", refit.as_str()),
+        ("SIGNALCRAFT_PROCESS__FORECAST__HISTORY_CAP", cap.as_str()),
         ("SIGNALCRAFT_PROCESS__WARMUP__SINK_WAIT_MS", "60000"),
     ]
     .into_iter()
@@ -270,9 +284,7 @@ impl Positions {
 
     /// High watermark of every partition of `topic`.
     fn ends(&self, topic: &str) -> anyhow::Result<Vec<i64>> {
-        (0..self.partitions)
-            .map(|p| Ok(self.consumer.fetch_watermarks(topic, p, Duration::from_secs(10))?.1))
-            .collect()
+        (0..self.partitions).map(|p| Ok(self.consumer.fetch_watermarks(topic, p, Duration::from_secs(10))?.1)).collect()
     }
 
     /// Records on every topic together: it stops growing once the pipeline is quiet.
@@ -304,6 +316,34 @@ impl Positions {
         }))
     }
 
+    /// The groups not past the end of their topics, for the report of a run that did not settle.
+    async fn behind(&self, pool: &PgPool) -> anyhow::Result<Vec<String>> {
+        let mut behind = Vec::new();
+        for (group, topic) in PROCESSOR_GROUPS {
+            if !self.group_done(group, topic.name())? {
+                behind.push(format!("{group} on {topic}"));
+            }
+        }
+        for topic in PostgresSink::topics() {
+            if !self.sink_done(pool, &topic).await? {
+                behind.push(format!("{SINK_GROUP} on {topic}"));
+            }
+        }
+        Ok(behind)
+    }
+
+    /// Whether the sink's offsets stored in PostgreSQL are past the end of `topic`.
+    async fn sink_done(&self, pool: &PgPool, topic: &str) -> anyhow::Result<bool> {
+        let stored: i64 = sqlx::query_scalar(
+            "SELECT coalesce(sum(next_offset), 0)::bigint FROM sink_offsets WHERE consumer_group = $1 AND topic = $2",
+        )
+        .bind(SINK_GROUP)
+        .bind(topic)
+        .fetch_one(pool)
+        .await?;
+        Ok(stored >= self.ends(topic)?.iter().sum::<i64>())
+    }
+
     /// Whether every processor group and the sink (offsets in PostgreSQL) are past the end of
     /// their topics.
     async fn drained(&self, pool: &PgPool) -> anyhow::Result<bool> {
@@ -313,14 +353,7 @@ impl Positions {
             }
         }
         for topic in PostgresSink::topics() {
-            let stored: i64 = sqlx::query_scalar(
-                "SELECT coalesce(sum(next_offset), 0)::bigint FROM sink_offsets WHERE consumer_group = $1 AND topic = $2",
-            )
-            .bind(SINK_GROUP)
-            .bind(&topic)
-            .fetch_one(pool)
-            .await?;
-            if stored < self.ends(&topic)?.iter().sum::<i64>() {
+            if !self.sink_done(pool, &topic).await? {
                 return Ok(false);
             }
         }
@@ -357,27 +390,28 @@ fn schedule(options: &ChaosOptions, roles: &[Role]) -> Vec<(Duration, Action)> {
         .collect()
 }
 
-/// Sends `chunk` to `producer`, topic by topic.
-async fn send(producer: &RecordProducer, chunk: &Chunk) -> anyhow::Result<()> {
-    if !chunk.kpi.is_empty() {
-        producer.send_all(&chunk.kpi).await?;
-    }
-    if !chunk.fx.is_empty() {
-        producer.send_all(&chunk.fx).await?;
-    }
-    if !chunk.weather.is_empty() {
-        producer.send_all(&chunk.weather).await?;
-    }
-    if !chunk.brand.is_empty() {
-        producer.send_all(&chunk.brand).await?;
-    }
-    if !chunk.news.is_empty() {
-        producer.send_all(&chunk.news).await?;
+/// Sends `records` (if any) and waits for the broker's acknowledgement.
+async fn send_some<R: Record>(producer: &RecordProducer, records: &[R]) -> anyhow::Result<()> {
+    if !records.is_empty() {
+        producer.send_all(records).await?;
     }
     Ok(())
 }
 
-/// Produces every event to each of `brokers`, `rate` per second in tenths of a second.
+/// Sends `chunk` to `producer`, every topic at once.
+async fn send(producer: &RecordProducer, chunk: &Chunk) -> anyhow::Result<()> {
+    futures::try_join!(
+        send_some(producer, &chunk.kpi),
+        send_some(producer, &chunk.fx),
+        send_some(producer, &chunk.weather),
+        send_some(producer, &chunk.brand),
+        send_some(producer, &chunk.news),
+    )?;
+    Ok(())
+}
+
+/// Produces every event to each of `brokers`, `rate` per second in tenths of a second; each
+/// tenth is sent to every broker and topic at once, so acknowledgements do not slow the rate.
 async fn produce(generator: Generator, brokers: Vec<String>, rate: u64) -> anyhow::Result<()> {
     let producers = brokers
         .iter()
@@ -389,9 +423,7 @@ async fn produce(generator: Generator, brokers: Vec<String>, rate: u64) -> anyho
     while next < generator.events {
         ticks.tick().await;
         let chunk = generator.chunk(next, next + per_tick);
-        for producer in &producers {
-            send(producer, &chunk).await?;
-        }
+        futures::future::try_join_all(producers.iter().map(|producer| send(producer, &chunk))).await?;
         next += per_tick;
     }
     for producer in &producers {
@@ -425,8 +457,7 @@ async fn wait_supervising(wait: Duration, pipelines: &mut [&mut Pipeline]) -> an
 pub async fn run(options: ChaosOptions) -> anyhow::Result<ChaosReport> {
     let started = Instant::now();
     let generator = Generator::new(options.seed, options.events);
-    std::fs::create_dir_all(&options.work_dir)
-        .with_context(|| format!("creating {}", options.work_dir.display()))?;
+    std::fs::create_dir_all(&options.work_dir).with_context(|| format!("creating {}", options.work_dir.display()))?;
     let chaos_postgres = PrivatePostgres::start(&options.work_dir.join("postgres"), "chaos").await?;
     let reference_postgres = PrivatePostgres::start_temporary("reference").await?;
     let pool = connect(&chaos_postgres.url()).await?;
@@ -434,14 +465,13 @@ pub async fn run(options: ChaosOptions) -> anyhow::Result<ChaosReport> {
     let chaos_broker = BrokerProcess::start(&options.binary, options.partitions).await?;
     let reference_broker = BrokerProcess::start(&options.binary, options.partitions).await?;
 
-    let roles: Vec<Role> =
-        if options.replay.is_some() { Role::ALL.to_vec() } else { vec![Role::Process, Role::Sink] };
+    let roles: Vec<Role> = if options.replay.is_some() { Role::ALL.to_vec() } else { vec![Role::Process, Role::Sink] };
     let mut chaos = Pipeline::new(
         "chaos",
         &options.binary,
         chaos_broker.bootstrap_servers(),
         &chaos_postgres.url(),
-        role_env(),
+        role_env(&options),
         options.replay.clone(),
         &options.work_dir,
     );
@@ -450,7 +480,7 @@ pub async fn run(options: ChaosOptions) -> anyhow::Result<ChaosReport> {
         &options.binary,
         reference_broker.bootstrap_servers(),
         &reference_postgres.url(),
-        role_env(),
+        role_env(&options),
         options.replay.clone(),
         &options.work_dir,
     );
@@ -523,6 +553,15 @@ pub async fn run(options: ChaosOptions) -> anyhow::Result<ChaosReport> {
         }
     }
     actions.push(format!("{:>7.1} s  settled: {settled}", started.elapsed().as_secs_f64()));
+    if !settled {
+        for (name, positions, pool) in
+            [("chaos", &chaos_positions, &pool), ("reference", &reference_positions, &reference_pool)]
+        {
+            for behind in positions.behind(pool).await.unwrap_or_default() {
+                actions.push(format!("          {name}: {behind} not drained"));
+            }
+        }
+    }
     chaos.stop_all().await;
     reference.stop_all().await;
     chaos_broker.stop().await;
@@ -569,6 +608,8 @@ mod tests {
             postgres_restarts: 1,
             rate: 1_000,
             partitions: 3,
+            forecast_refit_every: 250,
+            forecast_history_cap: 250,
             settle_timeout: Duration::from_secs(1),
             work_dir: PathBuf::new(),
         };

@@ -9,7 +9,8 @@
 //! both every 10 ms (one index lookup per series); a figure is late by up to one poll.
 //!
 //! A rate is sustained when every point is visible within 2 s of the last one being produced
-//! (past that the backlog grew during the window). Per role: CPU over the window (% of one
+//! (past that the backlog grew during the window). After the given rates it searches for the
+//! highest sustained one ([`LatencyOptions::search_steps`]). Per role: CPU over the window (% of one
 //! core, from /proc utime + stime) and peak RSS. The processors run as in the chaos harness
 //! (forecast refit every 250 points, 250 kept).
 
@@ -43,8 +44,8 @@ pub struct LatencyOptions {
     pub binary: PathBuf,
     /// Rates to run, events per second, in order.
     pub rates: Vec<u64>,
-    /// After `rates`: keep raising the rate by half while it is sustained (at most this many
-    /// steps), to find the highest.
+    /// After `rates`, at most this many more to find the highest rate sustained: half as much
+    /// again while sustained, then halving the gap to the lowest that was not.
     pub search_steps: u32,
     /// How long each rate is produced.
     pub window: Duration,
@@ -171,9 +172,12 @@ fn ts_of(step: i64) -> DateTime<Utc> {
 /// Produce instants not yet seen visible, per series, oldest first: (step, produced at).
 type Pending = Arc<Mutex<Vec<VecDeque<(i64, Instant)>>>>;
 
+/// The newest point and hourly bucket of one series, as stored.
+type LatestSeen = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// The newest step visible per series, in `kpi_points` and in `kpi_hourly`.
 async fn visible_steps(pool: &PgPool, names: &[String]) -> anyhow::Result<(Vec<i64>, Vec<i64>)> {
-    let rows: Vec<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = sqlx::query_as(
+    let rows: Vec<LatestSeen> = sqlx::query_as(
         "SELECT (SELECT max(ts) FROM kpi_points p WHERE p.series_id = s), \
                 (SELECT max(hour) FROM kpi_hourly h WHERE h.series_id = s) \
          FROM unnest($1::text[]) WITH ORDINALITY AS u(s, n) ORDER BY n",
@@ -248,15 +252,20 @@ pub async fn run(options: LatencyOptions) -> anyhow::Result<LatencyReport> {
     let postgres = PrivatePostgres::start(&options.work_dir.join("postgres"), "latency").await?;
     let pool = connect(&postgres.url()).await?;
     let broker = BrokerProcess::start(&options.binary, options.partitions).await?;
-    let env = [
-        ("SIGNALCRAFT_PROCESS__FORECAST__REFIT_EVERY", "250"),
-        ("SIGNALCRAFT_PROCESS__FORECAST__HISTORY_CAP", "250"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let mut pipeline =
-        Pipeline::new("latency", &options.binary, broker.bootstrap_servers(), &postgres.url(), env, None, &options.work_dir);
+    let env =
+        [("SIGNALCRAFT_PROCESS__FORECAST__REFIT_EVERY", "250"), ("SIGNALCRAFT_PROCESS__FORECAST__HISTORY_CAP", "250")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    let mut pipeline = Pipeline::new(
+        "latency",
+        &options.binary,
+        broker.bootstrap_servers(),
+        &postgres.url(),
+        env,
+        None,
+        &options.work_dir,
+    );
     pipeline.start_all(&[Role::Process, Role::Sink])?;
     let producer = RecordProducer::new(&KafkaSettings::new(broker.bootstrap_servers()), "latency-generator")?;
     let names: Vec<String> = (0..SERIES).map(series_name).collect();
@@ -352,11 +361,12 @@ pub async fn run(options: LatencyOptions) -> anyhow::Result<LatencyReport> {
             cpu,
         };
         tracing::info!(rate, p99 = result.points.p99, sustained = result.sustained, "rate measured");
-        let sustained = result.sustained;
         results.push(result);
-        if rates.is_empty() && sustained && search_left > 0 {
-            search_left -= 1;
-            rates.push_back(rate + rate / 2);
+        if rates.is_empty() && search_left > 0 {
+            if let Some(next) = next_rate(&results) {
+                search_left -= 1;
+                rates.push_back(next);
+            }
         }
         // Let the forecaster and the anomaly detector finish what the window left them.
         tokio::time::sleep(Duration::from_secs(3)).await;
@@ -373,6 +383,20 @@ pub async fn run(options: LatencyOptions) -> anyhow::Result<LatencyReport> {
     Ok(report)
 }
 
+/// The next rate to try after `results`: half as much again above the highest sustained while
+/// none above it failed, else halfway between it and the lowest that failed (half the lowest
+/// tried when none was sustained); none once they are within 10% of each other.
+fn next_rate(results: &[RateResult]) -> Option<u64> {
+    let sustained = results.iter().filter(|r| r.sustained).map(|r| r.rate).max();
+    let failed = results.iter().filter(|r| !r.sustained && sustained.is_none_or(|s| r.rate > s)).map(|r| r.rate).min();
+    match (sustained, failed) {
+        (Some(low), None) => Some(low + low / 2),
+        (Some(low), Some(high)) => (high > low + low / 10).then(|| (low + high) / 2),
+        (None, Some(high)) => (high > 100).then_some(high / 2),
+        (None, None) => None,
+    }
+}
+
 /// CPU ticks so far: process role, sink role, broker, this process.
 fn cpu_now(pipeline: &Pipeline, broker: &BrokerProcess) -> [u64; 4] {
     let of = |reading: Option<Usage>| reading.map(|u| u.cpu_ticks).unwrap_or(0);
@@ -387,6 +411,28 @@ fn cpu_now(pipeline: &Pipeline, broker: &BrokerProcess) -> [u64; 4] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn result(rate: u64, sustained: bool) -> RateResult {
+        RateResult {
+            rate,
+            produced: 0,
+            visible: 0,
+            points: Percentiles::default(),
+            hourly: Percentiles::default(),
+            throughput: 0.0,
+            drain: Duration::ZERO,
+            sustained,
+            cpu: [0.0; 4],
+        }
+    }
+
+    #[test]
+    fn the_search_raises_while_sustained_then_halves_the_gap() {
+        assert_eq!(next_rate(&[result(1_000, true), result(10_000, true)]), Some(15_000));
+        assert_eq!(next_rate(&[result(1_000, true), result(10_000, false)]), Some(5_500));
+        assert_eq!(next_rate(&[result(5_000, true), result(5_400, false)]), None, "within 10%");
+        assert_eq!(next_rate(&[result(1_000, false)]), Some(500));
+    }
 
     #[test]
     fn percentiles_are_read_from_the_sorted_samples() {
