@@ -27,9 +27,13 @@
 //! - [`watchlist`]: `signalcraft watch`: a typed business checked naming the option, businesses
 //!   printed.
 //! - [`registry`]: registers our schemas with a Confluent schema registry when one is configured.
+//! - [`chaos`]: `signalcraft chaos` (hidden, for operators and the test suite): roles killed at
+//!   seeded points around a broker process and a real PostgreSQL, the result held to an
+//!   uninterrupted run; and the end-to-end latency bench.
 
 pub mod app;
 pub mod backfill;
+pub mod chaos;
 pub mod config;
 pub mod geocoding;
 pub mod http;

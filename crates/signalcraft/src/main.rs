@@ -115,12 +115,76 @@ enum Command {
     },
     /// Apply the database migrations and exit.
     Migrate,
+    /// Chaos harness and end-to-end latency bench, for operators: roles as processes of this
+    /// binary around a broker process and private PostgreSQL clusters (README, "Chaos and latency").
+    #[command(hide = true)]
+    Chaos {
+        #[command(subcommand)]
+        what: ChaosWhat,
+    },
     /// Run only an embedded Kafka-protocol broker (for multi-process local setups and tests).
     Broker {
         /// Partitions per topic (1–1000).
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=1000))]
         partitions: i32,
     },
+}
+
+#[derive(Subcommand)]
+enum ChaosWhat {
+    /// Feed generated events to a pipeline whose roles are SIGKILLed at seeded points and whose
+    /// PostgreSQL is stopped with `pg_ctl -m immediate`, and to an uninterrupted one; compare.
+    /// Exits non-zero when anything was lost, duplicated or differs.
+    Run {
+        /// Events generated (rounded up to a multiple of 20).
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// SIGKILLs of each role (ingest, process, sink).
+        #[arg(long, default_value_t = 5)]
+        kills_per_role: u32,
+        /// Immediate stops and restarts of PostgreSQL.
+        #[arg(long, default_value_t = 2)]
+        postgres_restarts: u32,
+        /// Events produced per second.
+        #[arg(long, default_value_t = 3_000)]
+        rate: u64,
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=100))]
+        partitions: i32,
+        /// What the ingest role replays.
+        #[arg(long, default_value = "tests/fixtures/replay")]
+        replay: PathBuf,
+        /// Role logs and the chaos cluster; a fresh directory under the system's temporary one
+        /// when absent.
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
+        /// Seconds both pipelines may take to settle after the last event and kill.
+        #[arg(long, default_value_t = 900)]
+        settle_timeout_secs: u64,
+    },
+    /// Produce → row visible in kpi_points and kpi_hourly, at fixed rates and then rising ones.
+    Latency {
+        /// Rates, events per second.
+        #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+        rates: Vec<u64>,
+        /// Further rates to find the highest sustained one: +50% while sustained, then halving
+        /// the gap to the lowest that was not.
+        #[arg(long, default_value_t = 4)]
+        search_steps: u32,
+        /// Seconds each rate is produced.
+        #[arg(long, default_value_t = 20)]
+        window_secs: u64,
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=100))]
+        partitions: i32,
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
+    },
+}
+
+/// A fresh directory for a chaos or latency run's files.
+fn chaos_work_dir(given: Option<PathBuf>, kind: &str) -> PathBuf {
+    given.unwrap_or_else(|| std::env::temp_dir().join(format!("signalcraft-{kind}-{}", std::process::id())))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -606,6 +670,7 @@ fn config_files(cli: &Cli) -> Vec<PathBuf> {
         | Command::Token { .. }
         | Command::Import { .. }
         | Command::Status { .. }
+        | Command::Chaos { .. }
         | Command::Broker { .. } => None,
     };
     if let Some(dir) = replay {
@@ -709,6 +774,57 @@ async fn execute(cli: Cli) -> anyhow::Result<()> {
             let pool = infrastructure.pool()?.clone();
             pool.close().await;
             println!("migrations applied");
+        }
+        Command::Chaos { what } => {
+            let binary = std::env::current_exe().context("locating this binary")?;
+            match what {
+                ChaosWhat::Run {
+                    events,
+                    seed,
+                    kills_per_role,
+                    postgres_restarts,
+                    rate,
+                    partitions,
+                    replay,
+                    work_dir,
+                    settle_timeout_secs,
+                } => {
+                    let work_dir = chaos_work_dir(work_dir, "chaos");
+                    eprintln!("chaos run: role logs and the chaos cluster in {}", work_dir.display());
+                    let options = signalcraft::chaos::ChaosOptions {
+                        binary,
+                        replay: Some(replay),
+                        events,
+                        seed,
+                        kills_per_role,
+                        postgres_restarts,
+                        rate,
+                        partitions,
+                        forecast_refit_every: 250,
+                        forecast_history_cap: 250,
+                        settle_timeout: std::time::Duration::from_secs(settle_timeout_secs),
+                        work_dir,
+                    };
+                    let report = signalcraft::chaos::run(options).await?;
+                    println!("{report}");
+                    if !report.settled || report.lost() + report.duplicated() + report.mismatches() > 0 {
+                        anyhow::bail!("the chaos run found defects (see above)");
+                    }
+                }
+                ChaosWhat::Latency { rates, search_steps, window_secs, partitions, work_dir } => {
+                    let work_dir = chaos_work_dir(work_dir, "latency");
+                    eprintln!("latency run: role logs and the cluster in {}", work_dir.display());
+                    let options = signalcraft::chaos::latency::LatencyOptions {
+                        binary,
+                        rates,
+                        search_steps,
+                        window: std::time::Duration::from_secs(window_secs),
+                        partitions,
+                        work_dir,
+                    };
+                    println!("{}", signalcraft::chaos::latency::run(options).await?);
+                }
+            }
         }
         Command::Broker { partitions } => {
             let broker = signalcraft_kafka::EmbeddedBroker::start(partitions).map_err(anyhow::Error::msg)?;

@@ -170,16 +170,38 @@ fn table<'a>(points: impl IntoIterator<Item = &'a KpiPoint>) -> BTreeMap<(String
 #[test]
 fn a_restart_anywhere_ends_with_the_rows_of_an_uninterrupted_run() {
     let inputs = stream();
-    let outputs = uninterrupted(&inputs);
+    let expected = restarts_anywhere_end_as_uninterrupted(&inputs);
+    assert!(expected > 3 * 2 * 8, "both tenants close hours: {expected}");
+}
+
+/// Regression (found by the chaos harness): a tenant whose articles are days apart, restarted
+/// before the sink stored its first hour, lost every hour more than a day before its latest
+/// article, which the rebuild took for closed.
+#[test]
+fn a_restart_before_the_first_hour_is_stored_loses_no_hour_of_articles_days_apart() {
+    let inputs: Vec<ScoredArticle> = (0..12)
+        .map(|i| {
+            let mut scored = article(&format!("sparse-{i}"), 0, (i as f64 - 5.5) / 10.0);
+            scored.seen_at = ten() + TimeDelta::days(2 * i) + TimeDelta::minutes(7 * i);
+            scored
+        })
+        .collect();
+    let expected = restarts_anywhere_end_as_uninterrupted(&inputs);
+    assert_eq!(expected, 3 * 11, "every article but the last closes its hour");
+}
+
+/// Restarts `inputs` at every input, with the sink behind, level and ahead, and checks the
+/// rows end as an uninterrupted run's; returns how many rows that run has.
+fn restarts_anywhere_end_as_uninterrupted(inputs: &[ScoredArticle]) -> usize {
+    let outputs = uninterrupted(inputs);
     let expected = table(outputs.iter().flatten());
-    assert!(expected.len() > 3 * 2 * 8, "both tenants close hours: {}", expected.len());
     let n = inputs.len();
     for restart in 0..=n {
         // The sink has stored the articles up to `sink`, as far as the restart or further; the
         // points of the hours closed by the first `points` inputs, fewer than were read before
         // the restart (lagging) or more (read past it, then killed before committing).
         for sink in [restart, (restart + 7).min(n), n] {
-            for points in [restart.saturating_sub(3), restart, (restart + 4).min(n)] {
+            for points in [0, restart.saturating_sub(3), restart, (restart + 4).min(n)] {
                 let stored_points: Vec<KpiPoint> = outputs[..points].iter().flatten().cloned().collect();
                 let mut kpi = SentimentToKpi::default();
                 let span = span_of(&kpi);
@@ -206,6 +228,7 @@ fn a_restart_anywhere_ends_with_the_rows_of_an_uninterrupted_run() {
             }
         }
     }
+    expected.len()
 }
 
 #[test]
@@ -293,7 +316,7 @@ fn the_watermark_is_restored_so_an_hour_closes_when_it_would_have() {
 fn a_tenant_without_an_emitted_hour_reloads_a_bounded_span() {
     let mut kpi = SentimentToKpi::default();
     let span = span_of(&kpi);
-    assert_eq!(span, TimeDelta::hours(26), "an hour open for two hours, and a day more");
+    assert_eq!(span, TimeDelta::days(400), "the suggested retention of points");
     let latest = ten() + TimeDelta::days(3) + TimeDelta::minutes(30);
     let two_back = ten() + TimeDelta::days(3) - TimeDelta::hours(2);
     let stored_articles = TenantArticles {
