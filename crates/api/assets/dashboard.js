@@ -436,7 +436,10 @@
       const delta = last.value - dayBefore.value;
       direction = delta > 0 ? 'up' : delta < 0 ? 'down' : '';
       const arrow = delta > 0 ? '▲' : delta < 0 ? '▼' : '=';
-      const percent = dayBefore.value !== 0 ? ` (${number((100 * delta) / Math.abs(dayBefore.value))} %)` : '';
+      const share = (100 * delta) / Math.abs(dayBefore.value);
+      const percent = dayBefore.value !== 0
+        ? ` (${share.toLocaleString('en', { maximumFractionDigits: 1, signDisplay: 'exceptZero' })} %)`
+        : '';
       change = `${arrow} ${delta > 0 ? '+' : ''}${number(delta)}${percent} vs the day before`;
     }
     const button = el('button', { type: 'button', 'aria-label': `${entry.series_id}: ${number(entry.latest_value)} ${entry.unit}, ${change}. Show on the chart.` },

@@ -19,7 +19,7 @@ use signalcraft_model::{
     AlertNotification, BrandMetric, FxRate, KpiAnomaly, KpiForecast, KpiPoint, NewsArticle, Plausibility, RecordCodec,
     ScoredArticle, Topic, WeatherObservation, WireFormat,
 };
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Acquire, PgConnection, PgPool};
 
 use super::{
     copy::CopyEncoder,
@@ -220,26 +220,44 @@ impl PostgresSink {
         }
 
         let started = Instant::now();
-        let mut tx = self.pool.begin().await?;
-        let fence = load_fence(&mut tx, &self.group, &self.cluster_id, &next_offsets).await?;
-        let mut written = Vec::with_capacity(self.writers.len());
-        for (writer, indices) in self.writers.iter_mut().zip(by_writer) {
-            let past_fence: Vec<usize> = match fence.get(writer.topic().name()) {
-                Some(fence) => indices
-                    .into_iter()
-                    .filter(|&i| fence.get(&batch[i].partition()).is_none_or(|next| batch[i].offset() >= *next))
-                    .collect(),
-                None => indices,
-            };
-            let rows = if isolate {
-                write_isolating(writer.as_mut(), &mut tx, batch, &past_fence, &mut dead).await?
-            } else {
-                writer.write(&mut tx, batch, &past_fence, &mut dead).await?
-            };
-            written.push((writer.table(), rows));
+        let mut connection = self.pool.acquire().await?;
+        let (group, cluster_id, writers) = (&self.group, &self.cluster_id, &mut self.writers);
+        let outcome = async {
+            let mut tx = connection.begin().await?;
+            let fence = load_fence(&mut tx, group, cluster_id, &next_offsets).await?;
+            let mut written = Vec::with_capacity(writers.len());
+            for (writer, indices) in writers.iter_mut().zip(by_writer) {
+                let past_fence: Vec<usize> = match fence.get(writer.topic().name()) {
+                    Some(fence) => indices
+                        .into_iter()
+                        .filter(|&i| fence.get(&batch[i].partition()).is_none_or(|next| batch[i].offset() >= *next))
+                        .collect(),
+                    None => indices,
+                };
+                let rows = if isolate {
+                    write_isolating(writer.as_mut(), &mut tx, batch, &past_fence, &mut dead).await?
+                } else {
+                    writer.write(&mut tx, batch, &past_fence, &mut dead).await?
+                };
+                written.push((writer.table(), rows));
+            }
+            store_offsets(&mut tx, group, cluster_id, &next_offsets).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(written)
         }
-        store_offsets(&mut tx, &self.group, &self.cluster_id, &next_offsets).await?;
-        tx.commit().await?;
+        .await;
+        let written = match outcome {
+            Ok(written) => written,
+            Err(error) => {
+                // An error PostgreSQL reported leaves the connection in step with the server;
+                // any other (a protocol desync, a broken socket) may not: close it rather than
+                // pool it, so the retry is not handed the same broken connection again.
+                if !matches!(error, sqlx::Error::Database(_)) {
+                    connection.close_on_drop();
+                }
+                return Err(error);
+            }
+        };
         for &(table, rows) in &written {
             telemetry::BatchWritten { table, rows, elapsed: started.elapsed() }.emit();
         }
