@@ -33,7 +33,18 @@ fn points(from: usize, count: usize) -> Vec<KpiPoint> {
 }
 
 fn start_sink(broker: &str, database_url: &str, session_timeout_ms: u32) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_signalcraft"))
+    start_sink_logging_to(broker, database_url, session_timeout_ms, None)
+}
+
+/// A sink; with `log`, its log (its consumer's assignments among it) goes to that file.
+fn start_sink_logging_to(
+    broker: &str,
+    database_url: &str,
+    session_timeout_ms: u32,
+    log: Option<&std::path::Path>,
+) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_signalcraft"));
+    command
         .args(["run", "--role", "sink"])
         .env("SIGNALCRAFT_KAFKA__BROKERS", broker)
         .env("SIGNALCRAFT_KAFKA__SESSION_TIMEOUT_MS", session_timeout_ms.to_string())
@@ -42,9 +53,14 @@ fn start_sink(broker: &str, database_url: &str, session_timeout_ms: u32) -> Chil
         .env("DATABASE_URL", database_url)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the signalcraft binary starts")
+        .kill_on_drop(true);
+    if let Some(log) = log {
+        command
+            .env("RUST_LOG", "warn,signalcraft_kafka=info")
+            .env("NO_COLOR", "1")
+            .stderr(std::fs::File::create(log).expect("a log file"));
+    }
+    command.spawn().expect("the signalcraft binary starts")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,25 +153,6 @@ async fn two_sinks_split_the_partitions_and_the_survivor_takes_over_through_a_se
     share_then_take_over(tansu.bootstrap_servers(), 6_000).await;
 }
 
-/// A sink whose log (its consumer's assignments among it) goes to `log`.
-fn start_logging_sink(broker: &str, database_url: &str, session_timeout_ms: u32, log: &std::path::Path) -> Child {
-    let log = std::fs::File::create(log).expect("a log file");
-    Command::new(env!("CARGO_BIN_EXE_signalcraft"))
-        .args(["run", "--role", "sink"])
-        .env("SIGNALCRAFT_KAFKA__BROKERS", broker)
-        .env("SIGNALCRAFT_KAFKA__SESSION_TIMEOUT_MS", session_timeout_ms.to_string())
-        .env("SIGNALCRAFT_SINK__BATCH_MAX_ROWS", "500")
-        .env("SIGNALCRAFT_HTTP__LISTEN", "127.0.0.1:0")
-        .env("DATABASE_URL", database_url)
-        .env("RUST_LOG", "warn,signalcraft_kafka=info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the signalcraft binary starts")
-}
-
 /// The `kpi.points` partitions a sink holds, by the last assignment its log reports (the group
 /// protocol revokes everything and assigns the whole new set at each rebalance).
 fn points_partitions_held(log: &std::path::Path) -> Vec<i32> {
@@ -177,8 +174,8 @@ async fn share_then_take_over(bootstrap: &str, session_timeout_ms: u32) {
     let producer = RecordProducer::new(&signalcraft_kafka::KafkaSettings::new(bootstrap), "test").expect("producer");
     let logs = tempfile::tempdir().expect("a log directory");
     let (first_log, second_log) = (logs.path().join("first.log"), logs.path().join("second.log"));
-    let mut first = start_logging_sink(bootstrap, &database.url, session_timeout_ms, &first_log);
-    let second = start_logging_sink(bootstrap, &database.url, session_timeout_ms, &second_log);
+    let mut first = start_sink_logging_to(bootstrap, &database.url, session_timeout_ms, Some(&first_log));
+    let second = start_sink_logging_to(bootstrap, &database.url, session_timeout_ms, Some(&second_log));
     let shared = eventually(Duration::from_secs(60), || async {
         let (mine, theirs) = (points_partitions_held(&first_log), points_partitions_held(&second_log));
         !mine.is_empty() && !theirs.is_empty() && mine.len() + theirs.len() == 3

@@ -310,31 +310,13 @@ fn note(
     comparison.example = Some(format!("{what}: chaos [{}] reference [{}]", short(ours), short(theirs)));
 }
 
-/// Rows per table, for the report.
+/// Rows per table, for the report: the store's count of every pipeline table.
 pub async fn row_counts(pool: &PgPool) -> anyhow::Result<Vec<(&'static str, i64)>> {
-    let tables = [
-        "fx_rates",
-        "weather_observations",
-        "brand_metrics",
-        "news_articles",
-        "news_sentiment",
-        "kpi_points",
-        "kpi_anomalies",
-        "kpi_forecasts",
-        "alert_notifications",
-        "kpi_latest",
-        "kpi_hourly",
-        "kpi_daily",
-        "sentiment_daily",
-        "alert_states",
-    ];
-    let mut counts = Vec::new();
-    for table in tables {
-        // Table names from the constant list above.
-        let query = format!("SELECT count(*) FROM {table}");
-        counts.push((table, sqlx::query_scalar::<_, i64>(&query).fetch_one(pool).await?));
-    }
-    Ok(counts)
+    let counts = signalcraft_store::row_counts::count_rows(pool).await?;
+    Ok(signalcraft_store::row_counts::PIPELINE_TABLES
+        .into_iter()
+        .zip(counts.into_iter().map(|(_, rows)| rows))
+        .collect())
 }
 
 /// Counts as a map, for comparisons.
